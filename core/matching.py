@@ -1,0 +1,184 @@
+"""match_pair(): the app's one entry into the model. Returns numpy results; torch stays behind this line."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .io import LoadedImage
+from .types import MatchOptions, MatchResult, RunInfo
+
+ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the run done)
+CancelCheck = Callable[[], bool]
+MAX_INFERENCE_SIDE = 2048  # above this the coarse matrix alone needs gigabytes
+
+
+class MatchCancelled(Exception):
+    """The caller's cancel check asked to stop; nothing was produced."""
+
+
+_cache_lock = threading.Lock()
+_cached: dict[tuple[Any, ...], Any] = {}
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("CUDA was asked for but no CUDA device is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("MPS was asked for but is not available on this machine")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise ValueError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)")
+    return name
+
+
+def load_model(options: MatchOptions, progress: ProgressCallback | None = None) -> Any:
+    """The EfficientLoFTR model for these options, loaded once and kept (weights, variant, device, fusing)."""
+    from .model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
+    from .model.weights import load_pretrained, resolve_source
+
+    device = resolve_device(options.device)
+    key = (options.weights, options.variant, device, options.fuse, options.local_files_only)
+    with _cache_lock:
+        if key in _cached:
+            return _cached[key]
+
+    def download(name: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(f"downloading {name}", done / total if total else 0.0)
+
+    _, found = resolve_source(options.weights, download, options.local_files_only)
+    config = found or EfficientLoFTRConfig()
+    if options.variant == "opt":
+        config = replace(config, coarse_matching_skip_softmax=True)
+    model = load_pretrained(
+        EfficientLoFTRForKeypointMatching, options.weights, config=config, local_files_only=options.local_files_only
+    )
+    if options.fuse:
+        model.fuse()
+    model = model.to(device)
+    with _cache_lock:
+        _cached.clear()  # one model at a time: they are large
+        _cached[key] = model
+    return model
+
+
+def _autocast(device: str, precision: str) -> Any:
+    import torch
+
+    if precision == "fp32":
+        return nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
+
+
+def _as_rgb(image: LoadedImage | np.ndarray) -> np.ndarray:
+    from .io import as_rgb8
+
+    return image.pixels if isinstance(image, LoadedImage) else as_rgb8(image)
+
+
+def match_pair(
+    image0: LoadedImage | np.ndarray,
+    image1: LoadedImage | np.ndarray,
+    options: MatchOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCheck | None = None,
+) -> MatchResult:
+    """Match two images. Raises MatchCancelled, WeightsError (no usable weights) or ValueError (bad options)."""
+    options = options or MatchOptions()
+    rgb0, rgb1 = _as_rgb(image0), _as_rgb(image1)
+    if options.matcher == "sift":
+        from .sift import match_sift
+
+        return match_sift(rgb0, rgb1, progress=progress, cancelled=cancelled)
+    if options.matcher != "eloftr":
+        raise ValueError(f"unknown matcher '{options.matcher}'")
+    return _match_eloftr(rgb0, rgb1, options, progress, cancelled)
+
+
+def _match_eloftr(
+    rgb0: np.ndarray,
+    rgb1: np.ndarray,
+    options: MatchOptions,
+    progress: ProgressCallback | None,
+    cancelled: CancelCheck | None,
+) -> MatchResult:
+    import torch
+
+    from .model import Cancelled, StageHooks
+    from .processor import inference_size, resize_gray, to_gray
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise MatchCancelled()
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    if progress:
+        progress("loading model", 0.0)
+    model = load_model(options, progress)
+    timings["load"] = time.perf_counter() - started
+    check()
+    device = next(model.parameters()).device
+    notes: list[str] = []
+
+    started = time.perf_counter()
+    tensors, input_sizes = [], []
+    size = {"width": options.size[0], "height": options.size[1]} if options.size else None
+    for index, rgb in enumerate((rgb0, rgb1)):
+        h, w = rgb.shape[:2]
+        target = inference_size(h, w, size, options.long_side, bool(size or options.long_side))
+        if max(target) > MAX_INFERENCE_SIDE:
+            target = inference_size(h, w, None, MAX_INFERENCE_SIDE, True)
+            notes.append(f"image {index} downscaled to {target[1]}x{target[0]} for inference (memory)")
+        gray = resize_gray(to_gray(rgb), *target)
+        tensors.append(torch.from_numpy(gray)[None, None].to(device))
+        input_sizes.append(target)
+    timings["preprocess"] = time.perf_counter() - started
+
+    model.coarse_threshold = options.internal_threshold
+    hooks = StageHooks(progress=progress, cancelled=cancelled)
+    try:
+        with torch.inference_mode(), _autocast(str(device), options.precision):
+            output = model(pixel_values0=tensors[0], pixel_values1=tensors[1], hooks=hooks)
+    except Cancelled as exc:
+        raise MatchCancelled() from exc
+    timings.update(hooks.timings)
+
+    valid = output.matches[0, 0] >= 0
+    kpts = []
+    for side, rgb in enumerate((rgb0, rgb1)):
+        in_h, in_w = input_sizes[side]
+        scale = np.array([rgb.shape[1] / in_w, rgb.shape[0] / in_h], dtype=np.float64)
+        kpts.append((output.keypoints[0, side][valid].double().cpu().numpy() * scale).astype(np.float32))
+    scores = output.matching_scores[0, 0][valid].float().cpu().numpy()
+    order = np.argsort(-scores, kind="stable")  # best first: views draw and tables list in this order
+    info = RunInfo(
+        matcher="eloftr",
+        weights_source=str(options.weights or "zju-community/efficientloftr"),
+        device=str(device),
+        precision=options.precision,
+        inference_sizes=(input_sizes[0], input_sizes[1]),
+        internal_threshold=options.internal_threshold,
+        timings=timings,
+        notes=tuple(notes) + (("opt variant: scores are similarity logits",) if options.variant == "opt" else ()),
+    )
+    if progress:
+        progress("done", 1.0)
+    return MatchResult(
+        kpts[0][order], kpts[1][order], scores[order].astype(np.float32), (rgb0.shape[:2], rgb1.shape[:2]), info
+    )

@@ -1,0 +1,146 @@
+"""Aggregated self/cross attention with RoPE: the coarse-level feature transformer."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import EfficientLoFTRConfig
+
+
+@lru_cache(maxsize=16)
+def _rope_tables(
+    height: int, width: int, dim: int, theta: float, pos_scale: float, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables for 2-D RoPE over an (height, width) grid, shape (height, width, dim).
+
+    Like the original, positions start at 1, channel pairs alternate row / column frequencies, and the tables are
+    rounded to float16 (the original stores them as half buffers), which changes results at the 1e-4 level.
+    """
+    rows = torch.arange(1, height + 1, dtype=torch.float32).reshape(-1, 1, 1) * pos_scale
+    cols = torch.arange(1, width + 1, dtype=torch.float32).reshape(1, -1, 1) * pos_scale
+    quarter = dim // 4
+    freq = torch.exp(torch.arange(0, quarter, 1).float() * (-math.log(theta) / quarter)).reshape(1, 1, -1)
+    angles = torch.empty(height, width, dim // 2)
+    angles[:, :, 0::2] = rows * freq
+    angles[:, :, 1::2] = cols * freq
+    sin = torch.sin(angles).half().float().repeat_interleave(2, dim=-1)
+    cos = torch.cos(angles).half().float().repeat_interleave(2, dim=-1)
+    return cos.to(device), sin.to(device)
+
+
+def apply_rope(x: torch.Tensor, theta: float, pos_scale: float) -> torch.Tensor:
+    """x: (N, H, W, C); rotates each adjacent channel pair by its position angle."""
+    cos, sin = _rope_tables(x.shape[1], x.shape[2], x.shape[3], theta, pos_scale, x.device)
+    pairs = x.unflatten(-1, (-1, 2))
+    rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+class Aggregation(nn.Module):
+    """Queries: depthwise strided conv; keys/values: max-pool. One LayerNorm shared by both."""
+
+    def __init__(self, config: EfficientLoFTRConfig) -> None:
+        super().__init__()
+        d = config.hidden_size
+        k, s = config.q_aggregation_kernel_size, config.q_aggregation_stride
+        self.q_aggregation = nn.Conv2d(d, d, kernel_size=k, stride=s, padding=0, bias=False, groups=d)
+        self.kv_aggregation = nn.MaxPool2d(config.kv_aggregation_kernel_size, config.kv_aggregation_stride)
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        query = self.norm(self.q_aggregation(x).permute(0, 2, 3, 1))
+        kv = self.norm(self.kv_aggregation(source).permute(0, 2, 3, 1))
+        return query, kv
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, config: EfficientLoFTRConfig) -> None:
+        super().__init__()
+        d = config.hidden_size
+        self.heads = config.num_attention_heads
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, query: torch.Tensor, kv: torch.Tensor, rope: tuple[float, float] | None) -> torch.Tensor:
+        """query: (N, h, w, C), kv: (N, h', w', C) -> (N, h*w, C)."""
+        q, k, v = self.q_proj(query), self.k_proj(kv), self.v_proj(kv)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        n, c = q.shape[0], q.shape[-1]
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(n, -1, self.heads, c // self.heads).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+        return self.o_proj(out.transpose(1, 2).reshape(n, -1, c))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: EfficientLoFTRConfig) -> None:
+        super().__init__()
+        d = config.hidden_size
+        self.fc1 = nn.Linear(2 * d, 2 * d, bias=False)
+        self.fc2 = nn.Linear(2 * d, d, bias=False)
+        self.layer_norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(self.fc2(F.leaky_relu(self.fc1(x))))
+
+
+class AggregatedAttention(nn.Module):
+    """One encoder layer: attend from aggregated x to aggregated source, upsample, MLP on [x, message]."""
+
+    def __init__(self, config: EfficientLoFTRConfig, use_rope: bool) -> None:
+        super().__init__()
+        self.aggregation = Aggregation(config)
+        self.attention = MultiHeadAttention(config)
+        self.mlp = FeedForward(config)
+        self.upsample = config.q_aggregation_stride
+        self.rope = (config.rope_theta, config.rope_train_size / config.rope_test_size) if use_rope else None
+
+    def forward(self, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        query, kv = self.aggregation(x, source)
+        qh, qw = query.shape[1:3]
+        message = self.attention(query, kv, self.rope)
+        message = message.transpose(1, 2).reshape(n, c, qh, qw)
+        message = F.interpolate(message, scale_factor=self.upsample, mode="bilinear", align_corners=False)
+        update = self.mlp(torch.cat([x, message], dim=1).permute(0, 2, 3, 1))
+        return x + update.permute(0, 3, 1, 2)
+
+
+class TransformerLayer(nn.Module):
+    def __init__(self, config: EfficientLoFTRConfig) -> None:
+        super().__init__()
+        self.self_attention = AggregatedAttention(config, use_rope=True)
+        self.cross_attention = AggregatedAttention(config, use_rope=False)
+
+    def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if feat0.shape == feat1.shape:  # one batched call when both images share a size
+            both = self.self_attention(*(torch.cat([feat0, feat1]),) * 2)
+            feat0, feat1 = both.chunk(2)
+        else:
+            feat0 = self.self_attention(feat0, feat0)
+            feat1 = self.self_attention(feat1, feat1)
+        # As in the original, image 1 attends to the already-updated image 0 features (sequential update).
+        feat0 = self.cross_attention(feat0, feat1)
+        feat1 = self.cross_attention(feat1, feat0)
+        return feat0, feat1
+
+
+class LocalFeatureTransformer(nn.Module):
+    def __init__(self, config: EfficientLoFTRConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(TransformerLayer(config) for _ in range(config.num_attention_layers))
+
+    def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for layer in self.layers:
+            feat0, feat1 = layer(feat0, feat1)
+        return feat0, feat1

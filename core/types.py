@@ -1,0 +1,73 @@
+"""Plain result and option types shared by core and gui: numpy and the standard library only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Matcher = Literal["eloftr", "sift"]
+Precision = Literal["fp32", "bf16", "fp16"]
+Variant = Literal["full", "opt"]
+
+# The model runs with a low internal coarse threshold so the GUI slider can go below the usual 0.2.
+DEFAULT_INTERNAL_THRESHOLD = 0.05
+DEFAULT_DISPLAY_THRESHOLD = 0.2
+DEFAULT_LONG_SIDE = 640
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    matcher: Matcher = "eloftr"
+    weights: str | None = None  # Hub id, folder or checkpoint file; None = the default Hub id
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: Precision = "fp32"
+    long_side: int | None = DEFAULT_LONG_SIDE  # aspect kept, sides rounded to multiples of 32
+    size: tuple[int, int] | None = None  # (width, height): fixed inference size, overrides long_side
+    variant: Variant = "full"
+    internal_threshold: float = DEFAULT_INTERNAL_THRESHOLD
+    fuse: bool = True
+    local_files_only: bool = False
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    matcher: str
+    weights_source: str
+    device: str
+    precision: str
+    inference_sizes: tuple[tuple[int, int], tuple[int, int]]  # (height, width) per image, as fed to the model
+    internal_threshold: float
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total_time(self) -> float:
+        return float(sum(self.timings.values()))
+
+
+@dataclass(frozen=True, eq=False)
+class MatchResult:
+    """Row k of kpts0 and kpts1 is one match: float (x, y) in original-image pixels, with its score in [0, 1]."""
+
+    kpts0: np.ndarray  # (N, 2) float32
+    kpts1: np.ndarray  # (N, 2) float32
+    scores: np.ndarray  # (N,) float32
+    image_sizes: tuple[tuple[int, int], tuple[int, int]]  # (height, width) of the original images
+    info: RunInfo
+
+    def __post_init__(self) -> None:
+        n = len(self.scores)
+        if self.kpts0.shape != (n, 2) or self.kpts1.shape != (n, 2):
+            raise ValueError("kpts0, kpts1 and scores must describe the same number of matches")
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def keep(self, threshold: float) -> np.ndarray:
+        """Boolean mask of the matches whose score reaches `threshold`."""
+        return self.scores >= threshold
+
+    def subset(self, mask: np.ndarray) -> MatchResult:
+        return MatchResult(self.kpts0[mask], self.kpts1[mask], self.scores[mask], self.image_sizes, self.info)
