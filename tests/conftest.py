@@ -24,3 +24,18 @@ def _isolated_settings(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("settings")
     monkeypatch.setenv("MATCH_INSPECTOR_SETTINGS_DIR", str(root))
     yield
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory) -> str:
+    """A saved model folder (config.json + model.safetensors) with calibrated random weights (tests/reference.py)."""
+    pytest.importorskip("efficientloftr_inference")
+    from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
+    from core.model.weights import load_weights_into, save_pretrained
+    from tests.reference import calibrated_reference, reference_state_dict
+
+    model = EfficientLoFTRForKeypointMatching(EfficientLoFTRConfig())
+    load_weights_into(model, reference_state_dict(calibrated_reference(seed=2)), "reference")
+    folder = tmp_path_factory.mktemp("weights") / "eloftr-random"
+    save_pretrained(model, model.config, folder)
+    return str(folder)
