@@ -11,16 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from .errors import MatchCancelled
 from .io import LoadedImage
 from .types import MatchOptions, MatchResult, RunInfo
 
 ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the run done)
 CancelCheck = Callable[[], bool]
 MAX_INFERENCE_SIDE = 2048  # above this the coarse matrix alone needs gigabytes
-
-
-class MatchCancelled(Exception):
-    """The caller's cancel check asked to stop; nothing was produced."""
 
 
 _cache_lock = threading.Lock()

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from .errors import MatchCancelled
 from .types import MatchResult, RunInfo
 
 RATIO = 0.8
@@ -31,8 +32,6 @@ def _gray_for_sift(rgb: np.ndarray) -> tuple[np.ndarray, float]:
 
 def match_sift(rgb0, rgb1, progress=None, cancelled=None) -> MatchResult:  # type: ignore[no-untyped-def]
     import cv2
-
-    from .matching import MatchCancelled
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

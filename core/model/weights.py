@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from ..errors import WeightsError
 from .config import EfficientLoFTRConfig
 
 DEFAULT_HUB_ID = "zju-community/efficientloftr"
@@ -27,10 +28,6 @@ HOW_TO_GET_WEIGHTS = (
 
 M = TypeVar("M", bound=nn.Module)
 DownloadProgress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
-
-
-class WeightsError(ValueError):
-    """A weights source that cannot be used; the message says why and what to do."""
 
 
 def _rename_original_key(key: str) -> str:

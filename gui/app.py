@@ -1,0 +1,43 @@
+"""Starts the window. Shows it before anything imports torch: the model loads later, on the worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+def run_app(paths: list[str]) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Match Inspector")
+    app.setOrganizationName("MatchInspector")
+    icon = RESOURCES / "icon.png"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    style = RESOURCES / "style.qss"
+    if style.is_file():
+        app.setStyleSheet(style.read_text())
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if len(paths) == 2:
+        QTimer.singleShot(0, lambda: window.load_pair(paths[0], paths[1]))
+    elif len(paths) == 1:
+        QTimer.singleShot(0, lambda: window.load_image_into(0, paths[0]))
+    # Ctrl+C in the terminal closes the window instead of being swallowed by the event loop.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    ticker = QTimer(interval=250)
+    ticker.timeout.connect(lambda: None)
+    ticker.start()
+    code = app.exec()
+    if os.environ.get("MATCH_INSPECTOR_KEEP_PROCESS") != "1":
+        os._exit(code)  # don't wait for a model stage still running on the daemon worker thread
+    return code

@@ -1,0 +1,164 @@
+"""Sortable table of the visible matches, linked both ways with the pair view through the state's selection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from ..state import InspectorState
+
+COLUMNS = ("#", "score", "x0", "y0", "x1", "y1", "residual")
+Index = QModelIndex | QPersistentModelIndex
+
+
+class MatchTableModel(QAbstractTableModel):
+    def __init__(self, state: InspectorState) -> None:
+        super().__init__()
+        self.state = state
+        self.order = np.zeros(0, dtype=np.int64)  # row -> match index
+        self.sort_column, self.sort_order = 1, Qt.SortOrder.DescendingOrder
+
+    def refresh(self) -> None:
+        self.beginResetModel()
+        self.order = np.arange(self.state.visible_count())
+        self._apply_sort()
+        self.endResetModel()
+
+    def _column_values(self, column: int) -> np.ndarray:
+        result = self.state.result
+        assert result is not None
+        n = len(self.order)
+        if column == 0:
+            return np.arange(n, dtype=np.float64)
+        if column == 1:
+            return result.scores[:n]
+        if column in (2, 3):
+            return result.kpts0[:n, column - 2]
+        if column in (4, 5):
+            return result.kpts1[:n, column - 4]
+        geometry = self.state.geometry
+        if geometry is not None and geometry.ok and self.state.geometry_is_current():
+            return geometry.residuals[:n]
+        return np.full(n, np.nan)
+
+    def _apply_sort(self) -> None:
+        if self.state.result is None or len(self.order) == 0:
+            return
+        keys = self._column_values(self.sort_column)
+        order = np.argsort(np.nan_to_num(keys, nan=np.inf), kind="stable")
+        if self.sort_order == Qt.SortOrder.DescendingOrder:
+            order = order[::-1]
+        self.order = order
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        self.sort_column, self.sort_order = column, order
+        self._apply_sort()
+        self.layoutChanged.emit()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.order)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section] if section != 6 else "resid. px"
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self.state.result is None:
+            return None
+        match = int(self.order[index.row()])
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return str(match)
+            value = float(self._value(match, column))
+            if np.isnan(value):
+                return "–"
+            return f"{value:.4f}" if column == 1 else f"{value:.2f}"
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _value(self, match: int, column: int) -> float:
+        result = self.state.result
+        assert result is not None
+        if column == 1:
+            return float(result.scores[match])
+        if column in (2, 3):
+            return float(result.kpts0[match, column - 2])
+        if column in (4, 5):
+            return float(result.kpts1[match, column - 4])
+        geometry = self.state.geometry
+        if geometry is not None and geometry.ok and self.state.geometry_is_current() and match < len(geometry.residuals):
+            return float(geometry.residuals[match])
+        return float("nan")
+
+    def row_of(self, match: int) -> int:
+        rows = np.flatnonzero(self.order == match)
+        return int(rows[0]) if len(rows) else -1
+
+
+class MatchTable(QTableView):
+    def __init__(self, state: InspectorState) -> None:
+        super().__init__()
+        self.state = state
+        self.model_ = MatchTableModel(state)
+        self.setModel(self.model_)
+        self.setSortingEnabled(True)
+        self.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(20)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self._syncing = False
+        self.selectionModel().selectionChanged.connect(self._row_selected)
+        # Threshold moves arrive many times a second: refresh once they pause, keeping the slider smooth.
+        self._refresh_timer = QTimer(self, singleShot=True, interval=80)
+        self._refresh_timer.timeout.connect(self.refresh)
+        state.resultChanged.connect(self.refresh)
+        state.geometryChanged.connect(self.refresh)
+        state.thresholdChanged.connect(lambda *_: self._refresh_timer.start())
+        state.selectionChanged.connect(self.show_match)
+
+    def refresh(self, *_: object) -> None:
+        if self.isVisible() or self.state.result is None:
+            self._syncing = True
+            self.model_.refresh()
+            self._syncing = False
+            self.show_match(self.state.selected)
+        else:
+            self._stale = True
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if getattr(self, "_stale", False):
+            self._stale = False
+            self.refresh()
+
+    def _row_selected(self, *_: object) -> None:
+        if self._syncing:
+            return
+        rows = self.selectionModel().selectedRows()
+        if rows:
+            self.state.select(int(self.model_.order[rows[0].row()]))
+
+    def show_match(self, match: int) -> None:
+        self._syncing = True
+        try:
+            row = self.model_.row_of(match) if match >= 0 else -1
+            if row < 0:
+                self.clearSelection()
+            else:
+                self.selectRow(row)
+                self.scrollTo(self.model_.index(row, 0), QAbstractItemView.ScrollHint.EnsureVisible)
+        finally:
+            self._syncing = False

@@ -1,0 +1,127 @@
+"""Runs matching off the GUI thread. One daemon thread, the latest request wins, stale results are labelled.
+
+Every request carries an id; the window only accepts results whose id is the one it is waiting for, so a result
+never lands on a pair it was not computed for. A new request cancels the running one between model stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from core.errors import MatchCancelled, WeightsError
+from core.io import ImageLoadError
+
+log = logging.getLogger(__name__)
+
+MatchFunction = Callable[..., Any]  # match_pair(image0, image1, options, progress=..., cancelled=...)
+
+
+def _default_match_function(*args: Any, **kwargs: Any) -> Any:
+    from core.matching import match_pair  # imports torch lazily, on the worker thread
+
+    return match_pair(*args, **kwargs)
+
+
+@dataclass
+class _Job:
+    request_id: int
+    image0: Any
+    image1: Any
+    options: Any
+    cancel: threading.Event
+
+
+def user_message(exc: BaseException) -> str:
+    """One line for the user; never a traceback."""
+    if isinstance(exc, WeightsError):
+        return f"No usable EfficientLoFTR weights: {exc} Meanwhile, choose the SIFT baseline matcher."
+    if isinstance(exc, (ImageLoadError, ValueError)):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "Out of memory: choose a smaller inference resolution."
+    text = str(exc).strip().splitlines()
+    return f"Matching failed ({type(exc).__name__}: {text[0] if text else 'no details'})"
+
+
+class MatchWorker(QObject):
+    progress = Signal(int, str, float)  # request id, stage, fraction done
+    finished = Signal(int, object)  # request id, MatchResult
+    failed = Signal(int, str)  # request id, message for the user
+    cancelled = Signal(int)
+
+    def __init__(self, match_function: MatchFunction | None = None) -> None:
+        super().__init__()
+        self._match = match_function or _default_match_function
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._current: _Job | None = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="match-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, request_id: int, image0: Any, image1: Any, options: Any) -> None:
+        """Queue a run; the running one (if any) is cancelled and queued-but-unstarted ones are dropped."""
+        job = _Job(request_id, image0, image1, options, threading.Event())
+        with self._lock:
+            if self._current is not None:
+                self._current.cancel.set()
+            while True:
+                try:
+                    stale = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if stale is not None:
+                    self.cancelled.emit(stale.request_id)
+            self._jobs.put(job)
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._current.cancel.set()
+
+    def shutdown(self) -> None:
+        """Stop after the current stage; never blocks (the thread is a daemon)."""
+        self.cancel()
+        self._jobs.put(None)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._current is not None
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            with self._lock:
+                self._current = job
+            try:
+                if job.cancel.is_set():
+                    raise MatchCancelled()
+                result = self._match(
+                    job.image0,
+                    job.image1,
+                    job.options,
+                    progress=lambda stage, fraction, rid=job.request_id: self.progress.emit(rid, stage, fraction),
+                    cancelled=job.cancel.is_set,
+                )
+                if job.cancel.is_set():
+                    raise MatchCancelled()
+                self.finished.emit(job.request_id, result)
+            except MatchCancelled:
+                self.cancelled.emit(job.request_id)
+            except BaseException as exc:  # the worker must survive anything a run throws
+                if not isinstance(exc, (WeightsError, ImageLoadError, ValueError)):
+                    log.error("matching failed:\n%s", traceback.format_exc())
+                self.failed.emit(job.request_id, user_message(exc))
+            finally:
+                with self._lock:
+                    self._current = None
