@@ -62,6 +62,7 @@ class MatchWorker(QObject):
         self._match = match_function or _default_match_function
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._current: _Job | None = None
+        self._latest: _Job | None = None  # most recently submitted, possibly not started yet
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="match-worker", daemon=True)
         self._thread.start()
@@ -79,12 +80,15 @@ class MatchWorker(QObject):
                     break
                 if stale is not None:
                     self.cancelled.emit(stale.request_id)
+            self._latest = job
             self._jobs.put(job)
 
     def cancel(self) -> None:
+        """Cancel the running job and one that is queued but not started yet."""
         with self._lock:
-            if self._current is not None:
-                self._current.cancel.set()
+            for job in (self._current, self._latest):
+                if job is not None:
+                    job.cancel.set()
 
     def shutdown(self) -> None:
         """Stop after the current stage; never blocks (the thread is a daemon)."""

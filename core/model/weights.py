@@ -22,7 +22,7 @@ DEFAULT_HUB_ID = "zju-community/efficientloftr"
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt", ".bin")
 HOW_TO_GET_WEIGHTS = (
     "Get the EfficientLoFTR weights on a machine with internet access, either with "
-    f"`huggingface-cli download {DEFAULT_HUB_ID}` (then run offline from the same cache) or by downloading "
+    f"`hf download {DEFAULT_HUB_ID}` (then run offline from the same cache) or by downloading "
     "eloftr_outdoor.ckpt from the EfficientLoFTR project page, and choose that file as the weights source."
 )
 
@@ -150,27 +150,47 @@ def _progress_tqdm(progress: DownloadProgress | None) -> type | None:
     return CallbackTqdm
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick look before downloading: without it, an offline machine waits through the client's retries."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = urlparse(endpoint).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def download_from_hub(
     repo_id: str, progress: DownloadProgress | None = None, local_files_only: bool = False
 ) -> Path:
-    """Fetch config.json and model.safetensors into the Hugging Face cache (once); return the folder."""
+    """config.json and model.safetensors from the Hugging Face cache, downloading them once if needed."""
+    import os
+
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    names = ("config.json", "model.safetensors")
     try:
-        files = [
-            hf_hub_download(
-                repo_id, name, local_files_only=local_files_only, tqdm_class=_progress_tqdm(progress)
-            )
-            for name in ("config.json", "model.safetensors")
-        ]
-    except LocalEntryNotFoundError as exc:
+        files = [hf_hub_download(repo_id, name, local_files_only=True) for name in names]
+        return Path(files[1]).parent
+    except (LocalEntryNotFoundError, FileNotFoundError):
+        pass
+    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if offline or not _hub_reachable():
         raise WeightsError(
             f"the weights '{repo_id}' are not in the local cache and the Hub cannot be reached. {HOW_TO_GET_WEIGHTS}"
-        ) from exc
+        )
+    try:
+        files = [hf_hub_download(repo_id, name, tqdm_class=_progress_tqdm(progress)) for name in names]
     except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise WeightsError(f"cannot fetch '{repo_id}' from the Hugging Face Hub ({type(exc).__name__}). "
-                           f"{HOW_TO_GET_WEIGHTS}") from exc
+        raise WeightsError(
+            f"cannot fetch '{repo_id}' from the Hugging Face Hub ({type(exc).__name__}). {HOW_TO_GET_WEIGHTS}"
+        ) from exc
     return Path(files[1]).parent
 
 

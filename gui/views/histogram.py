@@ -31,6 +31,7 @@ class ScoreHistogram(pg.PlotWidget):
         state.resultChanged.connect(self.refresh)
         state.thresholdChanged.connect(self._threshold_changed)
         self.setMinimumHeight(120)
+        self.refresh()
 
     def refresh(self) -> None:
         result = self.state.result

@@ -54,7 +54,7 @@ def test_cancel_between_stages(random_weights, shifted_pair):
 
 
 def test_no_weights_is_a_weights_error_with_instructions(shifted_pair):
-    with pytest.raises(WeightsError, match="huggingface-cli download"):
+    with pytest.raises(WeightsError, match="hf download"):
         match_pair(*shifted_pair, MatchOptions(weights=None))
 
 

@@ -97,4 +97,4 @@ def test_visualize_returns_side_by_side_pictures():
     processed = [{"keypoints0": torch.tensor([[10.0, 10.0]]), "keypoints1": torch.tensor([[20.0, 30.0]]),
                   "matching_scores": torch.tensor([0.9])}]
     pictures = EfficientLoFTRImageProcessor().visualize_keypoint_matching([rgb0, rgb1], processed)
-    assert len(pictures) == 1 and pictures[0].size == (210, 100)
+    assert len(pictures) == 1 and pictures[0].size == (120 + 8 + 90, 100)

@@ -142,7 +142,7 @@ def test_folder_without_config(tmp_path):
 def test_unknown_hub_id_offline_says_how_to_get_weights():
     with pytest.raises(WeightsError) as info:
         EfficientLoFTRForKeypointMatching.from_pretrained("someone/not-cached-model")
-    assert "huggingface-cli download" in str(info.value) and "eloftr_outdoor.ckpt" in str(info.value)
+    assert "hf download" in str(info.value) and "eloftr_outdoor.ckpt" in str(info.value)
 
 
 def test_default_source_offline_with_empty_cache_is_a_clear_error():

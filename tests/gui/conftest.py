@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.synthetic import textured_scene
+from tests.gui.fakes import FakeMatcher
+
+
+@pytest.fixture
+def image_files(tmp_path) -> list[Path]:
+    paths = []
+    for index, (h, w) in enumerate(((240, 320), (240, 320), (300, 200), (180, 260))):
+        path = tmp_path / f"img{index}.png"
+        Image.fromarray(textured_scene(h, w, 40 + index)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def make_window(qtbot):
+    from gui.main_window import MainWindow
+
+    created = []
+
+    def make(matcher="fake") -> MainWindow:
+        """matcher: a match function, "fake" (a FakeMatcher) or None (the real core.matching.match_pair)."""
+        window = MainWindow(FakeMatcher() if matcher == "fake" else matcher)
+        qtbot.addWidget(window)
+        window.show()
+        created.append(window)
+        return window
+
+    yield make
+    for window in created:
+        window.worker.shutdown()
+
+
+def wait_idle(qtbot, window, timeout: int = 20000) -> None:
+    qtbot.waitUntil(lambda: window.pending is None, timeout=timeout)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,44 @@
+"""A fast numpy matcher with the same call shape as core.matching.match_pair, for GUI logic tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from core.errors import MatchCancelled
+from core.types import MatchResult, RunInfo
+
+
+class FakeMatcher:
+    """Returns `count` matches along a known shift; can be slowed down or blocked to test races."""
+
+    def __init__(self, count: int = 500, delay: float = 0.0, shift: tuple[float, float] = (12.0, -7.0)) -> None:
+        self.count = count
+        self.delay = delay
+        self.shift = np.array(shift, np.float32)
+        self.calls = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.seen: list[tuple[tuple[int, int], tuple[int, int]]] = []
+
+    def __call__(self, image0, image1, options, progress=None, cancelled=None) -> MatchResult:
+        self.calls += 1
+        h0, w0 = image0.size
+        h1, w1 = image1.size
+        self.seen.append(((h0, w0), (h1, w1)))
+        for index, stage in enumerate(("backbone", "transformer", "coarse", "fine")):
+            if progress:
+                progress(stage, index / 4)
+            deadline = time.monotonic() + self.delay / 4
+            while time.monotonic() < deadline or not self.gate.is_set():
+                if cancelled is not None and cancelled():
+                    raise MatchCancelled()
+                time.sleep(0.002)
+        rng = np.random.default_rng(self.calls)
+        kpts0 = rng.uniform([0, 0], [w0 - 1, h0 - 1], (self.count, 2)).astype(np.float32)
+        kpts1 = np.clip(kpts0 + self.shift, 0, [w1 - 1, h1 - 1]).astype(np.float32)
+        scores = np.sort(rng.uniform(0, 1, self.count).astype(np.float32))[::-1].copy()
+        info = RunInfo("fake", "none", "cpu", "fp32", ((h0, w0), (h1, w1)), 0.0, {"fine": 0.001})
+        return MatchResult(kpts0, kpts1, scores, ((h0, w0), (h1, w1)), info)

@@ -1,0 +1,50 @@
+"""The real core on the worker thread, with small random weights (tests/reference.py), driven like a user."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from core.export import read_matches
+from core.synthetic import textured_scene, warp
+from tests.gui.conftest import wait_idle
+
+
+def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_weights):
+    scene = textured_scene(300, 400, 21)
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    Image.fromarray(scene).save(paths[0])
+    Image.fromarray(warp(scene, np.array([[1, 0, 6.0], [0, 1, 4.0], [0, 0, 1]]))).save(paths[1])
+
+    from gui.main_window import MainWindow
+
+    window = make_window(None)  # the real core.matching.match_pair
+    assert isinstance(window, MainWindow)
+    window.controls.weights.setText(random_weights)
+    window.controls.resolution.setCurrentIndex(0)  # long side 480
+    window.controls.internal_threshold.setValue(0.0)
+    window.drop_files([str(p) for p in paths])
+    wait_idle(qtbot, window, timeout=120000)
+    result = window.state.result
+    assert result is not None, window.last_error
+    assert result.info.matcher == "eloftr" and result.info.weights_source == random_weights
+    assert len(result) > 10
+    window.controls.spin.setValue(0.0)
+    total = window.view.drawn_line_count()
+    assert total == len(result)
+    levels = np.unique(np.round(result.scores, 3))
+    assert len(levels) > 1, "random weights should give a spread of scores"
+    window.controls.spin.setValue(float(levels[len(levels) // 2]))
+    assert 0 < window.view.drawn_line_count() == window.state.visible_count() < total
+    window.controls.spin.setValue(0.0)
+    window.click_match(3)
+    assert window.state.selected >= 0
+    assert window.inspector.fields["index"].text() == str(window.state.selected)
+    out = tmp_path / "m.npz"
+    assert window.export_matches(str(out))
+    back = read_matches(out)
+    np.testing.assert_array_equal(back.kpts0, result.kpts0)
+    np.testing.assert_array_equal(back.kpts1, result.kpts1)
+    np.testing.assert_array_equal(back.scores, result.scores)
+    assert back.provenance["weights_source"] == random_weights
+    assert back.provenance["inference_sizes"] == [[352, 480], [352, 480]]
