@@ -72,8 +72,14 @@ def build_match_file(
     inliers = residuals = None
     if geometry is not None and getattr(geometry, "ok", False) and len(geometry.inliers) == int(keep.sum()):
         inliers, residuals = geometry.inliers, geometry.residuals.astype(np.float32)
-    return MatchFile(result.kpts0[keep], result.kpts1[keep], result.scores[keep],
-                     provenance(result, image_paths, threshold, geometry), inliers, residuals)
+    return MatchFile(
+        result.kpts0[keep],
+        result.kpts1[keep],
+        result.scores[keep],
+        provenance(result, image_paths, threshold, geometry),
+        inliers,
+        residuals,
+    )
 
 
 def _f(value: float) -> str:
@@ -89,8 +95,12 @@ def _csv_text(match_file: MatchFile) -> str:
         header += ["inlier", "residual_px"]
     writer.writerow(header)
     for i in range(len(match_file.scores)):
-        row = [str(i), *(_f(v) for v in match_file.kpts0[i]), *(_f(v) for v in match_file.kpts1[i]),
-               _f(match_file.scores[i])]
+        row = [
+            str(i),
+            *(_f(v) for v in match_file.kpts0[i]),
+            *(_f(v) for v in match_file.kpts1[i]),
+            _f(match_file.scores[i]),
+        ]
         if match_file.inliers is not None and match_file.residuals is not None:
             row += [str(int(match_file.inliers[i])), _f(match_file.residuals[i])]
         writer.writerow(row)
@@ -150,9 +160,14 @@ def read_matches(path: str | Path) -> MatchFile:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
                 prov = json.loads(str(data["provenance"])) if "provenance" in data else {}
-                return MatchFile(data["kpts0"].reshape(-1, 2), data["kpts1"].reshape(-1, 2), data["scores"], prov,
-                                 data["inliers"] if "inliers" in data else None,
-                                 data["residuals_px"] if "residuals_px" in data else None)
+                return MatchFile(
+                    data["kpts0"].reshape(-1, 2),
+                    data["kpts1"].reshape(-1, 2),
+                    data["scores"],
+                    prov,
+                    data["inliers"] if "inliers" in data else None,
+                    data["residuals_px"] if "residuals_px" in data else None,
+                )
         if suffix == ".json":
             data = json.loads(path.read_text())
             return MatchFile(
@@ -167,7 +182,7 @@ def read_matches(path: str | Path) -> MatchFile:
             lines = path.read_text().splitlines()
             prov = {}
             if lines and lines[0].startswith("# match-inspector "):
-                prov = json.loads(lines[0][len("# match-inspector "):])
+                prov = json.loads(lines[0][len("# match-inspector ") :])
                 lines = lines[1:]
             rows = list(csv.DictReader(lines))
             table = {k: np.array([float(r[k]) for r in rows], np.float32) for k in ("x0", "y0", "x1", "y1", "score")}
@@ -175,9 +190,14 @@ def read_matches(path: str | Path) -> MatchFile:
             if rows and "inlier" in rows[0]:
                 inliers = np.array([r["inlier"] == "1" for r in rows], bool)
                 residuals = np.array([float(r["residual_px"]) for r in rows], np.float32)
-            return MatchFile(np.stack([table["x0"], table["y0"]], 1).reshape(-1, 2),
-                             np.stack([table["x1"], table["y1"]], 1).reshape(-1, 2), table["score"], prov,
-                             inliers, residuals)
+            return MatchFile(
+                np.stack([table["x0"], table["y0"]], 1).reshape(-1, 2),
+                np.stack([table["x1"], table["y1"]], 1).reshape(-1, 2),
+                table["score"],
+                prov,
+                inliers,
+                residuals,
+            )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"cannot read {path.name}: {exc}") from exc
     raise ExportError(f"unknown match file format '{path.suffix}'")

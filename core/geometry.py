@@ -115,8 +115,12 @@ def estimate(kpts0: np.ndarray, kpts1: np.ndarray, options: GeometryOptions | No
     try:
         if options.model == "H":
             matrix, _ = cv2.findHomography(
-                kpts0, kpts1, cv2.USAC_MAGSAC, options.threshold_px,
-                maxIters=options.max_iters, confidence=options.confidence,
+                kpts0,
+                kpts1,
+                cv2.USAC_MAGSAC,
+                options.threshold_px,
+                maxIters=options.max_iters,
+                confidence=options.confidence,
             )
         else:
             matrix, _ = cv2.findFundamentalMat(
@@ -143,8 +147,14 @@ def warp_onto_first(rgb1: np.ndarray, homography: np.ndarray, size0: tuple[int, 
     import cv2
 
     h, w = size0
-    return cv2.warpPerspective(rgb1, np.linalg.inv(homography), (w, h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return cv2.warpPerspective(
+        rgb1,
+        np.linalg.inv(homography),
+        (w, h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
 
 
 def checkerboard(a: np.ndarray, b: np.ndarray, tile: int = 64) -> np.ndarray:
@@ -153,3 +163,14 @@ def checkerboard(a: np.ndarray, b: np.ndarray, tile: int = 64) -> np.ndarray:
     cols = (np.arange(a.shape[1]) // tile)[None, :]
     mask = ((rows + cols) % 2 == 0)[..., None]
     return np.where(mask, a, b)
+
+
+def from_matrix(
+    model: GeometryModel, matrix: np.ndarray, kpts0: np.ndarray, kpts1: np.ndarray, threshold_px: float
+) -> GeometryResult:
+    """A saved model applied to matches again (sessions restore geometry exactly, without a new random fit)."""
+    kpts0 = np.asarray(kpts0, np.float64).reshape(-1, 2)
+    kpts1 = np.asarray(kpts1, np.float64).reshape(-1, 2)
+    matrix = np.asarray(matrix, np.float64)
+    residuals = (symmetric_transfer_error if model == "H" else sampson_distance)(matrix, kpts0, kpts1)
+    return GeometryResult(model, matrix, residuals <= threshold_px, residuals, "ok", threshold_px)

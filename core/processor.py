@@ -50,7 +50,10 @@ def inference_size(
     if do_resize and long_side is not None:
         scale = long_side / max(height, width)
         return round_to_multiple(height * scale), round_to_multiple(width * scale)
-    return max(SIDE_MULTIPLE, height // SIDE_MULTIPLE * SIDE_MULTIPLE), max(SIDE_MULTIPLE, width // SIDE_MULTIPLE * SIDE_MULTIPLE)
+    return (
+        max(SIDE_MULTIPLE, height // SIDE_MULTIPLE * SIDE_MULTIPLE),
+        max(SIDE_MULTIPLE, width // SIDE_MULTIPLE * SIDE_MULTIPLE),
+    )
 
 
 def resize_gray(gray: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -91,9 +94,7 @@ class EfficientLoFTRImageProcessor:
             images = list(images)
         if isinstance(images, list) and len(images) == 2 and not isinstance(images[0], (list, tuple)):
             return [(images[0], images[1])]
-        if isinstance(images, list) and images and all(
-            isinstance(p, (list, tuple)) and len(p) == 2 for p in images
-        ):
+        if isinstance(images, list) and images and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in images):
             return [(p[0], p[1]) for p in images]
         raise ValueError("images must be a pair of images or a list of pairs (PIL images, numpy arrays or paths)")
 
@@ -173,6 +174,13 @@ class EfficientLoFTRImageProcessor:
         pictures = []
         for (a, b), matches in zip(self._pairs(images), keypoint_matching_output):
             rgb0, rgb1 = to_rgb8(a), to_rgb8(b)
-            pictures.append(draw_matches(rgb0, rgb1, matches["keypoints0"].numpy(), matches["keypoints1"].numpy(),
-                                         matches["matching_scores"].numpy()))
+            pictures.append(
+                draw_matches(
+                    rgb0,
+                    rgb1,
+                    matches["keypoints0"].numpy(),
+                    matches["keypoints1"].numpy(),
+                    matches["matching_scores"].numpy(),
+                )
+            )
         return pictures

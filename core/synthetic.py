@@ -39,7 +39,8 @@ def textured_scene(height: int, width: int, seed: int) -> np.ndarray:
         elif kind == 1:
             draw.ellipse([x, y, x + w, y + h], outline=colour, width=int(rng.integers(1, 5)))
         else:
-            draw.line([x, y, x + w, y + h * (1 if rng.random() < 0.5 else -1)], fill=colour, width=int(rng.integers(1, 4)))
+            end_y = y + h * (1 if rng.random() < 0.5 else -1)
+            draw.line([x, y, x + w, end_y], fill=colour, width=int(rng.integers(1, 4)))
     return np.asarray(image.filter(ImageFilter.GaussianBlur(0.7)), np.uint8).copy()
 
 

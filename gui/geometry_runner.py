@@ -23,8 +23,9 @@ class GeometryRunner(QObject):
         with self._lock:
             self._latest += 1
             job = self._latest
-        thread = threading.Thread(target=self._run, args=(job, kpts0.copy(), kpts1.copy(), options, threshold),
-                                  name="geometry", daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(job, kpts0.copy(), kpts1.copy(), options, threshold), name="geometry", daemon=True
+        )
         thread.start()
         return job
 
@@ -35,8 +36,14 @@ class GeometryRunner(QObject):
             from core.geometry import GeometryResult
 
             n = len(kpts0)
-            result = GeometryResult(options.model, None, np.zeros(n, bool), np.full(n, np.nan),
-                                    f"geometry failed: {exc}", options.threshold_px)
+            result = GeometryResult(
+                options.model,
+                None,
+                np.zeros(n, bool),
+                np.full(n, np.nan),
+                f"geometry failed: {exc}",
+                options.threshold_px,
+            )
         with self._lock:
             if job != self._latest:
                 return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.drawing import INLIER_COLOR, OUTLIER_COLOR, draw_matches, residual_colors, score_colors
-from core.export import ExportError, build_match_file, write_matches
-from core.geometry import checkerboard, warp_onto_first
+from core.export import ExportError, build_match_file, read_matches, write_matches
+from core.geometry import checkerboard, from_matrix, warp_onto_first
 from core.io import ImageLoadError, LoadedImage, load_image, write_atomically
-from core.types import MatchResult
+from core.session import SESSION_SUFFIX, Session, SessionError, file_sha256, load_session, save_session
+from core.types import MatchResult, RunInfo
 
 from .geometry_runner import GeometryRunner
 from .settings import add_recent_pair, open_settings, recent_pairs, value
@@ -42,6 +45,17 @@ from .worker import MatchFunction, MatchWorker
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif *.ppm *.pgm);;All files (*)"
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+@contextmanager
+def _signals_blocked(*widgets: QWidget) -> Iterator[None]:
+    for widget in widgets:
+        widget.blockSignals(True)
+    try:
+        yield
+    finally:
+        for widget in widgets:
+            widget.blockSignals(False)
 
 
 class MessageBar(QWidget):
@@ -160,6 +174,10 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open sample pair", self.open_sample_pair)
         self.recent_menu = file_menu.addMenu("Recent pairs")
         self._action(file_menu, "Swap images", self.swap_images, "Ctrl+W")
+        file_menu.addSeparator()
+        self._action(file_menu, "Open session…", self.open_session_dialog)
+        self._action(file_menu, "Save session…", self.save_session_dialog, "Ctrl+Alt+S")
+        self._action(file_menu, "Open matches file (NPZ, JSON, CSV)…", self.open_matches_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Export matches…", self.export_matches_dialog, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Export view as PNG…", self.export_png_dialog, "Ctrl+Shift+S")
@@ -435,8 +453,15 @@ class MainWindow(QMainWindow):
         geometry = self.state.geometry
         image0, image1 = self.state.images
         wanted = self.controls.overlay.isChecked()
-        if not wanted or geometry is None or not geometry.ok or geometry.model != "H" or image0 is None \
-                or image1 is None or geometry.matrix is None:
+        if (
+            not wanted
+            or geometry is None
+            or not geometry.ok
+            or geometry.model != "H"
+            or image0 is None
+            or image1 is None
+            or geometry.matrix is None
+        ):
             self.view.show_overlay(None, 0)
             if wanted and (geometry is None or geometry.model != "H"):
                 self.statusBar().showMessage("The overlay needs a homography: choose H in Geometry.", 5000)
@@ -464,13 +489,17 @@ class MainWindow(QMainWindow):
 
     def _update_legend(self) -> None:
         geometry = self.state.geometry
-        self.controls.legend.set_mode(self.controls.color_mode.currentData(),
-                                      geometry.threshold_px if geometry is not None else 3.0)
+        self.controls.legend.set_mode(
+            self.controls.color_mode.currentData(), geometry.threshold_px if geometry is not None else 3.0
+        )
 
     def _update_title(self) -> None:
         names = [image.path.name if image is not None and image.path else "–" for image in self.state.images]
-        self.setWindowTitle(f"Match Inspector — {names[0]} ↔ {names[1]}" if any(
-            i is not None for i in self.state.images) else "Match Inspector")
+        self.setWindowTitle(
+            f"Match Inspector — {names[0]} ↔ {names[1]}"
+            if any(i is not None for i in self.state.images)
+            else "Match Inspector"
+        )
         self.empty_hint.setVisible(not self.state.has_pair)
 
     def _update_run_info(self, *_: object) -> None:
@@ -501,8 +530,9 @@ class MainWindow(QMainWindow):
     # --- export -------------------------------------------------------------------------------------------
     def _export_path(self, title: str, filters: str, default_name: str) -> str:
         folder = value(self.settings, "paths/export_folder", "", str)
-        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(folder) / default_name) if folder else
-                                              default_name, filters)
+        path, _ = QFileDialog.getSaveFileName(
+            self, title, str(Path(folder) / default_name) if folder else default_name, filters
+        )
         if path:
             self.settings.setValue("paths/export_folder", str(Path(path).parent))
         return path
@@ -515,8 +545,9 @@ class MainWindow(QMainWindow):
         if self.state.result is None:
             self.report_error("Nothing to export yet: match a pair first.")
             return
-        path = self._export_path("Export matches", "NumPy (*.npz);;JSON (*.json);;CSV (*.csv)",
-                                 self._default_stem() + ".npz")
+        path = self._export_path(
+            "Export matches", "NumPy (*.npz);;JSON (*.json);;CSV (*.csv)", self._default_stem() + ".npz"
+        )
         if path:
             self.export_matches(path)
 
@@ -553,8 +584,17 @@ class MainWindow(QMainWindow):
             scores, colors = np.zeros(0, np.float32), np.zeros((0, 3), np.uint8)
         else:
             k0, k1, scores, colors = result.kpts0[:n], result.kpts1[:n], result.scores[:n], self.current_colors(n)
-        picture = draw_matches(image0.pixels, image1.pixels, k0, k1, scores, width=max(1, int(round(
-            self.view.line_width))), colors=colors, layout=self.view.layout_mode, opacity=self.view.opacity)
+        picture = draw_matches(
+            image0.pixels,
+            image1.pixels,
+            k0,
+            k1,
+            scores,
+            width=max(1, int(round(self.view.line_width))),
+            colors=colors,
+            layout=self.view.layout_mode,
+            opacity=self.view.opacity,
+        )
         if not path.lower().endswith(".png"):
             path += ".png"
         try:
@@ -568,6 +608,174 @@ class MainWindow(QMainWindow):
     def _export_failed(self, message: str) -> None:
         self.last_error = message
         QMessageBox.warning(self, "Export failed", message + "\nNothing was overwritten; choose another place.")
+
+    # --- sessions and reopening exports ---------------------------------------------------------------------
+    def save_session_dialog(self) -> None:
+        if self.state.result is None:
+            self.report_error("Nothing to save yet: match a pair first.")
+            return
+        path = self._export_path(
+            "Save session", f"Match Inspector session (*{SESSION_SUFFIX})", self._default_stem() + SESSION_SUFFIX
+        )
+        if path:
+            self.save_session(path)
+
+    def view_record(self) -> dict[str, Any]:
+        c = self.controls
+        (x0, x1), (y0, y1) = self.view.view.viewRange()
+        return {
+            "layout": self.view.layout_mode,
+            "color_mode": self.view.color_mode,
+            "line_width": self.view.line_width,
+            "opacity": self.view.opacity,
+            "markers": self.view.show_markers,
+            "heatmap": self.view.show_heatmap,
+            "range": [x0, x1, y0, y1],
+            "overlay": c.overlay.isChecked(),
+            "overlay_blend": c.overlay_blend.value(),
+            "checkerboard": c.overlay_checker.isChecked(),
+        }
+
+    def save_session(self, path: str) -> str | None:
+        result = self.state.result
+        paths = self.state.paths()
+        if result is None or not all(paths):
+            return None
+        options = self.controls.geometry_options()
+        geometry: dict[str, Any] = {
+            "model": options.model,
+            "threshold_px": options.threshold_px,
+            "confidence": options.confidence,
+            "max_iters": options.max_iters,
+        }
+        if self.state.geometry_is_current() and self.state.geometry is not None and self.state.geometry.ok:
+            geometry["matrix"] = self.state.geometry.matrix.tolist()  # type: ignore[union-attr]
+        session = Session(
+            paths,
+            tuple(file_sha256(p) for p in paths),
+            result,  # type: ignore[arg-type]
+            self.state.threshold,
+            self.state.selected,
+            geometry,
+            self.view_record(),
+        )
+        try:
+            written = save_session(path, session)
+        except SessionError as exc:
+            self._export_failed(str(exc))
+            return None
+        self.statusBar().showMessage(f"Session saved to {written}", 8000)
+        return str(written)
+
+    def open_session_dialog(self) -> None:
+        folder = value(self.settings, "paths/export_folder", "", str)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open session", folder, f"Match Inspector session (*{SESSION_SUFFIX})"
+        )
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str) -> bool:
+        """Restore images, matches, threshold, selection, geometry and view; the model does not run."""
+        try:
+            session = load_session(path)
+        except SessionError as exc:
+            self.report_error(str(exc))
+            return False
+        if not self._show_result(session.image_paths, session.result):
+            return False
+        changed = session.changed_images()
+        c = self.controls
+        view = session.view
+        with _signals_blocked(c.layout_mode, c.color_mode, c.line_width, c.opacity, c.markers, c.heatmap):
+            c.layout_mode.setCurrentIndex(max(0, c.layout_mode.findData(view.get("layout", "side"))))
+            c.color_mode.setCurrentIndex(max(0, c.color_mode.findData(view.get("color_mode", "confidence"))))
+            c.line_width.setValue(float(view.get("line_width", 1.0)))
+            c.opacity.setValue(int(round(100 * float(view.get("opacity", 0.85)))))
+            c.markers.setChecked(bool(view.get("markers", False)))
+            c.heatmap.setChecked(bool(view.get("heatmap", False)))
+        self._display_changed()
+        geometry = session.geometry
+        with _signals_blocked(c.geometry_model, c.geometry_threshold, c.geometry_confidence, c.geometry_iters):
+            c.geometry_model.setCurrentIndex(max(0, c.geometry_model.findData(geometry.get("model", "F"))))
+            c.geometry_threshold.setValue(float(geometry.get("threshold_px", 3.0)))
+            c.geometry_confidence.setValue(float(geometry.get("confidence", 0.999)))
+            c.geometry_iters.setValue(int(geometry.get("max_iters", 10_000)))
+        self.state.set_threshold(session.threshold)
+        self.analysis_timer.stop()
+        if "matrix" in geometry:
+            n = self.state.visible_count()
+            result = session.result
+            self.state.set_geometry(
+                from_matrix(
+                    geometry["model"],
+                    np.array(geometry["matrix"]),
+                    result.kpts0[:n],
+                    result.kpts1[:n],
+                    float(geometry.get("threshold_px", 3.0)),
+                ),
+                self.state.threshold,
+            )
+        else:
+            self.run_analysis()
+        self.state.select(session.selected)
+        if "range" in view:
+            x0, x1, y0, y1 = view["range"]
+            self.view.view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        if changed:
+            self.report_error(
+                "Changed since the session was saved: "
+                + ", ".join(Path(p).name for p in changed)
+                + ". The matches may no longer fit the images."
+            )
+        self.statusBar().showMessage(f"Session {Path(path).name} opened (the model was not run).", 8000)
+        return True
+
+    def open_matches_dialog(self) -> None:
+        folder = value(self.settings, "paths/export_folder", "", str)
+        path, _ = QFileDialog.getOpenFileName(self, "Open matches file", folder, "Matches (*.npz *.json *.csv)")
+        if path:
+            self.open_matches_file(path)
+
+    def open_matches_file(self, path: str) -> bool:
+        """Show an exported NPZ/JSON/CSV on the images named in its provenance."""
+        try:
+            data = read_matches(path)
+        except ExportError as exc:
+            self.report_error(str(exc))
+            return False
+        prov = data.provenance
+        paths = (prov.get("image0"), prov.get("image1"))
+        if not all(paths):
+            self.report_error(f"{Path(path).name} does not name its images; open the pair first.")
+            return False
+        order = np.argsort(-data.scores, kind="stable")
+        info = RunInfo(
+            str(prov.get("matcher", "file")),
+            str(prov.get("weights_source", Path(path).name)),
+            str(prov.get("device", "–")),
+            str(prov.get("precision", "–")),
+            tuple(tuple(s) for s in prov.get("inference_sizes", [[0, 0], [0, 0]])),  # type: ignore[arg-type]
+            float(prov.get("internal_threshold", 0.0)),
+            dict(prov.get("timings_s", {})),
+            (f"opened from {Path(path).name}",),
+        )
+        sizes = (tuple(prov.get("image0_size", (0, 0))), tuple(prov.get("image1_size", (0, 0))))
+        result = MatchResult(data.kpts0[order], data.kpts1[order], data.scores[order], sizes, info)  # type: ignore[arg-type]
+        if not self._show_result(paths, result):  # type: ignore[arg-type]
+            return False
+        self.state.set_threshold(float(prov.get("threshold", self.state.threshold)))
+        return True
+
+    def _show_result(self, paths: tuple[str, str], result: MatchResult) -> bool:
+        if not self.load_pair(paths[0], paths[1], run=False):
+            return False
+        loaded = tuple(image.size for image in self.state.images if image is not None)
+        expected = tuple(tuple(s) for s in result.image_sizes)
+        if all(s != (0, 0) for s in expected) and loaded != expected:
+            self.report_error(f"The images have other sizes than the matches were made for ({loaded} vs {expected}).")
+        self.state.set_result(result, self.state.pair_version)
+        return True
 
     # --- settings and closing -----------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -119,8 +119,10 @@ class InspectorState(QObject):
         return int(np.count_nonzero(self.result.scores >= self.threshold))
 
     def is_visible(self, index: int) -> bool:
-        return self.result is not None and 0 <= index < len(self.result) and bool(
-            self.result.scores[index] >= self.threshold
+        return (
+            self.result is not None
+            and 0 <= index < len(self.result)
+            and bool(self.result.scores[index] >= self.threshold)
         )
 
     # --- selection ----------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ def _imported_modules(folder: str) -> dict[str, set[str]]:
 
 
 def test_core_never_imports_qt():
-    offenders = {f: n & {"PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken6"} for f, n in
-                 _imported_modules("core").items()}
+    offenders = {
+        f: n & {"PySide6", "pyqtgraph", "PyQt5", "PyQt6", "shiboken6"} for f, n in _imported_modules("core").items()
+    }
     assert {f: n for f, n in offenders.items() if n} == {}
 
 

@@ -16,9 +16,7 @@ class CoarseMatches:
     confidence: torch.Tensor  # (M,)
 
 
-def confidence_matrix(
-    feat0: torch.Tensor, feat1: torch.Tensor, temperature: float, skip_softmax: bool
-) -> torch.Tensor:
+def confidence_matrix(feat0: torch.Tensor, feat1: torch.Tensor, temperature: float, skip_softmax: bool) -> torch.Tensor:
     """feat0: (N, L, C), feat1: (N, S, C) -> (N, L, S) confidence (dual softmax) or logits (skip_softmax)."""
     scale = feat0.shape[-1] ** 0.5
     sim = torch.einsum("nlc,nsc->nls", feat0.float() / scale, feat1.float() / scale) / temperature

@@ -88,9 +88,7 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         self.efficientloftr.backbone.fuse()
         return self
 
-    def _features(
-        self, image0: torch.Tensor, image1: torch.Tensor
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _features(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         backbone = self.efficientloftr.backbone
         if image0.shape == image1.shape:
             both = backbone(torch.cat([image0, image1]))

@@ -165,9 +165,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def download_from_hub(
-    repo_id: str, progress: DownloadProgress | None = None, local_files_only: bool = False
-) -> Path:
+def download_from_hub(repo_id: str, progress: DownloadProgress | None = None, local_files_only: bool = False) -> Path:
     """config.json and model.safetensors from the Hugging Face cache, downloading them once if needed."""
     import os
 

@@ -20,12 +20,23 @@ class ScoreHistogram(pg.PlotWidget):
         self.setLabel("bottom", "score")
         self.setLabel("left", "matches")
         self.setXRange(0, 1, padding=0.02)
-        self.curve = pg.PlotCurveItem(np.linspace(0, 1, BINS + 1), np.zeros(BINS), stepMode="center",
-                                      fillLevel=0, brush=(90, 160, 255, 120), pen=pg.mkPen(90, 160, 255))
+        self.curve = pg.PlotCurveItem(
+            np.linspace(0, 1, BINS + 1),
+            np.zeros(BINS),
+            stepMode="center",
+            fillLevel=0,
+            brush=(90, 160, 255, 120),
+            pen=pg.mkPen(90, 160, 255),
+        )
         self.addItem(self.curve)
-        self.marker = pg.InfiniteLine(pos=state.threshold, angle=90, movable=True,
-                                      pen=pg.mkPen(255, 200, 0, width=2), hoverPen=pg.mkPen(255, 240, 0, width=3),
-                                      bounds=(0, 1))
+        self.marker = pg.InfiniteLine(
+            pos=state.threshold,
+            angle=90,
+            movable=True,
+            pen=pg.mkPen(255, 200, 0, width=2),
+            hoverPen=pg.mkPen(255, 240, 0, width=3),
+            bounds=(0, 1),
+        )
         self.addItem(self.marker)
         self.marker.sigPositionChanged.connect(self._dragged)
         state.resultChanged.connect(self.refresh)

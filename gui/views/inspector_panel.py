@@ -24,9 +24,12 @@ def patch_pixmap(pixels: np.ndarray, x: float, y: float) -> QPixmap:
     if sx1 > sx0 and sy1 > sy0:
         crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = pixels[sy0:sy1, sx0:sx1]
     image = QImage(np.ascontiguousarray(crop).data, size, size, 3 * size, QImage.Format.Format_RGB888).copy()
-    pixmap = QPixmap.fromImage(image).scaled(size * PATCH_ZOOM, size * PATCH_ZOOM,
-                                             Qt.AspectRatioMode.IgnoreAspectRatio,
-                                             Qt.TransformationMode.FastTransformation)
+    pixmap = QPixmap.fromImage(image).scaled(
+        size * PATCH_ZOOM,
+        size * PATCH_ZOOM,
+        Qt.AspectRatioMode.IgnoreAspectRatio,
+        Qt.TransformationMode.FastTransformation,
+    )
     painter = QPainter(pixmap)
     painter.setPen(QPen(QColor(0, 230, 255), 1.5))
     px = (x - x0 + 0.5) * PATCH_ZOOM
@@ -46,8 +49,7 @@ class InspectorPanel(QWidget):
         self.title = QLabel("No match selected. Click a line, or use the table; arrow keys step, Esc clears.")
         self.title.setWordWrap(True)
         form = QFormLayout()
-        self.fields = {name: QLabel("–") for name in ("index", "score", "image 0 (x, y)", "image 1 (x, y)",
-                                                       "residual")}
+        self.fields = {name: QLabel("–") for name in ("index", "score", "image 0 (x, y)", "image 1 (x, y)", "residual")}
         for name, label in self.fields.items():
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(name, label)
@@ -85,7 +87,8 @@ class InspectorPanel(QWidget):
         self.fields["image 0 (x, y)"].setText(f"{k0[0]:.3f}, {k0[1]:.3f}")
         self.fields["image 1 (x, y)"].setText(f"{k1[0]:.3f}, {k1[1]:.3f}")
         geometry = self.state.geometry
-        if geometry is not None and geometry.ok and self.state.geometry_is_current() and index < len(geometry.residuals):
+        current = geometry is not None and geometry.ok and self.state.geometry_is_current()
+        if current and geometry is not None and index < len(geometry.residuals):
             kind = "transfer error" if geometry.model == "H" else "Sampson distance"
             verdict = "inlier" if geometry.inliers[index] else "outlier"
             self.fields["residual"].setText(f"{geometry.residuals[index]:.3f} px {kind} ({verdict})")

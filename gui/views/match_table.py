@@ -96,7 +96,8 @@ class MatchTableModel(QAbstractTableModel):
         if column in (4, 5):
             return float(result.kpts1[match, column - 4])
         geometry = self.state.geometry
-        if geometry is not None and geometry.ok and self.state.geometry_is_current() and match < len(geometry.residuals):
+        current = geometry is not None and geometry.ok and self.state.geometry_is_current()
+        if current and geometry is not None and match < len(geometry.residuals):
             return float(geometry.residuals[match])
         return float("nan")
 

@@ -68,8 +68,16 @@ class PairView(pg.GraphicsLayoutWidget):
         self.epipolar_item = pg.PlotCurveItem(pen=pg.mkPen(255, 80, 255, 230, width=2, style=Qt.PenStyle.DashLine))
         self.projection_item = pg.ScatterPlotItem(size=16, symbol="+", pen=pg.mkPen(255, 80, 255, width=2))
         for z, item in enumerate(
-            (self.marker_item, self.hover_item, self.epipolar_item, self.projection_item, self.selected_item,
-             self.selected_points), start=10):
+            (
+                self.marker_item,
+                self.hover_item,
+                self.epipolar_item,
+                self.projection_item,
+                self.selected_item,
+                self.selected_points,
+            ),
+            start=10,
+        ):
             item.setZValue(z)
             self.view.addItem(item)
         self._offset = np.zeros(2)
@@ -128,8 +136,15 @@ class PairView(pg.GraphicsLayoutWidget):
             levels = np.clip(np.nan_to_num(geometry.residuals, nan=1e9) / (2 * geometry.threshold_px), 0, 1)
             bucket = np.minimum((levels * 12).astype(int), 11)
             groups = [visible[bucket == b] for b in range(12)]
-            colors = [tuple(int(c) for c in residual_colors(np.array([(b + 0.5) / 12 * 2 * geometry.threshold_px]),
-                                                             geometry.threshold_px)[0]) for b in range(12)]
+            colors = [
+                tuple(
+                    int(c)
+                    for c in residual_colors(
+                        np.array([(b + 0.5) / 12 * 2 * geometry.threshold_px]), geometry.threshold_px
+                    )[0]
+                )
+                for b in range(12)
+            ]
             return groups, colors  # type: ignore[return-value]
         if self.color_mode in ("inlier", "residual"):
             return [np.arange(n)], [(150, 150, 150)]  # no current geometry: neutral grey
@@ -161,8 +176,9 @@ class PairView(pg.GraphicsLayoutWidget):
             ys = np.empty(2 * len(indices))
             xs[0::2], xs[1::2] = start[indices, 0], end[indices, 0]
             ys[0::2], ys[1::2] = start[indices, 1], end[indices, 1]
-            item = pg.PlotCurveItem(pen=pg.mkPen(*colour, alpha, width=self.line_width), connect="pairs",
-                                    skipFiniteCheck=True)
+            item = pg.PlotCurveItem(
+                pen=pg.mkPen(*colour, alpha, width=self.line_width), connect="pairs", skipFiniteCheck=True
+            )
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             item.setZValue(5)
             self.view.addItem(item)
@@ -236,8 +252,9 @@ class PairView(pg.GraphicsLayoutWidget):
             h, w = image.size
             cell = max(4, max(h, w) // 96)
             points = (result.kpts0 if side == 0 else result.kpts1)[:visible]
-            density, _, _ = np.histogram2d(points[:, 1], points[:, 0], bins=(max(1, h // cell), max(1, w // cell)),
-                                           range=((0, h), (0, w)))
+            density, _, _ = np.histogram2d(
+                points[:, 1], points[:, 0], bins=(max(1, h // cell), max(1, w // cell)), range=((0, h), (0, w))
+            )
             import cv2
 
             density = cv2.GaussianBlur(density.astype(np.float32), (0, 0), 1.5)
@@ -331,8 +348,7 @@ class PairView(pg.GraphicsLayoutWidget):
             self.epipolar_item.setData(xs + self._offset[0] + 0.5, ys + self._offset[1] + 0.5)
         else:
             projected = transfer(geometry.matrix, kpt0[None])[0]
-            self.projection_item.setData([projected[0] + self._offset[0] + 0.5],
-                                         [projected[1] + self._offset[1] + 0.5])
+            self.projection_item.setData([projected[0] + self._offset[0] + 0.5], [projected[1] + self._offset[1] + 0.5])
 
 
 def _clip_line(a: float, b: float, c: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

@@ -119,8 +119,15 @@ class ControlsPanel(QWidget):
         self.weights.editingFinished.connect(self.modelOptionsChanged)
         self.internal_threshold.valueChanged.connect(self.modelOptionsChanged)
         self.matcher.currentIndexChanged.connect(self._matcher_changed)
-        self._model_widgets = [self.weights, browse, self.device, self.precision, self.resolution, self.variant,
-                               self.internal_threshold]
+        self._model_widgets = [
+            self.weights,
+            browse,
+            self.device,
+            self.precision,
+            self.resolution,
+            self.variant,
+            self.internal_threshold,
+        ]
         return box
 
     def _threshold_group(self) -> QGroupBox:
@@ -161,9 +168,14 @@ class ControlsPanel(QWidget):
         form.addRow("opacity", self.opacity)
         form.addRow(self.markers)
         form.addRow(self.heatmap)
-        for signal in (self.layout_mode.currentIndexChanged, self.color_mode.currentIndexChanged,
-                       self.line_width.valueChanged, self.opacity.valueChanged, self.markers.toggled,
-                       self.heatmap.toggled):
+        for signal in (
+            self.layout_mode.currentIndexChanged,
+            self.color_mode.currentIndexChanged,
+            self.line_width.valueChanged,
+            self.opacity.valueChanged,
+            self.markers.toggled,
+            self.heatmap.toggled,
+        ):
             signal.connect(self.displayChanged)
         return box
 
@@ -176,8 +188,9 @@ class ControlsPanel(QWidget):
         self.geometry_model.addItem("none", "none")
         self.geometry_threshold = QDoubleSpinBox(decimals=2, minimum=0.1, maximum=50.0, singleStep=0.5, value=3.0)
         self.geometry_threshold.setSuffix(" px")
-        self.geometry_confidence = QDoubleSpinBox(decimals=4, minimum=0.5, maximum=0.99999, singleStep=0.001,
-                                                  value=0.999)
+        self.geometry_confidence = QDoubleSpinBox(
+            decimals=4, minimum=0.5, maximum=0.99999, singleStep=0.001, value=0.999
+        )
         self.geometry_iters = QSpinBox(minimum=10, maximum=1_000_000, singleStep=1000, value=10_000)
         self.geometry_label = QLabel("–")
         self.geometry_label.setWordWrap(True)
@@ -192,8 +205,12 @@ class ControlsPanel(QWidget):
         form.addRow(self.overlay)
         form.addRow("blend", self.overlay_blend)
         form.addRow(self.overlay_checker)
-        for signal in (self.geometry_model.currentIndexChanged, self.geometry_threshold.valueChanged,
-                       self.geometry_confidence.valueChanged, self.geometry_iters.valueChanged):
+        for signal in (
+            self.geometry_model.currentIndexChanged,
+            self.geometry_threshold.valueChanged,
+            self.geometry_confidence.valueChanged,
+            self.geometry_iters.valueChanged,
+        ):
             signal.connect(self.geometryOptionsChanged)
         for signal in (self.overlay.toggled, self.overlay_blend.valueChanged, self.overlay_checker.toggled):
             signal.connect(self.overlayChanged)
@@ -256,8 +273,10 @@ class ControlsPanel(QWidget):
         elif not geometry.ok:
             text = geometry.status
         else:
-            text = (f"{geometry.model}: {geometry.inlier_count:,} inliers of {len(geometry.inliers):,} "
-                    f"({100 * geometry.inlier_ratio:.1f}%)")
+            text = (
+                f"{geometry.model}: {geometry.inlier_count:,} inliers of {len(geometry.inliers):,} "
+                f"({100 * geometry.inlier_ratio:.1f}%)"
+            )
         self.geometry_label.setText(text)
 
     def update_comparison(self) -> None:
@@ -281,7 +300,8 @@ class ControlsPanel(QWidget):
 
     def _browse_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Choose EfficientLoFTR weights", "", "Checkpoints (*.safetensors *.ckpt *.pth *.pt *.bin)")
+            self, "Choose EfficientLoFTR weights", "", "Checkpoints (*.safetensors *.ckpt *.pth *.pt *.bin)"
+        )
         if path:
             self.weights.setText(path)
             self.modelOptionsChanged.emit()
@@ -303,14 +323,22 @@ class ControlsPanel(QWidget):
             if 0 <= index < combo.count():
                 combo.setCurrentIndex(index)
         self.weights.setText(value(settings, "options/weights", "", str))
-        self.internal_threshold.setValue(value(settings, "options/internal_threshold", DEFAULT_INTERNAL_THRESHOLD,
-                                               float))
+        self.internal_threshold.setValue(
+            value(settings, "options/internal_threshold", DEFAULT_INTERNAL_THRESHOLD, float)
+        )
         self.state.set_threshold(value(settings, "options/threshold", self.state.threshold, float))
         self.geometry_threshold.setValue(value(settings, "options/geometry_threshold", 3.0, float))
         self.line_width.setValue(value(settings, "options/line_width", 1.0, float))
         self.opacity.setValue(value(settings, "options/opacity", 85, int))
 
     def _combos(self) -> dict[str, QComboBox]:
-        return {"matcher": self.matcher, "device": self.device, "precision": self.precision,
-                "resolution": self.resolution, "variant": self.variant, "layout": self.layout_mode,
-                "color_mode": self.color_mode, "geometry_model": self.geometry_model}
+        return {
+            "matcher": self.matcher,
+            "device": self.device,
+            "precision": self.precision,
+            "resolution": self.resolution,
+            "variant": self.variant,
+            "layout": self.layout_mode,
+            "color_mode": self.color_mode,
+            "geometry_model": self.geometry_model,
+        }

@@ -70,8 +70,11 @@ def test_fundamental_matrix_residuals_separate_true_and_false_matches():
     [
         (np.zeros((0, 2)), np.zeros((0, 2)), "H"),
         (np.random.default_rng(0).uniform(0, 100, (3, 2)), np.random.default_rng(1).uniform(0, 100, (3, 2)), "H"),
-        (np.column_stack([np.arange(20.0), 2 * np.arange(20.0)]), np.column_stack([np.arange(20.0), np.arange(20.0)]),
-         "H"),
+        (
+            np.column_stack([np.arange(20.0), 2 * np.arange(20.0)]),
+            np.column_stack([np.arange(20.0), np.arange(20.0)]),
+            "H",
+        ),
         (np.tile([[1.0, 2.0], [3.0, 4.0]], (10, 1)), np.tile([[5.0, 6.0], [7.0, 9.0]], (10, 1)), "F"),
         (np.random.default_rng(2).uniform(0, 100, (7, 2)), np.random.default_rng(3).uniform(0, 100, (7, 2)), "F"),
     ],

@@ -81,8 +81,9 @@ def test_post_process_maps_to_original_pixels_and_keeps_row_pairing():
         np.testing.assert_allclose(result["keypoints0"].numpy(), k0 * scale0, rtol=1e-6)
         np.testing.assert_allclose(result["keypoints1"].numpy(), k1 * scale1, rtol=1e-6)
         # Row k of both arrays is still one match: undoing the scales gives back the known +10.25 offset.
-        np.testing.assert_allclose(result["keypoints1"].numpy() / scale1 - result["keypoints0"].numpy() / scale0,
-                                   10.25, atol=1e-3)
+        np.testing.assert_allclose(
+            result["keypoints1"].numpy() / scale1 - result["keypoints0"].numpy() / scale0, 10.25, atol=1e-3
+        )
         np.testing.assert_allclose(result["matching_scores"].numpy(), s)
 
 
@@ -94,7 +95,12 @@ def test_post_process_threshold_drops_low_scores_and_padding():
 
 def test_visualize_returns_side_by_side_pictures():
     rgb0, rgb1 = textured_scene(100, 120, 1), textured_scene(80, 90, 2)
-    processed = [{"keypoints0": torch.tensor([[10.0, 10.0]]), "keypoints1": torch.tensor([[20.0, 30.0]]),
-                  "matching_scores": torch.tensor([0.9])}]
+    processed = [
+        {
+            "keypoints0": torch.tensor([[10.0, 10.0]]),
+            "keypoints1": torch.tensor([[20.0, 30.0]]),
+            "matching_scores": torch.tensor([0.9]),
+        }
+    ]
     pictures = EfficientLoFTRImageProcessor().visualize_keypoint_matching([rgb0, rgb1], processed)
     assert len(pictures) == 1 and pictures[0].size == (120 + 8 + 90, 100)

@@ -44,8 +44,9 @@ def original_ckpt(original_state, tmp_path_factory) -> Path:
     return path
 
 
-def test_original_checkpoint_and_transformers_folder_give_identical_outputs(original_ckpt, original_state, pair,
-                                                                           tmp_path):
+def test_original_checkpoint_and_transformers_folder_give_identical_outputs(
+    original_ckpt, original_state, pair, tmp_path
+):
     transformers = pytest.importorskip("transformers")
     from_ckpt = EfficientLoFTRForKeypointMatching.from_pretrained(str(original_ckpt))
 

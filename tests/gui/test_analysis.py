@@ -89,8 +89,10 @@ def test_a_b_counts_between_two_runs(make_window, qtbot, image_files):
     assert "shared" in window.controls.compare_label.text()
     # Raising the threshold in B turns shared matches into lost ones.
     window.controls.spin.setValue(0.5)
-    qtbot.waitUntil(lambda: window.state.comparison.shared + window.state.comparison.gained
-                    == window.state.visible_count(), timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.state.comparison.shared + window.state.comparison.gained == window.state.visible_count(),
+        timeout=5000,
+    )
 
 
 def test_histogram_marker_moves_the_threshold(make_window, qtbot, image_files):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,8 +207,11 @@ def test_export_to_read_only_folder_is_a_message(make_window, qtbot, image_files
     folder.mkdir()
     monkeypatch.setattr(tempfile, "mkstemp", denied)
     for name in ("m.csv", "m.npz", "view.png"):
-        ok = window.export_png(str(folder / name)) if name.endswith(".png") else window.export_matches(
-            str(folder / name))
+        ok = (
+            window.export_png(str(folder / name))
+            if name.endswith(".png")
+            else window.export_matches(str(folder / name))
+        )
         assert not ok
         assert f"cannot write {name}: Permission denied" in shown[-1]
     assert list(folder.iterdir()) == []

@@ -1,0 +1,95 @@
+"""Keypoints and matches into a COLMAP database (SQLite, COLMAP's published schema).
+
+One SIMPLE_RADIAL camera per image with a default focal length (1.2 x the long side), as COLMAP's feature import
+does without EXIF. COLMAP puts the origin at the top-left image corner, so keypoints get +0.5 px. Two-view
+geometries are left for COLMAP's own verification (`colmap matches_importer` / `pycolmap.verify_matches`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .hloc_export import KeypointPool
+from .io import write_atomically
+
+MAX_IMAGE_ID = 2147483647
+SIMPLE_RADIAL = 2
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cameras (camera_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, model INTEGER NOT NULL,
+    width INTEGER NOT NULL, height INTEGER NOT NULL, params BLOB, prior_focal_length INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS images (image_id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL UNIQUE,
+    camera_id INTEGER NOT NULL, CONSTRAINT image_id_check CHECK(image_id >= 0 and image_id < 2147483647),
+    FOREIGN KEY(camera_id) REFERENCES cameras(camera_id));
+CREATE TABLE IF NOT EXISTS keypoints (image_id INTEGER PRIMARY KEY NOT NULL, rows INTEGER NOT NULL,
+    cols INTEGER NOT NULL, data BLOB, FOREIGN KEY(image_id) REFERENCES images(image_id) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS descriptors (image_id INTEGER PRIMARY KEY NOT NULL, rows INTEGER NOT NULL,
+    cols INTEGER NOT NULL, data BLOB, FOREIGN KEY(image_id) REFERENCES images(image_id) ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS matches (pair_id INTEGER PRIMARY KEY NOT NULL, rows INTEGER NOT NULL,
+    cols INTEGER NOT NULL, data BLOB);
+CREATE TABLE IF NOT EXISTS two_view_geometries (pair_id INTEGER PRIMARY KEY NOT NULL, rows INTEGER NOT NULL,
+    cols INTEGER NOT NULL, data BLOB, config INTEGER NOT NULL, F BLOB, E BLOB, H BLOB, qvec BLOB, tvec BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS index_name ON images(name);
+"""
+
+
+def pair_id(image_id0: int, image_id1: int) -> int:
+    a, b = sorted((image_id0, image_id1))
+    return a * MAX_IMAGE_ID + b
+
+
+def write_colmap(
+    pairs: Iterable[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]],
+    database_path: str | Path,
+    image_sizes: dict[str, tuple[int, int]],
+) -> None:
+    """pairs: (name0, name1, kpts0, kpts1, scores); image_sizes: name -> (height, width)."""
+    pools: dict[str, KeypointPool] = {}
+    pair_matches = []
+    for name0, name1, kpts0, kpts1, _ in pairs:
+        ids0 = pools.setdefault(name0, KeypointPool()).assign(kpts0)
+        ids1 = pools.setdefault(name1, KeypointPool()).assign(kpts1)
+        pair_matches.append((name0, name1, np.unique(np.stack([ids0, ids1], 1), axis=0)))
+
+    def write(tmp: Path) -> None:
+        tmp.unlink(missing_ok=True)
+        connection = sqlite3.connect(tmp)
+        try:
+            connection.executescript(SCHEMA)
+            image_ids = {}
+            for image_id, (name, pool) in enumerate(pools.items(), start=1):
+                h, w = image_sizes[name]
+                focal = 1.2 * max(h, w)
+                params = np.array([focal, w / 2, h / 2, 0.0], np.float64)
+                connection.execute(
+                    "INSERT INTO cameras VALUES (?, ?, ?, ?, ?, ?)",
+                    (image_id, SIMPLE_RADIAL, w, h, params.tobytes(), 0),
+                )
+                connection.execute(
+                    "INSERT INTO images (image_id, name, camera_id) VALUES (?, ?, ?)", (image_id, name, image_id)
+                )
+                keypoints = np.asarray(pool.points, np.float32).reshape(-1, 2) + np.float32(0.5)
+                connection.execute(
+                    "INSERT INTO keypoints VALUES (?, ?, ?, ?)", (image_id, len(keypoints), 2, keypoints.tobytes())
+                )
+                image_ids[name] = image_id
+            for name0, name1, matches in pair_matches:
+                id0, id1 = image_ids[name0], image_ids[name1]
+                if id0 == id1:
+                    continue
+                if id0 > id1:
+                    matches = matches[:, ::-1]
+                data = np.ascontiguousarray(matches, dtype=np.uint32)
+                connection.execute(
+                    "INSERT OR REPLACE INTO matches VALUES (?, ?, ?, ?)",
+                    (pair_id(id0, id1), len(data), 2, data.tobytes()),
+                )
+            connection.commit()
+        finally:
+            connection.close()
+
+    write_atomically(database_path, write)

@@ -1,0 +1,131 @@
+"""Inspector sessions: one file that reopens a pair's results and view without running the model again.
+
+A session is an NPZ file (extension .misession): the full match arrays (all scores, not only those above the
+threshold) plus a JSON record of the images (paths, sizes, SHA-256 of their files), the run, the threshold, the
+selection, the geometry options and fitted model, and the view settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import write_atomically
+from .types import MatchResult, RunInfo
+
+SESSION_SUFFIX = ".misession"
+VERSION = 1
+
+
+class SessionError(ValueError):
+    """A session file that cannot be written or read; the message is for the user."""
+
+
+def file_sha256(path: str | Path) -> str | None:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class Session:
+    image_paths: tuple[str, str]
+    image_hashes: tuple[str | None, str | None]
+    result: MatchResult
+    threshold: float
+    selected: int = -1
+    geometry: dict[str, Any] = field(default_factory=dict)  # options, and matrix when one was fitted
+    view: dict[str, Any] = field(default_factory=dict)  # layout, colour mode, line style, toggles, view range
+
+    def changed_images(self) -> list[str]:
+        """Paths whose file is missing or differs from when the session was saved."""
+        return [p for p, h in zip(self.image_paths, self.image_hashes) if h is not None and file_sha256(p) != h]
+
+
+def save_session(path: str | Path, session: Session) -> Path:
+    path = Path(path)
+    if path.suffix != SESSION_SUFFIX:
+        path = path.with_name(path.name + SESSION_SUFFIX)
+    info = session.result.info
+    record = {
+        "version": VERSION,
+        "image_paths": list(session.image_paths),
+        "image_hashes": list(session.image_hashes),
+        "image_sizes": [list(s) for s in session.result.image_sizes],
+        "run": {
+            "matcher": info.matcher,
+            "weights_source": info.weights_source,
+            "device": info.device,
+            "precision": info.precision,
+            "inference_sizes": [list(s) for s in info.inference_sizes],
+            "internal_threshold": info.internal_threshold,
+            "timings": info.timings,
+            "notes": list(info.notes),
+        },
+        "threshold": session.threshold,
+        "selected": session.selected,
+        "geometry": session.geometry,
+        "view": session.view,
+    }
+    arrays = {
+        "kpts0": session.result.kpts0,
+        "kpts1": session.result.kpts1,
+        "scores": session.result.scores,
+        "record": np.array(json.dumps(record)),
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    try:
+        write_atomically(path, write)
+    except OSError as exc:
+        raise SessionError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
+    return path
+
+
+def load_session(path: str | Path) -> Session:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            record = json.loads(str(data["record"]))
+            kpts0, kpts1, scores = data["kpts0"], data["kpts1"], data["scores"]
+        if record.get("version") != VERSION:
+            raise SessionError(f"{path.name}: unsupported session version {record.get('version')}")
+        run = record["run"]
+        info = RunInfo(
+            matcher=run["matcher"],
+            weights_source=run["weights_source"],
+            device=run["device"],
+            precision=run["precision"],
+            inference_sizes=tuple(tuple(s) for s in run["inference_sizes"]),  # type: ignore[arg-type]
+            internal_threshold=float(run["internal_threshold"]),
+            timings=dict(run["timings"]),
+            notes=tuple(run["notes"]),
+        )
+        sizes = tuple(tuple(int(v) for v in s) for s in record["image_sizes"])
+        result = MatchResult(kpts0, kpts1, scores, sizes, info)  # type: ignore[arg-type]
+        return Session(
+            tuple(record["image_paths"]),
+            tuple(record["image_hashes"]),
+            result,  # type: ignore[arg-type]
+            float(record["threshold"]),
+            int(record["selected"]),
+            dict(record["geometry"]),
+            dict(record["view"]),
+        )
+    except SessionError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise SessionError(f"{path.name} is not a readable session file ({type(exc).__name__}: {exc})") from exc

@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli import run_cli
+from core.export import read_matches
+from core.hloc_export import names_to_pair
+from core.synthetic import homography_pair
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def image_dir(tmp_path) -> Path:
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    for seed in range(3):
+        pair = homography_pair(240, 320, seed=seed, strength=0.05)
+        Image.fromarray(pair.image0).save(folder / f"a{seed}.png")
+        Image.fromarray(pair.image1).save(folder / "sub" / f"b{seed}.png")
+    return folder
+
+
+def test_match_writes_the_same_content_in_every_format(image_dir, tmp_path, capsys):
+    outputs = {}
+    for suffix in ("csv", "json", "npz"):
+        out = tmp_path / f"m.{suffix}"
+        code = run_cli(
+            [
+                "match",
+                str(image_dir / "a0.png"),
+                str(image_dir / "sub" / "b0.png"),
+                "--matcher",
+                "sift",
+                "--geometry",
+                "H",
+                "--threshold",
+                "0.3",
+                "-o",
+                str(out),
+            ]
+        )
+        assert code == 0
+        outputs[suffix] = read_matches(out)
+    assert "matches (of" in capsys.readouterr().out
+    reference = outputs["npz"]
+    assert len(reference.scores) > 20 and reference.scores.min() >= 0.3
+    assert reference.inliers is not None and reference.provenance["geometry"]["model"] == "H"
+    for other in (outputs["csv"], outputs["json"]):
+        np.testing.assert_array_equal(other.kpts0, reference.kpts0)
+        np.testing.assert_array_equal(other.kpts1, reference.kpts1)
+        np.testing.assert_array_equal(other.scores, reference.scores)
+        np.testing.assert_array_equal(other.inliers, reference.inliers)
+        same = {k: v for k, v in other.provenance.items() if k != "timings_s"}  # three runs, three timings
+        assert same == {k: v for k, v in reference.provenance.items() if k != "timings_s"}
+
+
+def test_match_with_model_weights_and_picture(image_dir, tmp_path, random_weights):
+    out, viz = tmp_path / "m.npz", tmp_path / "m.png"
+    code = run_cli(
+        [
+            "match",
+            str(image_dir / "a1.png"),
+            str(image_dir / "a1.png"),
+            "--weights",
+            random_weights,
+            "--resize",
+            "320",
+            "--threshold",
+            "0",
+            "-o",
+            str(out),
+            "--viz",
+            str(viz),
+        ]
+    )
+    assert code == 0
+    data = read_matches(out)
+    assert len(data.scores) > 10
+    assert data.provenance["weights_source"] == random_weights
+    assert data.provenance["inference_sizes"] == [[256, 320], [256, 320]]
+    with Image.open(viz) as picture:
+        assert picture.size == (320 + 8 + 320, 240)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["match", "missing0.png", "missing1.png", "-o", "{tmp}/m.csv"], "missing0.png: file not found"),
+        (["match", "{img}", "{img}", "-o", "{tmp}/m.txt"], "output must end in one of"),
+        (["match", "{img}", "{img}", "-o", "{tmp}/nofolder/m.csv"], "output folder does not exist"),
+        (["match", "{img}", "{img}", "-o", "{tmp}/m.csv", "--frobnicate"], "unrecognized arguments"),
+        (["match", "{img}", "{img}", "-o", "{tmp}/m.csv", "--threshold", "7"], "must be between 0 and 1"),
+        (["match", "{img}", "{img}", "-o", "{tmp}/m.csv", "--resize", "big"], "is not LONG, WxH or 'full'"),
+        (["match", "{img}", "{img}", "-o", "{tmp}/m.csv", "--weights", "{tmp}/nothing.ckpt"], "weights file not"),
+        (["batch", "--pairs", "{tmp}/none.txt", "--images", "{tmp}", "-o", "{tmp}/out"], "pairs file not found"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, expected, image_dir, tmp_path, capsys):
+    image = str(image_dir / "a0.png")
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{img}", image) for a in argv]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_internal_error_exits_1_with_one_line(image_dir, tmp_path, capsys, monkeypatch):
+    import core.matching
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(core.matching, "match_pair", broken)
+    assert run_cli(["match", str(image_dir / "a0.png"), str(image_dir / "a0.png"), "-o", str(tmp_path / "m.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "match-inspector: internal error: RuntimeError: boom"
+
+
+def test_entry_point_exit_codes_without_traceback(tmp_path):
+    script = "from gui.cli import main; import sys; sys.exit(main())"
+    bad = subprocess.run(
+        [sys.executable, "-c", script, "match", "nope.png", "nope.png", "-o", str(tmp_path / "x.csv")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip() == "match-inspector: nope.png: file not found"
+    usage = subprocess.run(
+        [sys.executable, "-c", script, "--bogus"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def _pairs_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pairs.txt"
+    path.write_text("# name0 name1\n" + "".join(f"a{i}.png sub/b{i}.png\n" for i in range(3)))
+    return path
+
+
+def test_batch_progress_summary_and_resume(image_dir, tmp_path, capsys):
+    pairs, out = _pairs_file(tmp_path), tmp_path / "out"
+    argv = ["batch", "--pairs", str(pairs), "--images", str(image_dir), "-o", str(out), "--matcher", "sift"]
+    assert run_cli(argv) == 0
+    captured = capsys.readouterr()
+    assert "3 pairs: 3 matched, 0 already done, 0 failed" in captured.out
+    assert "pair/s" in captured.err or "s/pair" in captured.err, "a progress bar on stderr"
+    written = sorted(p.name for p in (out / "pairs").iterdir())
+    assert written == ["a0.png__sub-b0.png.npz", "a1.png__sub-b1.png.npz", "a2.png__sub-b2.png.npz"]
+    before = (out / "pairs" / written[0]).stat().st_mtime_ns
+    (out / "pairs" / written[1]).unlink()
+    assert run_cli(argv) == 0
+    assert "3 pairs: 1 matched, 2 already done, 0 failed" in capsys.readouterr().out
+    assert (out / "pairs" / written[0]).stat().st_mtime_ns == before
+
+
+def test_batch_reports_bad_pairs_and_keeps_going(image_dir, tmp_path, capsys):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a0.png sub/b0.png\nmissing.png a1.png\n")
+    code = run_cli(
+        [
+            "batch",
+            "--pairs",
+            str(pairs),
+            "--images",
+            str(image_dir),
+            "-o",
+            str(tmp_path / "out"),
+            "--matcher",
+            "sift",
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    captured = capsys.readouterr()
+    assert "1 matched" in captured.out and "1 failed" in captured.out
+    assert "failed: missing.png a1.png: missing.png: file not found" in captured.err
+
+
+def test_batch_hloc_layout_reads_back_like_hloc(image_dir, tmp_path):
+    import h5py
+
+    out = tmp_path / "out"
+    assert (
+        run_cli(
+            [
+                "batch",
+                "--pairs",
+                str(_pairs_file(tmp_path)),
+                "--images",
+                str(image_dir),
+                "-o",
+                str(out),
+                "--matcher",
+                "sift",
+                "--format",
+                "hloc",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    with h5py.File(out / "features.h5", "r") as features, h5py.File(out / "matches.h5", "r") as matches:
+        for i in range(3):
+            name0, name1 = f"a{i}.png", f"sub/b{i}.png"
+            raw = read_matches(out / "pairs" / f"a{i}.png__sub-b{i}.png.npz")
+            # hloc's get_matches: group names_to_pair(name0, name1), matches0 / matching_scores0
+            group = matches[names_to_pair(name0, name1)]
+            matches0, scores0 = group["matches0"][()], group["matching_scores0"][()]
+            kp0, kp1 = features[name0]["keypoints"][()], features[name1]["keypoints"][()]
+            assert len(matches0) == len(kp0)
+            index0 = np.flatnonzero(matches0 != -1)
+            pairs = np.stack([index0, matches0[index0]], -1)
+            # One match per merged keypoint of image 0 (SIFT puts several orientations on one spot).
+            assert len(pairs) == len(np.unique(np.floor(raw.kpts0 + 0.5), axis=0))
+            # Every hloc match is one of our matches, within the 1-pixel merge cell.
+            for a, b in pairs[:50]:
+                d = np.abs(raw.kpts0 - kp0[a]).max(1) + np.abs(raw.kpts1 - kp1[b]).max(1)
+                assert d.min() <= 1.0
+            assert np.all(scores0[index0] > 0)
+            assert tuple(features[name0]["image_size"][()]) == (320, 240)
+
+
+def test_batch_colmap_database_reads_back(image_dir, tmp_path):
+    out = tmp_path / "out"
+    assert (
+        run_cli(
+            [
+                "batch",
+                "--pairs",
+                str(_pairs_file(tmp_path)),
+                "--images",
+                str(image_dir),
+                "-o",
+                str(out),
+                "--matcher",
+                "sift",
+                "--format",
+                "colmap",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    database = out / "database.db"
+    with sqlite3.connect(database) as connection:
+        images = dict(connection.execute("SELECT name, image_id FROM images").fetchall())
+        assert set(images) == {f"a{i}.png" for i in range(3)} | {f"sub/b{i}.png" for i in range(3)}
+        pair_count = connection.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
+        assert pair_count == 3
+    pycolmap = pytest.importorskip("pycolmap")
+    db = pycolmap.Database.open(str(database))
+    try:
+        raw = read_matches(out / "pairs" / "a0.png__sub-b0.png.npz")
+        names = {image.name: image.image_id for image in db.read_all_images()}
+        keypoints0 = db.read_keypoints(names["a0.png"])
+        keypoints1 = db.read_keypoints(names["sub/b0.png"])
+        matches = db.read_matches(names["a0.png"], names["sub/b0.png"])
+        cells = np.concatenate([np.floor(raw.kpts0 + 0.5), np.floor(raw.kpts1 + 0.5)], axis=1)
+        assert len(matches) == len(np.unique(cells, axis=0))
+        # COLMAP's origin is the pixel corner: our pixel-centre coordinates + 0.5.
+        a, b = matches[0]
+        d = np.abs(raw.kpts0 + 0.5 - keypoints0[a][:2]).max(1) + np.abs(raw.kpts1 + 0.5 - keypoints1[b][:2]).max(1)
+        assert d.min() <= 1.0
+        camera = db.read_camera(db.read_image(names["a0.png"]).camera_id)
+        assert (camera.width, camera.height) == (320, 240)
+    finally:
+        db.close()
