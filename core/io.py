@@ -86,9 +86,8 @@ def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)  # animations: the first frame
                 img.load()
-                if apply_exif:
-                    img = ImageOps.exif_transpose(img)
-                pixels, note = pil_to_rgb8(img)
+                oriented = ImageOps.exif_transpose(img) if apply_exif else img
+                pixels, note = pil_to_rgb8(oriented)
     except ImageLoadError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -86,7 +86,7 @@ def save_session(path: str | Path, session: Session) -> Path:
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
 
     try:
         write_atomically(path, write)

@@ -35,7 +35,7 @@ def match_sift(rgb0, rgb1, progress=None, cancelled=None) -> MatchResult:  # typ
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    sift = cv2.SIFT_create(nfeatures=MAX_FEATURES)
+    sift = cv2.SIFT_create(nfeatures=MAX_FEATURES)  # type: ignore[attr-defined]
     features = []
     sizes = []
     for index, rgb in enumerate((rgb0, rgb1)):

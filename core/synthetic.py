@@ -24,14 +24,14 @@ def textured_scene(height: int, width: int, seed: int) -> np.ndarray:
     base = np.zeros((height, width), np.float64)
     for cell in (64, 16, 4):  # smooth multi-scale noise
         small = rng.random((height // cell + 2, width // cell + 2))
-        layer = Image.fromarray((small * 255).astype(np.uint8)).resize((width, height), Image.BICUBIC)
+        layer = Image.fromarray((small * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
         base += np.asarray(layer, np.float64) / 255.0 * (cell / 84)
     image = Image.fromarray(np.clip(base / base.max() * 200, 0, 255).astype(np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(image)
     area = height * width
     for _ in range(max(20, area // 3000)):
-        x, y = rng.integers(0, width), rng.integers(0, height)
-        w, h = rng.integers(6, max(8, width // 6)), rng.integers(6, max(8, height // 6))
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        w, h = int(rng.integers(6, max(8, width // 6))), int(rng.integers(6, max(8, height // 6)))
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         kind = rng.integers(0, 3)
         if kind == 0:

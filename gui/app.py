@@ -15,7 +15,8 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
 def run_app(paths: list[str]) -> int:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Match Inspector")
     app.setOrganizationName("MatchInspector")
     icon = RESOURCES / "icon.png"

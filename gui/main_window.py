@@ -638,8 +638,8 @@ class MainWindow(QMainWindow):
 
     def save_session(self, path: str) -> str | None:
         result = self.state.result
-        paths = self.state.paths()
-        if result is None or not all(paths):
+        path0, path1 = self.state.paths()
+        if result is None or path0 is None or path1 is None:
             return None
         options = self.controls.geometry_options()
         geometry: dict[str, Any] = {
@@ -651,9 +651,9 @@ class MainWindow(QMainWindow):
         if self.state.geometry_is_current() and self.state.geometry is not None and self.state.geometry.ok:
             geometry["matrix"] = self.state.geometry.matrix.tolist()  # type: ignore[union-attr]
         session = Session(
-            paths,
-            tuple(file_sha256(p) for p in paths),
-            result,  # type: ignore[arg-type]
+            (path0, path1),
+            (file_sha256(path0), file_sha256(path1)),
+            result,
             self.state.threshold,
             self.state.selected,
             geometry,

@@ -34,7 +34,7 @@ def recent_pairs(settings: QSettings) -> list[tuple[str, str]]:
     if isinstance(raw, str):
         raw = [raw]
     pairs = []
-    for entry in raw or []:
+    for entry in list(raw) if isinstance(raw, (list, tuple)) else []:
         parts = str(entry).split("\n")
         if len(parts) == 2:
             pairs.append((parts[0], parts[1]))

@@ -20,7 +20,8 @@ class ConvNorm(nn.Module):
 
 
 def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    std = (bn.running_var + bn.eps).sqrt()
+    assert bn.running_var is not None and bn.running_mean is not None
+    std = torch.sqrt(bn.running_var + bn.eps)
     scale = bn.weight / std
     return scale, bn.bias - bn.running_mean * scale
 
@@ -59,8 +60,9 @@ class RepVGGBlock(nn.Module):
             eye[channels, channels, 1, 1] = scale_id
             kernel = kernel + eye
             bias = bias + shift_id
-        fused = nn.Conv2d(conv3.in_channels, conv3.out_channels, 3, stride=conv3.stride, padding=1, bias=True)
+        fused = nn.Conv2d(conv3.in_channels, conv3.out_channels, 3, stride=conv3.stride[0], padding=1, bias=True)
         fused.weight.copy_(kernel)
+        assert fused.bias is not None
         fused.bias.copy_(bias)
         self.fused = fused.to(kernel.device)
         del self.conv1, self.conv2, self.identity
@@ -100,9 +102,9 @@ class RepVGGBackbone(nn.Module):
 
     def fuse(self) -> None:
         for stage in self.stages:
-            for block in stage.blocks:
+            for block in stage.blocks:  # type: ignore[union-attr]
                 block.fuse()
 
     @property
     def is_fused(self) -> bool:
-        return all(block.fused is not None for stage in self.stages for block in stage.blocks)
+        return all(block.fused is not None for stage in self.stages for block in stage.blocks)  # type: ignore[union-attr]

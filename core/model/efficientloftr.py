@@ -204,4 +204,4 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
             coarse[b, side, slot] = corner.float()
             match_ids[b, side, slot] = slot
             scores[b, side, slot] = matches.confidence.float()
-        return KeypointMatchingOutput(keypoints, match_ids, scores, coarse, dict(timings))
+        return KeypointMatchingOutput(keypoints, match_ids, scores, coarse_keypoints=coarse, timings=dict(timings))

@@ -141,10 +141,12 @@ def _progress_tqdm(progress: DownloadProgress | None) -> type | None:
         return None
     from tqdm.auto import tqdm
 
+    report = progress
+
     class CallbackTqdm(tqdm):  # type: ignore[misc]
         def update(self, n: float | None = 1) -> bool | None:
             result = super().update(n)
-            progress(str(self.desc or ""), int(self.n), int(self.total or 0))
+            report(str(self.desc or ""), int(self.n), int(self.total or 0))
             return result
 
     return CallbackTqdm

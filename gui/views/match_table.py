@@ -109,7 +109,7 @@ class MatchTableModel(QAbstractTableModel):
 class MatchTable(QTableView):
     def __init__(self, state: InspectorState) -> None:
         super().__init__()
-        self.state = state
+        self.inspector_state = state  # not `state`: QAbstractItemView.state() is Qt's own
         self.model_ = MatchTableModel(state)
         self.setModel(self.model_)
         self.setSortingEnabled(True)
@@ -131,11 +131,11 @@ class MatchTable(QTableView):
         state.selectionChanged.connect(self.show_match)
 
     def refresh(self, *_: object) -> None:
-        if self.isVisible() or self.state.result is None:
+        if self.isVisible() or self.inspector_state.result is None:
             self._syncing = True
             self.model_.refresh()
             self._syncing = False
-            self.show_match(self.state.selected)
+            self.show_match(self.inspector_state.selected)
         else:
             self._stale = True
 
@@ -150,7 +150,7 @@ class MatchTable(QTableView):
             return
         rows = self.selectionModel().selectedRows()
         if rows:
-            self.state.select(int(self.model_.order[rows[0].row()]))
+            self.inspector_state.select(int(self.model_.order[rows[0].row()]))
 
     def show_match(self, match: int) -> None:
         self._syncing = True

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem
 
-from core.drawing import INLIER_COLOR, OUTLIER_COLOR, residual_colors, score_colors, second_image_offset
+from core.drawing import INLIER_COLOR, OUTLIER_COLOR, Layout, residual_colors, score_colors, second_image_offset
 from core.geometry import epipolar_line, transfer
 
 from ..state import InspectorState
@@ -44,7 +44,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.view.setAspectLocked(True)
         self.view.invertY(True)
         self.view.setMenuEnabled(False)
-        self.layout_mode = "side"
+        self.layout_mode: Layout = "side"
         self.color_mode = "confidence"
         self.line_width = 1.0
         self.opacity = 0.85
@@ -117,7 +117,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.rebuild_lines()
         self.view.autoRange(padding=0.02)
 
-    def set_layout_mode(self, mode: str) -> None:
+    def set_layout_mode(self, mode: Layout) -> None:
         if mode != self.layout_mode:
             self.layout_mode = mode
             self.refresh_pair()

@@ -40,6 +40,13 @@ RESOLUTIONS = [
 SLIDER_STEPS = 1000
 
 
+def _slider(minimum: int, maximum: int, value: int) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(minimum, maximum)
+    slider.setValue(value)
+    return slider
+
+
 class ControlsPanel(QWidget):
     runRequested = Signal()
     cancelRequested = Signal()
@@ -76,7 +83,8 @@ class ControlsPanel(QWidget):
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("zju-community/efficientloftr (Hub)")
         self.weights.setToolTip("A Hugging Face Hub id, a model folder, or a checkpoint file (.safetensors, .ckpt)")
-        browse = QToolButton(text="…")
+        browse = QToolButton()
+        browse.setText("…")
         browse.setToolTip("Choose a checkpoint file")
         browse.clicked.connect(self._browse_weights)
         weights_row = QHBoxLayout()
@@ -134,7 +142,7 @@ class ControlsPanel(QWidget):
         box = QGroupBox("Threshold")
         layout = QVBoxLayout(box)
         row = QHBoxLayout()
-        self.slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=SLIDER_STEPS)
+        self.slider = _slider(0, SLIDER_STEPS, 0)
         self.spin = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1.0, singleStep=0.01)
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
@@ -158,7 +166,7 @@ class ControlsPanel(QWidget):
         self.color_mode.addItem("residual", "residual")
         self.legend = Legend()
         self.line_width = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=6.0, singleStep=0.5, value=1.0)
-        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=5, maximum=100, value=85)
+        self.opacity = _slider(5, 100, 85)
         self.markers = QCheckBox("keypoint markers")
         self.heatmap = QCheckBox("match density heatmap")
         form.addRow("layout", self.layout_mode)
@@ -195,7 +203,7 @@ class ControlsPanel(QWidget):
         self.geometry_label = QLabel("–")
         self.geometry_label.setWordWrap(True)
         self.overlay = QCheckBox("overlay image 1 on image 0 (H)")
-        self.overlay_blend = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50)
+        self.overlay_blend = _slider(0, 100, 50)
         self.overlay_checker = QCheckBox("checkerboard")
         form.addRow("model", self.geometry_model)
         form.addRow("inlier threshold", self.geometry_threshold)
@@ -252,9 +260,11 @@ class ControlsPanel(QWidget):
 
     # --- feedback -----------------------------------------------------------------------------------------
     def _threshold_from_state(self, threshold: float) -> None:
-        for widget, v in ((self.slider, int(round(threshold * SLIDER_STEPS))), (self.spin, threshold)):
+        for widget in (self.slider, self.spin):
             widget.blockSignals(True)
-            widget.setValue(v)
+        self.slider.setValue(int(round(threshold * SLIDER_STEPS)))
+        self.spin.setValue(threshold)
+        for widget in (self.slider, self.spin):
             widget.blockSignals(False)
 
     def update_counts(self, *_: object) -> None:
