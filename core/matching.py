@@ -65,7 +65,7 @@ def load_model(options: MatchOptions, progress: ProgressCallback | None = None) 
         EfficientLoFTRForKeypointMatching, options.weights, config=config, local_files_only=options.local_files_only
     )
     if options.fuse:
-        model.fuse()
+        model.optimize_for_inference()
     model = model.to(device)
     with _cache_lock:
         _cached.clear()  # one model at a time: they are large

@@ -12,7 +12,7 @@ from torch import nn
 from .backbone import RepVGGBackbone
 from .coarse import CoarseMatches, confidence_matrix, select_matches
 from .config import EfficientLoFTRConfig
-from .fine import FineFusion, gather_windows, refine
+from .fine import FineFusion, gather_windows_upsampled, refine
 from .transformer import LocalFeatureTransformer
 
 STAGES = ("backbone", "transformer", "coarse", "fine")
@@ -75,6 +75,7 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         self.efficientloftr = EfficientLoFTRModel(self.config)
         self.refinement_layer = FineFusion(self.config)
         self.coarse_threshold = self.config.coarse_matching_threshold
+        self.channels_last = False
         self.eval()
 
     @classmethod
@@ -84,8 +85,16 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         return load_pretrained(cls, source, **kwargs)  # type: ignore[arg-type]
 
     def fuse(self) -> EfficientLoFTRForKeypointMatching:
-        """Re-parameterise the RepVGG backbone for inference; outputs stay the same."""
+        """Re-parameterise the RepVGG backbone and fold the fine-fusion BatchNorms; outputs stay the same."""
         self.efficientloftr.backbone.fuse()
+        self.refinement_layer.fuse()
+        return self
+
+    def optimize_for_inference(self) -> EfficientLoFTRForKeypointMatching:
+        """fuse() plus channels-last weights, which oneDNN convolutions run 10-40% faster on CPU."""
+        self.fuse()
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.channels_last = True
         return self
 
     def _features(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -118,6 +127,9 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
                 raise ValueError(f"image sides must be multiples of 32, got {tuple(img.shape[-2:])}")
         hooks = hooks or StageHooks()
         device = pixel_values0.device
+        if self.channels_last:
+            pixel_values0 = pixel_values0.contiguous(memory_format=torch.channels_last)
+            pixel_values1 = pixel_values1.contiguous(memory_format=torch.channels_last)
         cfg = self.config
 
         t = hooks.enter("backbone")
@@ -163,16 +175,19 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
             return corners0, corners1, corners0, corners1
         # The original scales the transformer output by 1/sqrt(C) before the fine fusion.
         scale = coarse0.shape[1] ** 0.5
+        # The last x2 upsampling is folded into the window gathering: the full-resolution map is never built.
+        fusion = self.refinement_layer
         if coarse0.shape == coarse1.shape:
-            fine0, fine1 = self.refinement_layer(
-                torch.cat([coarse0, coarse1]) / scale, [torch.cat([a, b]) for a, b in zip(feats0[:-1], feats1[:-1])]
-            ).chunk(2)
+            residuals = [torch.cat([a, b]) for a, b in zip(feats0[:-1], feats1[:-1])]
+            half0, half1 = fusion(torch.cat([coarse0, coarse1]) / scale, residuals, full_resolution=False).chunk(2)
         else:
-            fine0 = self.refinement_layer(coarse0 / scale, feats0[:-1])
-            fine1 = self.refinement_layer(coarse1 / scale, feats1[:-1])
+            half0 = fusion(coarse0 / scale, feats0[:-1], full_resolution=False)
+            half1 = fusion(coarse1 / scale, feats1[:-1], full_resolution=False)
         size = cfg.fine_kernel_size
-        win0 = gather_windows(fine0, matches.batch_ids, matches.cells0, w0, size, pad=0)
-        win1 = gather_windows(fine1, matches.batch_ids, matches.cells1, w1, size + 2, pad=1)
+        full0 = (coarse0.shape[-2] * stride, w0 * stride)
+        full1 = (coarse1.shape[-2] * stride, w1 * stride)
+        win0 = gather_windows_upsampled(half0, matches.batch_ids, matches.cells0, w0, size, 0, full0)
+        win1 = gather_windows_upsampled(half1, matches.batch_ids, matches.cells1, w1, size + 2, 1, full1)
         off0, off1, subpixel = refine(
             win0.float(), win1.float(), cfg.fine_matching_slice_dim, cfg.fine_matching_regress_temperature
         )

@@ -19,10 +19,26 @@ class OutConvBlock(nn.Module):
         self.batch_norm = nn.BatchNorm2d(ch, eps=eps)
         self.out_conv3 = nn.Conv2d(ch, residual_ch, 3, padding=1, bias=False)
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor, upsample: bool = True) -> torch.Tensor:
         x = self.out_conv2(self.out_conv1(residual) + x)
         x = self.out_conv3(F.leaky_relu(self.batch_norm(x)))
-        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False) if upsample else x
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold the eval-mode BatchNorm into the conv before it (one pass over the feature map less)."""
+        if isinstance(self.batch_norm, nn.Identity):
+            return
+        bn = self.batch_norm
+        assert bn.running_var is not None and bn.running_mean is not None
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        conv = self.out_conv2
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, 3, padding=1, bias=True).to(conv.weight.device)
+        fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+        assert fused.bias is not None
+        fused.bias.copy_(bn.bias - bn.running_mean * scale)
+        self.out_conv2 = fused
+        self.batch_norm = nn.Identity()  # type: ignore[assignment]
 
 
 class FineFusion(nn.Module):
@@ -34,32 +50,67 @@ class FineFusion(nn.Module):
             OutConvBlock(dims[i], dims[i - 1], config.batch_norm_eps) for i in range(1, len(dims))
         )
 
-    def forward(self, coarse: torch.Tensor, residuals: list[torch.Tensor]) -> torch.Tensor:
-        """coarse: (N, C, h, w) transformer output; residuals: backbone features, finest first."""
+    def forward(
+        self, coarse: torch.Tensor, residuals: list[torch.Tensor], full_resolution: bool = True
+    ) -> torch.Tensor:
+        """coarse: (N, C, h, w) transformer output; residuals: backbone features, finest first.
+
+        Returns the fine map at full resolution, or with full_resolution=False at half resolution before the last
+        x2 bilinear upsampling (gather_windows_upsampled then reads windows from it without building the full map).
+        """
         x = F.interpolate(self.out_conv(coarse), scale_factor=2.0, mode="bilinear", align_corners=False)
-        for layer, residual in zip(self.out_conv_layers, reversed(residuals)):
-            x = layer(x, residual)
+        layers = list(self.out_conv_layers)
+        for index, (layer, residual) in enumerate(zip(layers, reversed(residuals))):
+            x = layer(x, residual, upsample=full_resolution or index < len(layers) - 1)
         return x
 
+    def fuse(self) -> None:
+        for layer in self.out_conv_layers:
+            layer.fuse()  # type: ignore[operator]
 
-def gather_windows(
-    fine: torch.Tensor, batch_ids: torch.Tensor, cells: torch.Tensor, coarse_w: int, size: int, pad: int
+
+def _upsample_source(index: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For full-resolution indices, the two half-resolution source indices and the weight of the second, exactly as
+    F.interpolate(scale_factor=2, mode="bilinear", align_corners=False) computes them."""
+    source = ((index.float() + 0.5) * 0.5 - 0.5).clamp(min=0)
+    first = source.floor().long().clamp(max=size - 1)
+    weight = source - first.float()
+    second = (first + 1).clamp(max=size - 1)
+    return first, second, weight
+
+
+def gather_windows_upsampled(
+    half: torch.Tensor,
+    batch_ids: torch.Tensor,
+    cells: torch.Tensor,
+    coarse_w: int,
+    size: int,
+    pad: int,
+    full_hw: tuple[int, int],
 ) -> torch.Tensor:
-    """Windows of `size` x `size` fine pixels for the given coarse cells -> (M, size*size, C).
+    """Like gather_windows on the x2 bilinear upsampling of `half`, computing only the windows' pixels.
 
-    Same windows as the original's unfold over the whole map (stride = coarse stride, zero padding `pad`), but only
-    for the cells that matched.
+    Pixels of a padded window that fall outside the image are zero, as in the original's zero-padded unfold.
     """
-    stride = fine.shape[-1] // coarse_w
-    if pad:
-        fine = F.pad(fine, [pad, pad, pad, pad])
-    fine = fine.permute(0, 2, 3, 1)  # (N, H, W, C)
-    offsets = torch.arange(size, device=fine.device)
-    top = (cells // coarse_w) * stride
-    left = (cells % coarse_w) * stride
-    rows = (top[:, None] + offsets[None])[:, :, None]
-    cols = (left[:, None] + offsets[None])[:, None, :]
-    windows = fine[batch_ids[:, None, None], rows, cols]  # (M, size, size, C)
+    height, width = full_hw
+    stride = width // coarse_w
+    offsets = torch.arange(size, device=half.device) - pad
+    rows = (cells // coarse_w)[:, None] * stride + offsets[None]  # (M, size) full-resolution indices
+    cols = (cells % coarse_w)[:, None] * stride + offsets[None]
+    r0, r1, wr = _upsample_source(rows, half.shape[-2])
+    c0, c1, wc = _upsample_source(cols, half.shape[-1])
+    nhwc = half.permute(0, 2, 3, 1)
+    b = batch_ids[:, None, None]
+
+    def at(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return nhwc[b, r[:, :, None], c[:, None, :]]  # (M, size, size, C)
+
+    wr_, wc_ = wr[:, :, None, None], wc[:, None, :, None]
+    top = (1 - wc_) * at(r0, c0) + wc_ * at(r0, c1)
+    bottom = (1 - wc_) * at(r1, c0) + wc_ * at(r1, c1)
+    windows = (1 - wr_) * top + wr_ * bottom
+    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+    windows = windows * inside[..., None].to(windows.dtype)
     return windows.reshape(len(cells), size * size, -1)
 
 

@@ -38,7 +38,8 @@ def apply_rope(x: torch.Tensor, theta: float, pos_scale: float) -> torch.Tensor:
     cos, sin = _rope_tables(x.shape[1], x.shape[2], x.shape[3], theta, pos_scale, x.device)
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    # In float32 even under mixed precision, as the original's half tables promote its products to float32.
+    return (x.float() * cos + rotated.float() * sin).to(x.dtype)
 
 
 class Aggregation(nn.Module):

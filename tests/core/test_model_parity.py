@@ -139,7 +139,7 @@ def test_fused_backbone_gives_the_same_matches(models, runs):
     _, ours = models
     import copy
 
-    fused = copy.deepcopy(ours).fuse()
+    fused = copy.deepcopy(ours).optimize_for_inference()  # fused RepVGG + folded BatchNorm + channels-last
     assert fused.efficientloftr.backbone.is_fused
     run = runs["landscape_homography"]
     with torch.inference_mode():
@@ -152,3 +152,22 @@ def test_fused_backbone_gives_the_same_matches(models, runs):
     # Folding BatchNorm into the convs reorders float sums; through 20 conv layers and the 0.1 softmax temperature
     # that moves scores by up to ~1e-3 (the original's reparameter() does the same).
     np.testing.assert_allclose(a[2], b[2], atol=2e-3)
+
+
+def test_windows_gathered_through_the_upsampling_equal_the_unfolded_full_map():
+    """The fine windows are read straight from the half-resolution map; the original upsamples, pads, unfolds."""
+    import torch.nn.functional as F
+
+    from core.model.fine import gather_windows_upsampled
+
+    torch.manual_seed(0)
+    half = torch.randn(2, 5, 12, 16)
+    full = F.interpolate(half, scale_factor=2.0, mode="bilinear", align_corners=False)  # (2, 5, 24, 32)
+    coarse_w, stride = 4, 8
+    batch_ids = torch.tensor([0, 1, 1, 0, 1])
+    cells = torch.tensor([0, 3, 5, 11, 10])  # corners and borders of the 3 x 4 coarse grid
+    for size, pad in ((8, 0), (10, 1)):
+        unfolded = F.unfold(full, kernel_size=size, stride=stride, padding=pad)  # the original's windows
+        expected = unfolded.reshape(2, 5, size * size, -1).permute(0, 3, 2, 1)[batch_ids, cells]
+        got = gather_windows_upsampled(half, batch_ids, cells, coarse_w, size, pad, (24, 32))
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)

@@ -1,0 +1,265 @@
+"""Our EfficientLoFTR against the original implementation and transformers', same weights and inputs.
+
+    python benchmarks/bench_matcher.py [--sizes 640x480 1024x768] [--runs 3]
+
+Runs are interleaved (ours, original, transformers, ours, ...) and medians reported. Peak memory is measured in a
+fresh subprocess per implementation and size (growth of the process's peak RSS during one forward pass). Prints
+speed ratios, memory, and the largest keypoint difference to the original. Mixed precision (bf16 autocast on CPU,
+plus fp16 on CUDA) is reported separately with its deviation from our fp32 result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from common import ROOT, machine, median_time  # also flushes float32 denormals
+
+IMPLEMENTATIONS = ("ours", "original", "transformers")
+
+
+@dataclass
+class Setup:
+    runners: dict
+    images: tuple
+
+
+def _pair(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    from core.synthetic import random_homography, textured_scene, warp
+    from tests.reference import gray_tensor
+
+    scene = textured_scene(height, width, 3)
+    return gray_tensor(scene), gray_tensor(warp(scene, random_homography(height, width, 5, 0.04)))
+
+
+def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, weights: str | None = None) -> dict:
+    """Each runner maps (image0, image1) to (kpts0, kpts1, scores) numpy arrays in model-input pixels.
+
+    weights: a saved state dict of the original layout; without it the calibrated weights are made here.
+    """
+    from efficientloftr_inference import LoFTR, full_config
+
+    from tests.reference import calibrated_reference, reference_state_dict
+
+    if weights is None:
+        state = reference_state_dict(calibrated_reference(seed=0, threshold=threshold))
+    else:
+        state = torch.load(weights, weights_only=True)
+    runners = {}
+    if "ours" in names:
+        from core.model import EfficientLoFTRForKeypointMatching
+        from core.model.weights import load_weights_into
+
+        ours = EfficientLoFTRForKeypointMatching()
+        load_weights_into(ours, state, "reference")
+        ours = ours.optimize_for_inference().to(device)
+        ours.coarse_threshold = threshold
+
+        def run_ours(a: torch.Tensor, b: torch.Tensor, precision: str = "fp32") -> tuple:
+            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+            context = torch.autocast(device, dtype=dtype) if dtype else torch.autocast(device, enabled=False)
+            with torch.inference_mode(), context:
+                out = ours(pixel_values0=a.to(device), pixel_values1=b.to(device))
+            valid = out.matches[0, 0] >= 0
+            return tuple(
+                t.float().cpu().numpy()
+                for t in (out.keypoints[0, 0][valid], out.keypoints[0, 1][valid], out.matching_scores[0, 0][valid])
+            )
+
+        runners["ours"] = run_ours
+    if "original" in names:
+        from efficientloftr_inference import reparameter
+
+        reference = LoFTR(full_config(coarse_threshold=threshold)).eval()
+        reference.load_state_dict(dict(state))
+        original = reparameter(reference).to(device)  # the original's own inference set-up (fused RepVGG)
+
+        def run_original(a: torch.Tensor, b: torch.Tensor) -> tuple:
+            data = {"image0": a.to(device), "image1": b.to(device)}
+            with torch.inference_mode():
+                original(data)
+            return tuple(data[k].float().cpu().numpy() for k in ("mkpts0_f", "mkpts1_f", "mconf"))
+
+        runners["original"] = run_original
+    if "transformers" in names:
+        import transformers
+
+        from core.model.weights import to_transformers_layout
+
+        config = transformers.EfficientLoFTRConfig(coarse_matching_threshold=threshold)
+        theirs = transformers.EfficientLoFTRForKeypointMatching(config).eval()
+        theirs.load_state_dict(to_transformers_layout(state), strict=True)
+        theirs = theirs.to(device)
+
+        def run_transformers(a: torch.Tensor, b: torch.Tensor) -> tuple:
+            pixels = torch.stack([a, b], 1).expand(-1, -1, 3, -1, -1).to(device)
+            with torch.inference_mode():
+                out = theirs(pixel_values=pixels)
+            valid = out.matches[0, 0] >= 0
+            size = torch.tensor([a.shape[-1], a.shape[-2]], device=device)
+            k0 = out.keypoints[0, 0][valid] * size
+            k1 = out.keypoints[0, 1][out.matches[0, 0][valid]] * size
+            return k0.cpu().numpy(), k1.cpu().numpy(), out.matching_scores[0, 0][valid].cpu().numpy()
+
+        runners["transformers"] = run_transformers
+    return runners
+
+
+def keypoint_difference(result: tuple, reference: tuple) -> str:
+    """Largest keypoint difference over the original's matches (matched by image-0 keypoint)."""
+    ours0, ours1, _ = result
+    ref0, ref1, _ = reference
+    if len(ours0) == len(ref0) and np.abs(ours0 - ref0).max(initial=0) < 1.0:
+        return f"{max(np.abs(ours0 - ref0).max(initial=0), np.abs(ours1 - ref1).max(initial=0)):.2e} px"
+    if len(ours0) == 0 or len(ref0) == 0:
+        return f"different match sets ({len(ours0)} vs {len(ref0)} matches)"
+    # Different sets: pair matches whose image-0 keypoints lie within one coarse cell (8 px) of each other.
+    distance = np.abs(ours0[:, None, :] - ref0[None, :, :]).max(-1)
+    nearest = distance.argmin(1)
+    same_cell = distance[np.arange(len(ours0)), nearest] < 8
+    if not same_cell.any():
+        return f"different match sets ({len(ours0)} vs {len(ref0)} matches, none in the same cells)"
+    shift1 = np.linalg.norm(ours1[same_cell] - ref1[nearest[same_cell]], axis=1)
+    return (
+        f"different match sets: {int(same_cell.sum())} of {len(ours0)} matches in the same image-0 cells as "
+        f"the {len(ref0)} reference matches; their image-1 keypoints differ by median {np.median(shift1):.2f} px, "
+        f"{100 * np.mean(shift1 < 1):.0f}% under 1 px"
+    )
+
+
+def memory_probe(name: str, width: int, height: int, device: str, threshold: float, weights: str) -> float:
+    """Run in a fresh subprocess: MB of peak memory growth during the first forward pass (model and inputs ready)."""
+    import ctypes
+    import threading
+    import time
+
+    runner = build((name,), device, threshold, weights)[name]
+    a, b = _pair(width, height)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        runner(a, b)
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed set-up memory back, so growth is the forward's own
+    except OSError:
+        pass
+
+    def resident_mb() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+    # Sample the resident size while the forward runs (ru_maxrss would also count the set-up's peak).
+    baseline, peak, running = resident_mb(), [0.0], [True]
+
+    def sample() -> None:
+        while running[0]:
+            peak[0] = max(peak[0], resident_mb())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    runner(a, b)
+    running[0] = False
+    sampler.join()
+    return max(peak[0], resident_mb()) - baseline
+
+
+def peak_memory(name: str, width: int, height: int, device: str, threshold: float, weights: str) -> float:
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r});"
+        f"from bench_matcher import memory_probe;"
+        f"print(memory_probe({name!r}, {width}, {height}, {device!r}, {threshold!r}, {weights!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", nargs="+", default=["640x480", "1024x768"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.2,
+        help="coarse threshold for all three (0 keeps every mutual nearest neighbour: dense matches)",
+    )
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    print(f"machine: {machine()}; device {args.device}; coarse threshold {args.threshold}")
+    from tests.reference import calibrated_reference, reference_state_dict
+
+    weights = tempfile.NamedTemporaryFile(suffix=".pt", delete=False).name
+    torch.save(reference_state_dict(calibrated_reference(seed=0)), weights)
+    runners = build(IMPLEMENTATIONS, args.device, args.threshold, weights)
+    report = []
+    for size in args.sizes:
+        width, height = (int(v) for v in size.split("x"))
+        a, b = _pair(width, height)
+        results = {name: runner(a, b) for name, runner in runners.items()}  # warm-up, and outputs to compare
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for _ in range(args.runs):  # interleaved
+            for name, runner in runners.items():
+                times[name].append(median_time(lambda r=runner, a=a, b=b: r(a, b), 1))
+        median = {name: float(np.median(t)) for name, t in times.items()}
+        memory = (
+            {}
+            if args.no_memory
+            else {n: peak_memory(n, width, height, args.device, args.threshold, weights) for n in runners}
+        )
+        print(f"\n{size}: {len(results['original'][2])} matches in the original")
+        for name in runners:
+            line = f"  {name:13s} {median[name]:6.2f} s"
+            if memory:
+                line += f"  peak +{memory[name]:7.0f} MB"
+            if name != "original":
+                line += f"  max keypoint diff to original: {keypoint_difference(results[name], results['original'])}"
+            print(line)
+        print(
+            f"  speed: ours is {median['original'] / median['ours']:.2f}x the original, "
+            f"{median['transformers'] / median['ours']:.2f}x transformers"
+        )
+        if memory:
+            print(
+                f"  memory: ours uses {memory['ours'] / memory['original']:.2f}x the original's peak growth, "
+                f"{memory['ours'] / memory['transformers']:.2f}x transformers'"
+            )
+        row = {
+            "size": size,
+            "threshold": args.threshold,
+            "seconds": median,
+            "memory_mb": memory,
+            "matches": len(results["original"][2]),
+        }
+        precisions = ["bf16"] + (["fp16"] if args.device == "cuda" else [])
+        for precision in precisions:
+            mixed = runners["ours"](a, b, precision)
+            seconds = float(
+                np.median(
+                    [median_time(lambda p=precision, a=a, b=b: runners["ours"](a, b, p), 1) for _ in range(args.runs)]
+                )
+            )
+            print(
+                f"  ours {precision}: {seconds:.2f} s ({median['ours'] / seconds:.2f}x our fp32); "
+                f"vs our fp32: {keypoint_difference(mixed, results['ours'])}, "
+                f"{len(mixed[2])} matches vs {len(results['ours'][2])}"
+            )
+            row[precision] = seconds
+        report.append(row)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": machine(), "rows": report}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Shared set-up for the benchmarks: the same calibrated random weights and inputs for every implementation.
+
+Weights: the original implementation's random init with BatchNorm statistics calibrated on synthetic images and the
+transformer's output LayerNorm gains x4 (tests/reference.py explains why: it makes random weights match like trained
+ones). Denormals are flushed (torch.set_flush_denormal), as random weights otherwise push activations into float32
+denormals and slow every implementation 3-4x.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+torch.set_flush_denormal(True)
+
+
+def median_time(function: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    import platform
+
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}"
