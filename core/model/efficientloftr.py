@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .backbone import RepVGGBackbone
-from .coarse import CoarseMatches, confidence_matrix, select_matches
+from .coarse import CoarseMatches, confidence_maxima, select_matches
 from .config import EfficientLoFTRConfig
 from .fine import FineFusion, gather_windows_upsampled, refine
 from .transformer import LocalFeatureTransformer
@@ -143,9 +143,8 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         t = hooks.enter("coarse")
         hw0, hw1 = tuple(coarse0.shape[-2:]), tuple(coarse1.shape[-2:])
         flat0, flat1 = coarse0.flatten(2).transpose(1, 2), coarse1.flatten(2).transpose(1, 2)
-        conf = confidence_matrix(flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax)
-        matches = select_matches(conf, hw0, hw1, self.coarse_threshold, cfg.coarse_matching_border_removal)  # type: ignore[arg-type]
-        del conf
+        maxima = confidence_maxima(flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax)
+        matches = select_matches(maxima, hw0, hw1, self.coarse_threshold, cfg.coarse_matching_border_removal)  # type: ignore[arg-type]
         hooks.leave("coarse", t, device)
 
         t = hooks.enter("fine")

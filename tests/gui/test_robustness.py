@@ -1,0 +1,159 @@
+"""Hostile files, races and random user operations in the window: no exception, consistent state, fast exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.gui.conftest import wait_idle
+from tests.gui.fakes import FakeMatcher
+from tests.hostile import build_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_hostile_files_in_the_window(make_window, qtbot, image_files, tmp_path):
+    window = make_window()
+    window.load_pair(str(image_files[0]), str(image_files[1]))
+    wait_idle(qtbot, window)
+    for name, path, (outcome, detail) in build_corpus(tmp_path / "hostile"):
+        window.last_error = ""
+        loaded = window.load_image_into(1, str(path), run=False)
+        if outcome == "loads":
+            assert loaded and window.state.images[1].size == detail, name
+        else:
+            assert not loaded, name
+            assert detail in window.last_error and "\n" not in window.last_error, (name, window.last_error)
+            assert window.message_bar.isVisible()
+        wait_idle(qtbot, window)
+
+
+def test_drop_of_a_hostile_pair_keeps_the_current_one(make_window, qtbot, image_files, tmp_path):
+    window = make_window()
+    window.load_pair(str(image_files[0]), str(image_files[1]))
+    wait_idle(qtbot, window)
+    before = window.state.result
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    window.drop_files([str(empty), str(image_files[2])])
+    assert window.state.result is before and window.state.images[0].path == image_files[0]
+    assert "empty.jpg: the file is empty" == window.last_error
+
+
+def test_close_while_matching_exits_within_two_seconds(tmp_path):
+    """A model stage that never checks for cancel must not keep the process alive after the window closes."""
+    script = f"""
+import os, sys, time, tempfile
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["MATCH_INSPECTOR_SETTINGS_DIR"] = tempfile.mkdtemp()
+sys.path.insert(0, {str(ROOT)!r})
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from gui.main_window import MainWindow
+
+def stuck(*args, **kwargs):
+    time.sleep(60)  # a long stage that ignores cancel
+
+window = MainWindow(stuck)
+window.show()
+window.load_pair({str(ROOT / 'resources/sample_pair_0.png')!r}, {str(ROOT / 'resources/sample_pair_1.png')!r})
+QTimer.singleShot(300, window.close)
+app.exec()
+print("closed", flush=True)
+"""
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 0 and "closed" in out.stdout, out.stderr
+    # Start-up (imports, window) takes about a second; closing adds well under one.
+    assert elapsed < 2.0 + 3.0, elapsed
+
+
+def test_run_twice_and_options_during_a_run(make_window, qtbot, image_files):
+    matcher = FakeMatcher(count=200, delay=0.3)
+    window = make_window(matcher)
+    window.load_pair(str(image_files[0]), str(image_files[1]))
+    window.run_matching()
+    window.controls.resolution.setCurrentIndex(2)  # options change mid-run: restart with the new options
+    window.controls.slider.setValue(100)
+    wait_idle(qtbot, window)
+    qtbot.wait(400)
+    assert window.state.result is not None and not window.state.busy
+    assert window.view.drawn_line_count() == window.state.visible_count()
+
+
+OPERATIONS = (
+    "load_pair", "load_one", "swap", "run", "cancel", "slider", "spin", "colour", "layout", "geometry",
+    "select", "step", "escape", "markers", "heatmap", "resolution", "keep_a", "histogram",
+)
+
+
+def test_stress_100_random_operations(make_window, qtbot, image_files, qapp):
+    rng = np.random.default_rng(7)
+    matcher = FakeMatcher(count=300, delay=0.02)
+    window = make_window(matcher)
+    c = window.controls
+    for step in range(100):
+        operation = OPERATIONS[int(rng.integers(len(OPERATIONS)))]
+        pick = [str(p) for p in rng.choice(image_files, 2, replace=False)]
+        if operation == "load_pair":
+            window.load_pair(*pick)
+        elif operation == "load_one":
+            window.load_image_into(int(rng.integers(2)), pick[0])
+        elif operation == "swap":
+            window.swap_images()
+        elif operation == "run":
+            window.run_matching()
+        elif operation == "cancel":
+            window.cancel_matching()
+        elif operation == "slider":
+            c.slider.setValue(int(rng.integers(0, 1001)))
+        elif operation == "spin":
+            c.spin.setValue(float(rng.uniform(0, 1)))
+        elif operation == "colour":
+            c.color_mode.setCurrentIndex(int(rng.integers(3)))
+        elif operation == "layout":
+            c.layout_mode.setCurrentIndex(int(rng.integers(2)))
+        elif operation == "geometry":
+            c.geometry_model.setCurrentIndex(int(rng.integers(3)))
+        elif operation == "select" and window.state.result is not None:
+            window.state.select(int(rng.integers(-1, len(window.state.result))))
+        elif operation == "step":
+            window.state.step_selection(int(rng.choice([-1, 1])))
+        elif operation == "escape":
+            window.state.select(-1)
+        elif operation == "markers":
+            c.markers.setChecked(not c.markers.isChecked())
+        elif operation == "heatmap":
+            c.heatmap.setChecked(not c.heatmap.isChecked())
+        elif operation == "resolution":
+            c.resolution.setCurrentIndex(int(rng.integers(c.resolution.count())))
+        elif operation == "keep_a":
+            window.state.keep_as_reference()
+        elif operation == "histogram":
+            window.histogram.marker.setValue(float(rng.uniform(0, 1)))
+        if step % 3 == 0:
+            qapp.processEvents()
+        _check_consistent(window, f"step {step}: {operation}")
+    wait_idle(qtbot, window)
+    qtbot.wait(300)
+    _check_consistent(window, "end")
+
+
+def _check_consistent(window, where: str) -> None:
+    state = window.state
+    result = state.result
+    if result is not None:
+        shown = tuple(image.size for image in state.images)
+        assert result.image_sizes == shown, f"{where}: result belongs to another pair"
+        assert window.view.drawn_line_count() == state.visible_count(), f"{where}: drawn lines != count"
+        assert window.controls.count_label.text().startswith(f"{state.visible_count():,} of"), where
+    else:
+        assert window.view.drawn_line_count() == 0, where
+    assert state.selected == -1 or state.is_visible(state.selected), where
