@@ -70,9 +70,11 @@ def render_figures(counts: list[int], moves: int) -> None:
             full.append(time.perf_counter() - started)
         window.analysis_timer.stop()
         s, f = statistics.median(slider) * 1000, statistics.median(full) * 1000
-        print(f"{count:>6} matches: slider update {s:6.1f} ms (p90 {sorted(slider)[int(0.9 * moves)] * 1000:.1f}), "
-              f"full render {f:6.1f} ms -> slider is {f / s:.1f}x cheaper than redrawing everything"
-              f"{'  [goal <= 16 ms: met]' if s <= 16 else '  [goal <= 16 ms: NOT met]'}")
+        print(
+            f"{count:>6} matches: slider update {s:6.1f} ms (p90 {sorted(slider)[int(0.9 * moves)] * 1000:.1f}), "
+            f"full render {f:6.1f} ms -> slider is {f / s:.1f}x cheaper than redrawing everything"
+            f"{'  [goal <= 16 ms: met]' if s <= 16 else '  [goal <= 16 ms: NOT met]'}"
+        )
     window.worker.shutdown()
 
 
@@ -88,8 +90,9 @@ def startup_figures(runs: int) -> None:
 
     def launch(code: str) -> tuple[float, str]:
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
         return time.perf_counter() - started, out.stdout.strip()
 
     window_times, torch_times, imported = [], [], set()
@@ -99,9 +102,11 @@ def startup_figures(runs: int) -> None:
         imported.add(flag)
         torch_times.append(launch(torch_only)[0])
     w, t = statistics.median(window_times), statistics.median(torch_times)
-    print(f"start-up: window shown {w:.2f} s after launch (goal <= 2 s: {'met' if w <= 2 else 'NOT met'}); "
-          f"importing torch alone takes {t:.2f} s ({t / w:.1f}x the window's start-up); "
-          f"torch imported before the window was shown: {imported == {'True'}}")
+    print(
+        f"start-up: window shown {w:.2f} s after launch (goal <= 2 s: {'met' if w <= 2 else 'NOT met'}); "
+        f"importing torch alone takes {t:.2f} s ({t / w:.1f}x the window's start-up); "
+        f"torch imported before the window was shown: {imported == {'True'}}"
+    )
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,22 @@ def pil_to_rgb8(img: Image.Image) -> tuple[np.ndarray, str]:
     return np.asarray(rgb, dtype=np.uint8).copy(), note
 
 
+_pil_limit_lock = threading.Lock()
+
+
+@contextmanager
+def _own_pixel_limit() -> Iterator[None]:
+    """Let Image.open read the header of a huge image, so that we refuse it ourselves, naming its size, before
+    any pixel is decoded (PIL's own check would refuse it without saying how large it is)."""
+    with _pil_limit_lock:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
 def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_IMAGE_PIXELS) -> LoadedImage:
     """Decode an image file to RGB uint8. Every failure raises ImageLoadError with a one-line message."""
     path = Path(path)
@@ -74,7 +91,7 @@ def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_
     try:
         if path.stat().st_size == 0:
             raise ImageLoadError(f"{name}: the file is empty")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _own_pixel_limit():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 width, height = img.size

@@ -13,11 +13,11 @@ import numpy as np
 
 from .errors import MatchCancelled
 from .io import LoadedImage
+from .sizing import plan_inference_sizes
 from .types import MatchOptions, MatchResult, RunInfo
 
 ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the run done)
 CancelCheck = Callable[[], bool]
-MAX_INFERENCE_SIDE = 2048  # above this the coarse matrix alone needs gigabytes
 
 
 _cache_lock = threading.Lock()
@@ -117,7 +117,7 @@ def _match_eloftr(
     import torch
 
     from .model import Cancelled, StageHooks
-    from .processor import inference_size, resize_gray, to_gray
+    from .processor import resize_gray, to_gray
 
     def check() -> None:
         if cancelled is not None and cancelled():
@@ -134,17 +134,13 @@ def _match_eloftr(
     notes: list[str] = []
 
     started = time.perf_counter()
-    tensors, input_sizes = [], []
     size = {"width": options.size[0], "height": options.size[1]} if options.size else None
-    for index, rgb in enumerate((rgb0, rgb1)):
-        h, w = rgb.shape[:2]
-        target = inference_size(h, w, size, options.long_side, bool(size or options.long_side))
-        if max(target) > MAX_INFERENCE_SIDE:
-            target = inference_size(h, w, None, MAX_INFERENCE_SIDE, True)
-            notes.append(f"image {index} downscaled to {target[1]}x{target[0]} for inference (memory)")
-        gray = resize_gray(to_gray(rgb), *target)
-        tensors.append(torch.from_numpy(gray)[None, None].to(device))
-        input_sizes.append(target)
+    input_sizes, size_notes = plan_inference_sizes((rgb0.shape[:2], rgb1.shape[:2]), size, options.long_side)
+    notes.extend(size_notes)
+    tensors = [
+        torch.from_numpy(resize_gray(to_gray(rgb), *target))[None, None].to(device)
+        for rgb, target in zip((rgb0, rgb1), input_sizes)
+    ]
     timings["preprocess"] = time.perf_counter() - started
 
     model.coarse_threshold = options.internal_threshold

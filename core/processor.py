@@ -13,9 +13,9 @@ from PIL import Image
 from .drawing import draw_matches
 from .io import as_rgb8, load_image, pil_to_rgb8
 from .model.efficientloftr import KeypointMatchingOutput
+from .sizing import inference_size
 
 ImageLike = Image.Image | np.ndarray | str | Path
-SIDE_MULTIPLE = 32  # the coarse map is 1/8 and the attention aggregates 4x4 cells
 
 
 def to_rgb8(image: ImageLike) -> np.ndarray:
@@ -35,25 +35,6 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     """float32 luminance in [0, 1] with the ITU-R 601 weights that OpenCV's grayscale reading uses."""
     weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return (rgb.astype(np.float32) @ weights) / 255.0
-
-
-def round_to_multiple(value: float, multiple: int = SIDE_MULTIPLE) -> int:
-    return max(multiple, int(round(value / multiple)) * multiple)
-
-
-def inference_size(
-    height: int, width: int, size: dict[str, int] | None, long_side: int | None, do_resize: bool
-) -> tuple[int, int]:
-    """(height, width) fed to the model: a fixed size, or the long side scaled with aspect kept; multiples of 32."""
-    if do_resize and size is not None:
-        return round_to_multiple(size["height"]), round_to_multiple(size["width"])
-    if do_resize and long_side is not None:
-        scale = long_side / max(height, width)
-        return round_to_multiple(height * scale), round_to_multiple(width * scale)
-    return (
-        max(SIDE_MULTIPLE, height // SIDE_MULTIPLE * SIDE_MULTIPLE),
-        max(SIDE_MULTIPLE, width // SIDE_MULTIPLE * SIDE_MULTIPLE),
-    )
 
 
 def resize_gray(gray: np.ndarray, height: int, width: int) -> np.ndarray:

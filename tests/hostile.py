@@ -32,8 +32,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def bomb_png(width: int = 30000, height: int = 30000) -> bytes:
     """A PNG whose header claims width x height pixels while holding a few bytes of data."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _save(image: Image.Image, fmt: str, **kwargs: object) -> bytes:

@@ -35,7 +35,7 @@ RESOLUTIONS = [
     ("long side 1024", 1024, None),
     ("long side 1280", 1280, None),
     ("fixed 640 x 480", None, (640, 480)),
-    ("full size (capped at 2048)", None, None),
+    ("full size (memory-capped)", None, None),
 ]
 SLIDER_STEPS = 1000
 

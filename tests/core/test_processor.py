@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from core.model.efficientloftr import KeypointMatchingOutput
-from core.processor import EfficientLoFTRImageProcessor, inference_size, to_gray
+from core.processor import EfficientLoFTRImageProcessor, to_gray
+from core.sizing import inference_size
 from core.synthetic import textured_scene
 
 

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.gui.conftest import wait_idle
 from tests.gui.fakes import FakeMatcher
@@ -62,17 +61,20 @@ def stuck(*args, **kwargs):
 
 window = MainWindow(stuck)
 window.show()
-window.load_pair({str(ROOT / 'resources/sample_pair_0.png')!r}, {str(ROOT / 'resources/sample_pair_1.png')!r})
-QTimer.singleShot(300, window.close)
+window.load_pair({str(ROOT / "resources/sample_pair_0.png")!r}, {str(ROOT / "resources/sample_pair_1.png")!r})
+
+def close():
+    print("closing at", time.time(), flush=True)
+    window.close()
+
+QTimer.singleShot(500, close)
 app.exec()
-print("closed", flush=True)
 """
-    started = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
-    elapsed = time.monotonic() - started
-    assert out.returncode == 0 and "closed" in out.stdout, out.stderr
-    # Start-up (imports, window) takes about a second; closing adds well under one.
-    assert elapsed < 2.0 + 3.0, elapsed
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    ended = time.time()
+    assert out.returncode == 0, out.stderr
+    closing = float(out.stdout.split("closing at")[1].split()[0])
+    assert ended - closing < 2.0, f"the process took {ended - closing:.2f} s to exit after the window closed"
 
 
 def test_run_twice_and_options_during_a_run(make_window, qtbot, image_files):
@@ -89,8 +91,24 @@ def test_run_twice_and_options_during_a_run(make_window, qtbot, image_files):
 
 
 OPERATIONS = (
-    "load_pair", "load_one", "swap", "run", "cancel", "slider", "spin", "colour", "layout", "geometry",
-    "select", "step", "escape", "markers", "heatmap", "resolution", "keep_a", "histogram",
+    "load_pair",
+    "load_one",
+    "swap",
+    "run",
+    "cancel",
+    "slider",
+    "spin",
+    "colour",
+    "layout",
+    "geometry",
+    "select",
+    "step",
+    "escape",
+    "markers",
+    "heatmap",
+    "resolution",
+    "keep_a",
+    "histogram",
 )
 
 
@@ -99,6 +117,7 @@ def test_stress_100_random_operations(make_window, qtbot, image_files, qapp):
     matcher = FakeMatcher(count=300, delay=0.02)
     window = make_window(matcher)
     c = window.controls
+    steps_with_result = 0
     for step in range(100):
         operation = OPERATIONS[int(rng.integers(len(OPERATIONS)))]
         pick = [str(p) for p in rng.choice(image_files, 2, replace=False)]
@@ -138,10 +157,14 @@ def test_stress_100_random_operations(make_window, qtbot, image_files, qapp):
             window.state.keep_as_reference()
         elif operation == "histogram":
             window.histogram.marker.setValue(float(rng.uniform(0, 1)))
-        if step % 3 == 0:
-            qapp.processEvents()
+        qapp.processEvents()
+        if step % 4 == 0:
+            qtbot.wait(60)  # now and then a pause long enough for a run to finish
         _check_consistent(window, f"step {step}: {operation}")
+        steps_with_result += window.state.result is not None
     wait_idle(qtbot, window)
+    assert steps_with_result > 20, "the operations should mostly run on a matched pair"
+    assert matcher.calls > 5
     qtbot.wait(300)
     _check_consistent(window, "end")
 

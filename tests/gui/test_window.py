@@ -265,3 +265,19 @@ def test_slider_soak_many_thousand_moves(make_window, qtbot, image_files, qapp):
     window.controls.slider.setValue(500)
     qapp.processEvents()
     assert window.view.drawn_line_count() == window.state.visible_count()
+
+
+def test_run_notes_reach_the_status_bar(make_window, qtbot, image_files):
+    from dataclasses import replace
+
+    base = FakeMatcher(count=20)
+
+    def with_note(*args, **kwargs):
+        result = base(*args, **kwargs)
+        info = replace(result.info, notes=("large images: inference at 1344x1008 to stay within memory",))
+        return replace(result, info=info)
+
+    window = make_window(with_note)
+    window.load_pair(str(image_files[0]), str(image_files[1]))
+    wait_idle(qtbot, window)
+    assert "to stay within memory" in window.statusBar().currentMessage()
