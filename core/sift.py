@@ -79,6 +79,10 @@ def match_sift(rgb0, rgb1, progress=None, cancelled=None) -> MatchResult:  # typ
             kpts0 = pts0[index0[order].astype(int)].astype(np.float32)
             kpts1 = pts1[index1[order].astype(int)].astype(np.float32)
             scores = values[order].astype(np.float32)
+            # SIFT puts several orientations on one spot: keep the best match of each pair of locations.
+            _, first = np.unique(np.round(np.concatenate([kpts0, kpts1], 1), 2), axis=0, return_index=True)
+            keep = np.sort(first)
+            kpts0, kpts1, scores = kpts0[keep], kpts1[keep], scores[keep]
     timings["match"] = time.perf_counter() - started
     info = RunInfo(
         matcher="sift",

@@ -350,6 +350,7 @@ class MainWindow(QMainWindow):
         self.pending = (self.request_id, self.state.pair_version)
         image0, image1 = self.state.images
         self.state.set_busy(True)
+        self.message_bar.hide()  # an old error does not describe the new run
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self._run_started = time.perf_counter()
@@ -463,10 +464,14 @@ class MainWindow(QMainWindow):
             or geometry.matrix is None
         ):
             self.view.show_overlay(None, 0)
+            self.view.set_lines_visible(True)
             if wanted and (geometry is None or geometry.model != "H"):
                 self.statusBar().showMessage("The overlay needs a homography: choose H in Geometry.", 5000)
             return
         warped = warp_onto_first(image1.pixels, geometry.matrix, image0.size)
+        if self.view.lines_visible:
+            self.statusBar().showMessage("Overlay shown: match lines are hidden until it is turned off.", 5000)
+        self.view.set_lines_visible(False)  # the alignment is what the overlay shows: lines would cover it
         blend = self.controls.overlay_blend.value() / 100
         if self.controls.overlay_checker.isChecked():
             self.view.show_overlay(checkerboard(image0.pixels, warped), 1.0)

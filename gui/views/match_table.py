@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from ..state import InspectorState
 
-COLUMNS = ("#", "score", "x0", "y0", "x1", "y1", "residual")
+COLUMNS = ("#", "score", "x0", "y0", "x1", "y1", "res. px")
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -67,7 +67,9 @@ class MatchTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section] if section != 6 else "resid. px"
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal and section == 6:
+            return "residual in pixels: symmetric transfer error (H) or Sampson distance (F)"
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

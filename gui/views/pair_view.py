@@ -50,6 +50,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.opacity = 0.85
         self.show_markers = False
         self.show_heatmap = False
+        self.lines_visible = True
         self.image_items = [pg.ImageItem(), pg.ImageItem()]
         self.heat_items = [pg.ImageItem(), pg.ImageItem()]
         self.overlay_item = pg.ImageItem()
@@ -193,14 +194,17 @@ class PairView(pg.GraphicsLayoutWidget):
             if shown == bucket.shown:
                 continue
             bucket.shown = shown
-            if shown == 0:
-                bucket.item.setVisible(False)
-            else:
+            if shown > 0:
                 bucket.item.setData(bucket.xs[: 2 * shown], bucket.ys[: 2 * shown], connect="pairs")
-                bucket.item.setVisible(True)
+            bucket.item.setVisible(shown > 0 and self.lines_visible)
         self._update_markers(visible)
         if self.show_heatmap:
             self._update_heatmaps(visible)
+
+    def set_lines_visible(self, visible: bool) -> None:
+        self.lines_visible = visible
+        for bucket in self.buckets:
+            bucket.item.setVisible(visible and bucket.shown > 0)
 
     def set_style(self, width: float | None = None, opacity: float | None = None) -> None:
         if width is not None:
@@ -220,7 +224,7 @@ class PairView(pg.GraphicsLayoutWidget):
 
     def drawn_line_count(self) -> int:
         """Lines currently drawn (for tests and the status bar)."""
-        return sum(b.shown for b in self.buckets if b.item.isVisible())
+        return sum(b.shown for b in self.buckets if b.shown > 0 and self.lines_visible)
 
     # --- markers and heatmaps -------------------------------------------------------------------------------
     def set_markers(self, on: bool) -> None:

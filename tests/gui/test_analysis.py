@@ -64,11 +64,13 @@ def test_homography_projection_and_overlay(make_window, qtbot, image_files):
     assert len(window.view.projection_item.data) == 1
     window.controls.overlay.setChecked(True)
     assert window.view.overlay_item.isVisible()
+    assert window.view.drawn_line_count() == 0, "lines would hide the alignment"
     assert window.view.overlay_item.image.shape[:2] == window.state.images[0].size
     window.controls.overlay_checker.setChecked(True)
     assert window.view.overlay_item.opacity() == 1.0
     window.controls.overlay.setChecked(False)
     assert not window.view.overlay_item.isVisible()
+    assert window.view.drawn_line_count() == window.state.visible_count()
 
 
 def test_a_b_counts_between_two_runs(make_window, qtbot, image_files):
