@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .hloc_export import KeypointPool
+from .hloc_export import merge_keypoints
 from .io import write_atomically
 
 MAX_IMAGE_ID = 2147483647
@@ -48,12 +48,8 @@ def write_colmap(
     image_sizes: dict[str, tuple[int, int]],
 ) -> None:
     """pairs: (name0, name1, kpts0, kpts1, scores); image_sizes: name -> (height, width)."""
-    pools: dict[str, KeypointPool] = {}
-    pair_matches = []
-    for name0, name1, kpts0, kpts1, _ in pairs:
-        ids0 = pools.setdefault(name0, KeypointPool()).assign(kpts0)
-        ids1 = pools.setdefault(name1, KeypointPool()).assign(kpts1)
-        pair_matches.append((name0, name1, np.unique(np.stack([ids0, ids1], 1), axis=0)))
+    pools, per_pair = merge_keypoints(pairs)
+    pair_matches = [(n0, n1, np.unique(np.stack([i0, i1], 1), axis=0)) for n0, n1, i0, i1, *_ in per_pair]
 
     def write(tmp: Path) -> None:
         tmp.unlink(missing_ok=True)

@@ -37,20 +37,13 @@ def provenance(
     threshold: float,
     geometry: Any | None = None,
 ) -> dict[str, Any]:
-    info = result.info
     data: dict[str, Any] = {
         "image0": image_paths[0],
         "image1": image_paths[1],
         "image0_size": list(result.image_sizes[0]),  # height, width
         "image1_size": list(result.image_sizes[1]),
-        "matcher": info.matcher,
-        "weights_source": info.weights_source,
-        "device": info.device,
-        "precision": info.precision,
-        "inference_sizes": [list(s) for s in info.inference_sizes],
-        "internal_threshold": info.internal_threshold,
+        **result.info.to_dict(),  # matcher, weights, device, precision, inference sizes, timings (seconds)
         "threshold": threshold,
-        "timings_s": {k: round(v, 6) for k, v in info.timings.items()},
         "matches_total": len(result),
         "coordinates": "float pixels (x, y) in the original images, pixel centres at integers",
     }

@@ -43,6 +43,14 @@ class KeypointPool:
         return ids
 
 
+def merge_keypoints(
+    pairs: Iterable[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[dict[str, KeypointPool], list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]:
+    """Per-image keypoint pools, and per pair (name0, name1, ids0, ids1, kpts0, kpts1, scores)."""
+    pools, per_pair = merge_keypoints(pairs)
+    return pools, per_pair
+
+
 def write_hloc(
     pairs: Iterable[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]],
     features_path: str | Path,

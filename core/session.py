@@ -56,22 +56,12 @@ def save_session(path: str | Path, session: Session) -> Path:
     path = Path(path)
     if path.suffix != SESSION_SUFFIX:
         path = path.with_name(path.name + SESSION_SUFFIX)
-    info = session.result.info
     record = {
         "version": VERSION,
         "image_paths": list(session.image_paths),
         "image_hashes": list(session.image_hashes),
         "image_sizes": [list(s) for s in session.result.image_sizes],
-        "run": {
-            "matcher": info.matcher,
-            "weights_source": info.weights_source,
-            "device": info.device,
-            "precision": info.precision,
-            "inference_sizes": [list(s) for s in info.inference_sizes],
-            "internal_threshold": info.internal_threshold,
-            "timings": info.timings,
-            "notes": list(info.notes),
-        },
+        "run": session.result.info.to_dict(),
         "threshold": session.threshold,
         "selected": session.selected,
         "geometry": session.geometry,
@@ -103,17 +93,7 @@ def load_session(path: str | Path) -> Session:
             kpts0, kpts1, scores = data["kpts0"], data["kpts1"], data["scores"]
         if record.get("version") != VERSION:
             raise SessionError(f"{path.name}: unsupported session version {record.get('version')}")
-        run = record["run"]
-        info = RunInfo(
-            matcher=run["matcher"],
-            weights_source=run["weights_source"],
-            device=run["device"],
-            precision=run["precision"],
-            inference_sizes=tuple(tuple(s) for s in run["inference_sizes"]),  # type: ignore[arg-type]
-            internal_threshold=float(run["internal_threshold"]),
-            timings=dict(run["timings"]),
-            notes=tuple(run["notes"]),
-        )
+        info = RunInfo.from_dict(record["run"])
         sizes = tuple(tuple(int(v) for v in s) for s in record["image_sizes"])
         result = MatchResult(kpts0, kpts1, scores, sizes, info)  # type: ignore[arg-type]
         return Session(

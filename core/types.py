@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -45,6 +45,37 @@ class RunInfo:
     @property
     def total_time(self) -> float:
         return float(sum(self.timings.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; the inverse of from_dict."""
+        return {
+            "matcher": self.matcher,
+            "weights_source": self.weights_source,
+            "device": self.device,
+            "precision": self.precision,
+            "inference_sizes": [list(s) for s in self.inference_sizes],
+            "internal_threshold": self.internal_threshold,
+            "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], fallback_source: str = "file") -> RunInfo:
+        """Tolerant of missing keys (older or hand-made files)."""
+        sizes = data.get("inference_sizes") or [[0, 0], [0, 0]]
+        return cls(
+            matcher=str(data.get("matcher", "file")),
+            weights_source=str(data.get("weights_source", fallback_source)),
+            device=str(data.get("device", "–")),
+            precision=str(data.get("precision", "–")),
+            inference_sizes=(
+                (int(sizes[0][0]), int(sizes[0][1])),
+                (int(sizes[1][0]), int(sizes[1][1])),
+            ),
+            internal_threshold=float(data.get("internal_threshold", 0.0)),
+            timings={str(k): float(v) for k, v in dict(data.get("timings", {})).items()},
+            notes=tuple(str(n) for n in data.get("notes", ())),
+        )
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -755,16 +756,8 @@ class MainWindow(QMainWindow):
             self.report_error(f"{Path(path).name} does not name its images; open the pair first.")
             return False
         order = np.argsort(-data.scores, kind="stable")
-        info = RunInfo(
-            str(prov.get("matcher", "file")),
-            str(prov.get("weights_source", Path(path).name)),
-            str(prov.get("device", "–")),
-            str(prov.get("precision", "–")),
-            tuple(tuple(s) for s in prov.get("inference_sizes", [[0, 0], [0, 0]])),  # type: ignore[arg-type]
-            float(prov.get("internal_threshold", 0.0)),
-            dict(prov.get("timings_s", {})),
-            (f"opened from {Path(path).name}",),
-        )
+        info = RunInfo.from_dict(prov, fallback_source=Path(path).name)
+        info = replace(info, notes=(*info.notes, f"opened from {Path(path).name}"))
         sizes = (tuple(prov.get("image0_size", (0, 0))), tuple(prov.get("image1_size", (0, 0))))
         result = MatchResult(data.kpts0[order], data.kpts1[order], data.scores[order], sizes, info)  # type: ignore[arg-type]
         if not self._show_result(paths, result):  # type: ignore[arg-type]

@@ -188,17 +188,23 @@ def test_exports_read_back_identical(make_window, qtbot, image_files, tmp_path):
         assert picture.size == (320 + 8 + 320, 240)
 
 
-def test_export_to_read_only_folder_is_a_message(make_window, qtbot, image_files, tmp_path, monkeypatch):
-    """A folder we may not write to (simulated: tests run as root, which ignores permission bits)."""
-    import tempfile
-
+def _matched_capturing_warnings(make_window, qtbot, image_files, monkeypatch):
+    """A matched window whose warning dialogs are recorded instead of shown."""
     from PySide6.QtWidgets import QMessageBox
 
-    shown = []
+    shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
     window = make_window()
     window.load_pair(str(image_files[0]), str(image_files[1]))
     wait_idle(qtbot, window)
+    return window, shown
+
+
+def test_export_to_read_only_folder_is_a_message(make_window, qtbot, image_files, tmp_path, monkeypatch):
+    """A folder we may not write to (simulated: tests run as root, which ignores permission bits)."""
+    import tempfile
+
+    window, shown = _matched_capturing_warnings(make_window, qtbot, image_files, monkeypatch)
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
@@ -218,13 +224,7 @@ def test_export_to_read_only_folder_is_a_message(make_window, qtbot, image_files
 
 
 def test_failed_export_keeps_the_previous_file(make_window, qtbot, image_files, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    window = make_window()
-    window.load_pair(str(image_files[0]), str(image_files[1]))
-    wait_idle(qtbot, window)
+    window, shown = _matched_capturing_warnings(make_window, qtbot, image_files, monkeypatch)
     target = tmp_path / "matches.json"
     target.write_text("previous content")
 
