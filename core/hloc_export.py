@@ -47,7 +47,12 @@ def merge_keypoints(
     pairs: Iterable[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]],
 ) -> tuple[dict[str, KeypointPool], list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]:
     """Per-image keypoint pools, and per pair (name0, name1, ids0, ids1, kpts0, kpts1, scores)."""
-    pools, per_pair = merge_keypoints(pairs)
+    pools: dict[str, KeypointPool] = {}
+    per_pair = []
+    for name0, name1, kpts0, kpts1, scores in pairs:
+        ids0 = pools.setdefault(name0, KeypointPool()).assign(kpts0)
+        ids1 = pools.setdefault(name1, KeypointPool()).assign(kpts1)
+        per_pair.append((name0, name1, ids0, ids1, kpts0, kpts1, scores))
     return pools, per_pair
 
 
@@ -60,12 +65,7 @@ def write_hloc(
     """pairs: (name0, name1, kpts0, kpts1, scores) with float keypoints in original pixels."""
     import h5py
 
-    pools: dict[str, KeypointPool] = {}
-    per_pair = []
-    for name0, name1, kpts0, kpts1, scores in pairs:
-        ids0 = pools.setdefault(name0, KeypointPool()).assign(kpts0)
-        ids1 = pools.setdefault(name1, KeypointPool()).assign(kpts1)
-        per_pair.append((name0, name1, ids0, ids1, kpts0, kpts1, scores))
+    pools, per_pair = merge_keypoints(pairs)
 
     def features(tmp: Path) -> None:
         with h5py.File(tmp, "w") as handle:
