@@ -114,10 +114,13 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
 
 def keypoint_difference(result: tuple, reference: tuple) -> str:
     """Largest keypoint difference over the original's matches (matched by image-0 keypoint)."""
-    ours0, ours1, _ = result
-    ref0, ref1, _ = reference
+    ours0, ours1, ours_scores = result
+    ref0, ref1, ref_scores = reference
     if len(ours0) == len(ref0) and np.abs(ours0 - ref0).max(initial=0) < 1.0:
-        return f"{max(np.abs(ours0 - ref0).max(initial=0), np.abs(ours1 - ref1).max(initial=0)):.2e} px"
+        return (
+            f"{max(np.abs(ours0 - ref0).max(initial=0), np.abs(ours1 - ref1).max(initial=0)):.2e} px "
+            f"(same {len(ours0)} matches; scores within {np.abs(ours_scores - ref_scores).max(initial=0):.1e})"
+        )
     if len(ours0) == 0 or len(ref0) == 0:
         return f"different match sets ({len(ours0)} vs {len(ref0)} matches)"
     # Different sets: pair matches whose image-0 keypoints lie within one coarse cell (8 px) of each other.

@@ -219,9 +219,10 @@ def command_batch(args: argparse.Namespace) -> int:
     if args.format in ("hloc", "colmap"):
         _write_collection(jobs, out, images, args)
     elapsed = time.perf_counter() - started
+    rate = f" ({elapsed / done:.2f} s per matched pair)" if done else ""
     print(
         f"{len(jobs)} pairs: {done} matched, {skipped} already done, {len(failures)} failed; "
-        f"{matches} matches; {elapsed:.1f} s ({elapsed / max(done, 1):.2f} s per matched pair) -> {out}"
+        f"{matches} matches; {elapsed:.1f} s{rate} -> {out}"
     )
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)
