@@ -673,11 +673,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Session saved to {written}", 8000)
         return str(written)
 
-    def open_session_dialog(self) -> None:
+    def _ask_open_file(self, title: str, filters: str) -> str:
+        """A file to open, starting in the folder exports and sessions were last written to."""
         folder = value(self.settings, "paths/export_folder", "", str)
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open session", folder, f"Match Inspector session (*{SESSION_SUFFIX})"
-        )
+        return QFileDialog.getOpenFileName(self, title, folder, filters)[0]
+
+    def open_session_dialog(self) -> None:
+        path = self._ask_open_file("Open session", f"Match Inspector session (*{SESSION_SUFFIX})")
         if path:
             self.open_session(path)
 
@@ -738,8 +740,7 @@ class MainWindow(QMainWindow):
         return True
 
     def open_matches_dialog(self) -> None:
-        folder = value(self.settings, "paths/export_folder", "", str)
-        path, _ = QFileDialog.getOpenFileName(self, "Open matches file", folder, "Matches (*.npz *.json *.csv)")
+        path = self._ask_open_file("Open matches file", "Matches (*.npz *.json *.csv)")
         if path:
             self.open_matches_file(path)
 
