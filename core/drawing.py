@@ -27,6 +27,10 @@ def residual_colors(residuals: np.ndarray, threshold_px: float) -> np.ndarray:
 
 INLIER_COLOR = (40, 220, 90)
 OUTLIER_COLOR = (235, 50, 50)
+# A/B comparison: matches of run B also in run A, only in B, and only in A.
+SHARED_COLOR = (90, 160, 255)
+GAINED_COLOR = (40, 220, 90)
+LOST_COLOR = (235, 50, 50)
 
 
 def second_image_offset(size0: tuple[int, int], layout: Layout) -> tuple[int, int]:

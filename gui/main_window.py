@@ -27,7 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.drawing import INLIER_COLOR, OUTLIER_COLOR, draw_matches, residual_colors, score_colors
+from core.drawing import (
+    GAINED_COLOR,
+    INLIER_COLOR,
+    OUTLIER_COLOR,
+    SHARED_COLOR,
+    draw_matches,
+    residual_colors,
+    score_colors,
+)
 from core.export import ExportError, build_match_file, read_matches, write_matches
 from core.geometry import checkerboard, from_matrix, warp_onto_first
 from core.io import ImageLoadError, LoadedImage, load_image, write_atomically
@@ -531,6 +539,9 @@ class MainWindow(QMainWindow):
             return np.where(geometry.inliers[:count, None], INLIER_COLOR, OUTLIER_COLOR).astype(np.uint8)
         if mode == "residual" and geometry is not None and geometry.ok:
             return residual_colors(geometry.residuals[:count], geometry.threshold_px)
+        comparison = self.state.comparison
+        if mode == "compare" and comparison is not None and len(comparison.shared_b) == count:
+            return np.where(comparison.shared_b[:, None], SHARED_COLOR, GAINED_COLOR).astype(np.uint8)
         return score_colors(result.scores[:count])
 
     # --- export -------------------------------------------------------------------------------------------

@@ -15,7 +15,17 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem
 
-from core.drawing import INLIER_COLOR, OUTLIER_COLOR, Layout, residual_colors, score_colors, second_image_offset
+from core.drawing import (
+    GAINED_COLOR,
+    INLIER_COLOR,
+    LOST_COLOR,
+    OUTLIER_COLOR,
+    SHARED_COLOR,
+    Layout,
+    residual_colors,
+    score_colors,
+    second_image_offset,
+)
 from core.geometry import epipolar_line, transfer
 
 from ..state import InspectorState
@@ -62,12 +72,19 @@ class PairView(pg.GraphicsLayoutWidget):
         self.overlay_item.setZValue(3)
         self.overlay_item.setVisible(False)
         self.buckets: list[_Bucket] = []
+        self._built_for_visible: int | None = None  # visible count the colour groups were made for
         self.marker_item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(80, 200, 255, 200))
         self.hover_item = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 230, width=2.5))
         self.selected_item = pg.PlotCurveItem(pen=pg.mkPen(0, 230, 255, 255, width=3.5))
         self.selected_points = pg.ScatterPlotItem(size=14, symbol="o", pen=pg.mkPen(0, 230, 255, width=2), brush=None)
         self.epipolar_item = pg.PlotCurveItem(pen=pg.mkPen(255, 80, 255, 230, width=2, style=Qt.PenStyle.DashLine))
         self.projection_item = pg.ScatterPlotItem(size=16, symbol="+", pen=pg.mkPen(255, 80, 255, width=2))
+        # Matches of the A run that the current run lost (colour mode "compare").
+        self.lost_item = pg.PlotCurveItem(
+            pen=pg.mkPen(*LOST_COLOR, width=1, style=Qt.PenStyle.DashLine), connect="pairs", skipFiniteCheck=True
+        )
+        self.lost_item.setZValue(6)
+        self.view.addItem(self.lost_item)
         for z, item in enumerate(
             (
                 self.marker_item,
@@ -94,6 +111,7 @@ class PairView(pg.GraphicsLayoutWidget):
         state.selectionChanged.connect(self.update_selection)
         state.hoverChanged.connect(self.update_hover)
         state.geometryChanged.connect(self._geometry_changed)
+        state.comparisonChanged.connect(self._comparison_changed)
 
     # --- images ---------------------------------------------------------------------------------------------
     def image_offset(self) -> np.ndarray:
@@ -147,8 +165,13 @@ class PairView(pg.GraphicsLayoutWidget):
                 for b in range(12)
             ]
             return groups, colors  # type: ignore[return-value]
-        if self.color_mode in ("inlier", "residual"):
-            return [np.arange(n)], [(150, 150, 150)]  # no current geometry: neutral grey
+        comparison = self.state.comparison
+        n_visible = self.state.visible_count()
+        if self.color_mode == "compare" and comparison is not None and len(comparison.shared_b) == n_visible:
+            visible = np.arange(len(comparison.shared_b))
+            return [visible[comparison.shared_b], visible[~comparison.shared_b]], [SHARED_COLOR, GAINED_COLOR]
+        if self.color_mode in ("inlier", "residual", "compare"):
+            return [np.arange(n)], [(150, 150, 150)]  # nothing current to colour by: neutral grey
         bucket = np.minimum((np.clip(result.scores, 0, 1) * CONFIDENCE_BUCKETS).astype(int), CONFIDENCE_BUCKETS - 1)
         groups = [np.flatnonzero(bucket == b) for b in range(CONFIDENCE_BUCKETS)]
         centres = (np.arange(CONFIDENCE_BUCKETS) + 0.5) / CONFIDENCE_BUCKETS
@@ -161,11 +184,13 @@ class PairView(pg.GraphicsLayoutWidget):
         result = self.state.result
         self._offset = self.image_offset()
         if result is None or len(result) == 0:
+            self._built_for_visible = None
             self._endpoints = (np.zeros((0, 2)), np.zeros((0, 2)))
             self.marker_item.setData([], [])
             self.update_selection(self.state.selected)
             self.update_hover(-1)
             return
+        self._built_for_visible = None if self.color_mode == "confidence" else self.state.visible_count()
         start = result.kpts0.astype(np.float64) + 0.5  # pixel centres
         end = result.kpts1.astype(np.float64) + 0.5 + self._offset
         self._endpoints = (start, end)
@@ -187,10 +212,16 @@ class PairView(pg.GraphicsLayoutWidget):
             self.view.addItem(item)
             self.buckets.append(_Bucket(np.asarray(indices), xs, ys, item))
         self.update_threshold()
+        self._update_lost_lines()
         self.update_selection(self.state.selected)
 
     def update_threshold(self, *_: object) -> None:
         visible = self.state.visible_count()
+        if self._built_for_visible is not None and self._built_for_visible != visible:
+            # Inlier, residual and A/B colours describe the matches visible when they were computed: regroup
+            # (grey until the debounced analysis catches up with the new threshold).
+            self.rebuild_lines()
+            return
         for bucket in self.buckets:
             shown = int(np.searchsorted(bucket.indices, visible))
             if shown == bucket.shown:
@@ -207,6 +238,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.lines_visible = visible
         for bucket in self.buckets:
             bucket.item.setVisible(visible and bucket.shown > 0)
+        self._update_lost_lines()
 
     def set_style(self, width: float | None = None, opacity: float | None = None) -> None:
         if width is not None:
@@ -218,6 +250,34 @@ class PairView(pg.GraphicsLayoutWidget):
     def set_color_mode(self, mode: str) -> None:
         self.color_mode = mode
         self.rebuild_lines()
+
+    def _comparison_changed(self) -> None:
+        if self.color_mode == "compare":
+            self.rebuild_lines()
+
+    def _update_lost_lines(self) -> None:
+        comparison, reference = self.state.comparison, self.state.reference_run
+        if (
+            self.color_mode != "compare"
+            or comparison is None
+            or len(comparison.shared_b) != self.state.visible_count()
+            or reference is None
+            or not self.lines_visible
+        ):
+            self.lost_item.setData([], [])
+            return
+        kept = reference.result.subset(reference.result.keep(reference.threshold))
+        lost = ~comparison.shared_a
+        start = kept.kpts0[lost].astype(np.float64) + 0.5
+        end = kept.kpts1[lost].astype(np.float64) + 0.5 + self._offset
+        xs, ys = np.empty(2 * len(start)), np.empty(2 * len(start))
+        xs[0::2], xs[1::2] = start[:, 0], end[:, 0]
+        ys[0::2], ys[1::2] = start[:, 1], end[:, 1]
+        self.lost_item.setData(xs, ys, connect="pairs")
+
+    def lost_line_count(self) -> int:
+        xs, _ = self.lost_item.getData()
+        return 0 if xs is None else len(xs) // 2
 
     def _geometry_changed(self) -> None:
         if self.color_mode != "confidence":

@@ -164,6 +164,7 @@ class ControlsPanel(QWidget):
         self.color_mode.addItem("confidence", "confidence")
         self.color_mode.addItem("inlier / outlier", "inlier")
         self.color_mode.addItem("residual", "residual")
+        self.color_mode.addItem("A/B: shared / gained / lost", "compare")
         self.legend = Legend()
         self.line_width = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=6.0, singleStep=0.5, value=1.0)
         self.opacity = _slider(5, 100, 85)

@@ -6,7 +6,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import QWidget
 
-from core.drawing import INLIER_COLOR, OUTLIER_COLOR
+from core.drawing import GAINED_COLOR, INLIER_COLOR, LOST_COLOR, OUTLIER_COLOR, SHARED_COLOR
 
 
 class Legend(QWidget):
@@ -26,9 +26,14 @@ class Legend(QWidget):
         w, h = self.width(), self.height()
         bar = QRectF(4, 2, w - 8, 12)
         painter.setPen(QColor(220, 220, 220))
-        if self.mode == "inlier":
-            for i, (colour, text) in enumerate(((INLIER_COLOR, "inlier"), (OUTLIER_COLOR, "outlier"))):
-                x = 4 + i * (w // 2)
+        swatches = {
+            "inlier": ((INLIER_COLOR, "inlier"), (OUTLIER_COLOR, "outlier")),
+            "compare": ((SHARED_COLOR, "shared"), (GAINED_COLOR, "gained"), (LOST_COLOR, "lost")),
+        }
+        if self.mode in swatches:
+            entries = swatches[self.mode]
+            for i, (colour, text) in enumerate(entries):
+                x = 4 + i * (w // len(entries))
                 painter.fillRect(QRectF(x, 2, 24, 12), QColor(*colour))
                 painter.drawText(int(x + 30), 13, text)
             painter.end()

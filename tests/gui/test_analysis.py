@@ -89,6 +89,12 @@ def test_a_b_counts_between_two_runs(make_window, qtbot, image_files):
     assert comparison.shared + comparison.gained == window.state.visible_count()
     assert int(comparison.shared_a.sum()) + comparison.lost == len(first)
     assert "shared" in window.controls.compare_label.text()
+    # Colour by comparison: B's lines in two groups, A's lost matches drawn as well.
+    window.controls.color_mode.setCurrentIndex(window.controls.color_mode.findData("compare"))
+    sizes = sorted(len(b.indices) for b in window.view.buckets)
+    assert sizes == sorted(n for n in (comparison.shared, comparison.gained) if n)
+    assert window.view.lost_line_count() == comparison.lost
+    assert window.controls.legend.mode == "compare"
     # Raising the threshold in B turns shared matches into lost ones.
     window.controls.spin.setValue(0.5)
     qtbot.waitUntil(

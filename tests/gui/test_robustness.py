@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.gui.conftest import wait_idle
 from tests.gui.fakes import FakeMatcher
@@ -112,8 +113,9 @@ OPERATIONS = (
 )
 
 
-def test_stress_100_random_operations(make_window, qtbot, image_files, qapp):
-    rng = np.random.default_rng(7)
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_stress_100_random_operations(make_window, qtbot, image_files, qapp, seed):
+    rng = np.random.default_rng(seed)
     matcher = FakeMatcher(count=300, delay=0.02)
     window = make_window(matcher)
     c = window.controls
@@ -136,7 +138,7 @@ def test_stress_100_random_operations(make_window, qtbot, image_files, qapp):
         elif operation == "spin":
             c.spin.setValue(float(rng.uniform(0, 1)))
         elif operation == "colour":
-            c.color_mode.setCurrentIndex(int(rng.integers(3)))
+            c.color_mode.setCurrentIndex(int(rng.integers(c.color_mode.count())))
         elif operation == "layout":
             c.layout_mode.setCurrentIndex(int(rng.integers(2)))
         elif operation == "geometry":
