@@ -111,10 +111,12 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         pixel_values0: torch.Tensor | None = None,
         pixel_values1: torch.Tensor | None = None,
         hooks: StageHooks | None = None,
+        **processor_extras: object,
     ) -> KeypointMatchingOutput:
         """pixel_values: (B, 2, 1|3, H, W) pairs of equal size, or pixel_values0/1: (B, 1, H_i, W_i).
 
         Image sides must be multiples of 32 (the processor takes care of it); values in [0, 1] grayscale.
+        Other keys of the processor's output (image_sizes, input_sizes) are accepted, so `model(**inputs)` works.
         """
         if pixel_values is not None:
             if pixel_values.ndim != 5 or pixel_values.shape[1] != 2:

@@ -76,3 +76,27 @@ def test_sift_baseline_agrees_with_known_homography():
 def test_bad_device_is_a_value_error(random_weights, shifted_pair):
     with pytest.raises(ValueError, match="device"):
         match_pair(*shifted_pair, MatchOptions(weights=random_weights, device="tpu"))
+
+
+def test_seed_style_api_round_trip(random_weights, shifted_pair):
+    """The README's snippet: processor -> model(**inputs) -> post-process -> visualise."""
+    import torch
+
+    from core.model import EfficientLoFTRForKeypointMatching
+    from core.processor import EfficientLoFTRImageProcessor
+
+    processor = EfficientLoFTRImageProcessor(long_side=320)
+    model = EfficientLoFTRForKeypointMatching.from_pretrained(random_weights).fuse()
+    model.coarse_threshold = 0.0
+    inputs = processor(list(shifted_pair), return_tensors="pt")
+    with torch.inference_mode():
+        outputs = model(**inputs)
+    sizes = [[image.shape[:2] for image in shifted_pair]]
+    matches = processor.post_process_keypoint_matching(outputs, sizes, threshold=0.0)[0]
+    assert len(matches["matching_scores"]) > 10
+    assert matches["keypoints0"].dtype == torch.float32 and matches["keypoints0"].shape[1] == 2
+    # The same matches as the app's entry point (both in original pixels; fused vs optimised numerics aside).
+    app = match_pair(*shifted_pair, MatchOptions(weights=random_weights, long_side=320, internal_threshold=0.0))
+    assert abs(len(app) - len(matches["matching_scores"])) <= 1
+    pictures = processor.visualize_keypoint_matching(list(shifted_pair), [matches])
+    assert pictures[0].size == (400 + 8 + 400, 300)
