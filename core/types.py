@@ -42,10 +42,6 @@ class RunInfo:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     notes: tuple[str, ...] = ()
 
-    @property
-    def total_time(self) -> float:
-        return float(sum(self.timings.values()))
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the inverse of from_dict."""
         return {
