@@ -40,6 +40,14 @@ RESOLUTIONS = [
 SLIDER_STEPS = 1000
 
 
+def _combo(*items: tuple[str, str]) -> QComboBox:
+    """A combo box of (label, data) items."""
+    combo = QComboBox()
+    for label, data in items:
+        combo.addItem(label, data)
+    return combo
+
+
 def _slider(minimum: int, maximum: int, value: int) -> QSlider:
     slider = QSlider(Qt.Orientation.Horizontal)
     slider.setRange(minimum, maximum)
@@ -77,9 +85,7 @@ class ControlsPanel(QWidget):
     def _model_group(self) -> QGroupBox:
         box = QGroupBox("Matcher")
         form = QFormLayout(box)
-        self.matcher = QComboBox()
-        self.matcher.addItem("EfficientLoFTR", "eloftr")
-        self.matcher.addItem("SIFT baseline (no weights)", "sift")
+        self.matcher = _combo(("EfficientLoFTR", "eloftr"), ("SIFT baseline (no weights)", "sift"))
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("zju-community/efficientloftr (Hub)")
         self.weights.setToolTip("A Hugging Face Hub id, a model folder, or a checkpoint file (.safetensors, .ckpt)")
@@ -90,19 +96,11 @@ class ControlsPanel(QWidget):
         weights_row = QHBoxLayout()
         weights_row.addWidget(self.weights)
         weights_row.addWidget(browse)
-        self.device = QComboBox()
-        for name in ("auto", "cpu", "cuda", "mps"):
-            self.device.addItem(name, name)
-        self.precision = QComboBox()
-        for label, key in (("fp32", "fp32"), ("bf16 (mixed)", "bf16"), ("fp16 (mixed)", "fp16")):
-            self.precision.addItem(label, key)
-        self.resolution = QComboBox()
-        for label, _, _ in RESOLUTIONS:
-            self.resolution.addItem(label)
+        self.device = _combo(*((name, name) for name in ("auto", "cpu", "cuda", "mps")))
+        self.precision = _combo(("fp32", "fp32"), ("bf16 (mixed)", "bf16"), ("fp16 (mixed)", "fp16"))
+        self.resolution = _combo(*((label, label) for label, _, _ in RESOLUTIONS))
         self.resolution.setCurrentIndex(1)
-        self.variant = QComboBox()
-        self.variant.addItem("full (dual softmax)", "full")
-        self.variant.addItem("opt (logit threshold)", "opt")
+        self.variant = _combo(("full (dual softmax)", "full"), ("opt (logit threshold)", "opt"))
         self.internal_threshold = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1.0, singleStep=0.01)
         self.internal_threshold.setValue(DEFAULT_INTERNAL_THRESHOLD)
         self.internal_threshold.setToolTip("The model's own coarse threshold: the lowest score the slider can reach")
@@ -157,14 +155,13 @@ class ControlsPanel(QWidget):
     def _display_group(self) -> QGroupBox:
         box = QGroupBox("Display")
         form = QFormLayout(box)
-        self.layout_mode = QComboBox()
-        self.layout_mode.addItem("side by side", "side")
-        self.layout_mode.addItem("stacked", "stacked")
-        self.color_mode = QComboBox()
-        self.color_mode.addItem("confidence", "confidence")
-        self.color_mode.addItem("inlier / outlier", "inlier")
-        self.color_mode.addItem("residual", "residual")
-        self.color_mode.addItem("A/B: shared / gained / lost", "compare")
+        self.layout_mode = _combo(("side by side", "side"), ("stacked", "stacked"))
+        self.color_mode = _combo(
+            ("confidence", "confidence"),
+            ("inlier / outlier", "inlier"),
+            ("residual", "residual"),
+            ("A/B: shared / gained / lost", "compare"),
+        )
         self.legend = Legend()
         self.line_width = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=6.0, singleStep=0.5, value=1.0)
         self.opacity = _slider(5, 100, 85)
@@ -191,10 +188,7 @@ class ControlsPanel(QWidget):
     def _geometry_group(self) -> QGroupBox:
         box = QGroupBox("Geometry (MAGSAC++)")
         form = QFormLayout(box)
-        self.geometry_model = QComboBox()
-        self.geometry_model.addItem("fundamental matrix (F)", "F")
-        self.geometry_model.addItem("homography (H)", "H")
-        self.geometry_model.addItem("none", "none")
+        self.geometry_model = _combo(("fundamental matrix (F)", "F"), ("homography (H)", "H"), ("none", "none"))
         self.geometry_threshold = QDoubleSpinBox(decimals=2, minimum=0.1, maximum=50.0, singleStep=0.5, value=3.0)
         self.geometry_threshold.setSuffix(" px")
         self.geometry_confidence = QDoubleSpinBox(
