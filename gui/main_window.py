@@ -215,7 +215,13 @@ class MainWindow(QMainWindow):
 
     def is_idle(self) -> bool:
         """No decode, run, fit, comparison or picture under way (tests and scripts wait for this)."""
-        return not (self.files.busy or self.runs.pending is not None or self.analysis.busy or self.exports.busy)
+        return not (
+            self.files.busy
+            or self.runs.pending is not None
+            or self.analysis.busy
+            or self.exports.busy
+            or self.table.refresh_pending
+        )
 
     def browse_weights(self) -> None:
         """A checkpoint file, or (when the file dialog is cancelled) a model folder."""

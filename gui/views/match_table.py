@@ -123,24 +123,29 @@ class MatchTable(QTableView):
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(20)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setResizeContentsPrecision(200)  # size columns from a sample of rows: instant at 50k rows
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(200)  # columns sized from a sample of rows: instant at 50k rows
         header.setStretchLastSection(True)
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._row_selected)
         # Threshold moves arrive many times a second: refresh once they pause, keeping the slider smooth.
         self._refresh_timer = QTimer(self, singleShot=True, interval=80)
         self._refresh_timer.timeout.connect(self.refresh)
-        model.result_changed.connect(self.refresh)
-        model.geometry_changed.connect(self.refresh)
+        model.result_changed.connect(lambda: self._refresh_timer.start())
+        model.geometry_changed.connect(lambda: self._refresh_timer.start())
         model.visible_changed.connect(lambda: self._refresh_timer.start())
         model.selection_changed.connect(self.show_match)
+
+    @property
+    def refresh_pending(self) -> bool:
+        return self._refresh_timer.isActive()
 
     def refresh(self, *_: object) -> None:
         if self.isVisible() or self.inspection.result is None:
             self._syncing = True
             self.model_.refresh()
             self._syncing = False
+            self.resizeColumnsToContents()  # 4-digit coordinates never cut off
             self.show_match(self.inspection.selected)
         else:
             self._stale = True

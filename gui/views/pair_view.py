@@ -21,6 +21,7 @@ from core.drawing import (
     second_image_offset,
 )
 from core.geometry import transfer
+from core.line_budget import even_subsample
 
 from ..inspection import InspectionModel, Region
 from .heatmap import density_rgba
@@ -78,6 +79,10 @@ class PairView(pg.GraphicsLayoutWidget):
         self.overlay_item = pg.ImageItem()
         for item in (*self.image_items, *self.heat_items, self.overlay_item):
             self.view.addItem(item)
+        for item in (*self.image_items, self.overlay_item):
+            item.setAutoDownsample(
+                True
+            )  # a 12-megapixel photo is drawn from a screen-sized copy, not rescaled per paint
         for item in self.heat_items:
             item.setZValue(2)
             item.setVisible(False)
@@ -94,9 +99,11 @@ class PairView(pg.GraphicsLayoutWidget):
         self.region_item.setZValue(8)
         self.region_item.hide()
         self.view.addItem(self.region_item, ignoreBounds=True)
-        self.lost_item = pg.PlotCurveItem(
-            pen=pg.mkPen(*LOST_COLOR, width=1, style=Qt.PenStyle.DashLine), connect="pairs", skipFiniteCheck=True
-        )
+        self.lost = RasterLayer("lines", dashed=True)  # run A's matches that B lost (colour mode A/B)
+        self.lost.set_colors(np.array([LOST_COLOR], np.uint8), np.zeros(0, np.int16))
+        self.lost.setZValue(6)
+        self.view.addItem(self.lost, ignoreBounds=True)
+        self._lost_for: tuple[object, ...] | None = None
         self.hover_item = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 230, width=2.5))
         self.selected_item = pg.PlotCurveItem(pen=pg.mkPen(*SELECTION_COLOR, 255, width=3.5))
         self.selected_points = pg.ScatterPlotItem(
@@ -106,7 +113,6 @@ class PairView(pg.GraphicsLayoutWidget):
         self.projection_item = pg.ScatterPlotItem(size=16, symbol="+", pen=pg.mkPen(*EPIPOLAR_COLOR, width=2))
         for z, item in enumerate(
             (
-                self.lost_item,
                 self.hover_item,
                 self.epipolar_item,
                 self.projection_item,
@@ -265,24 +271,28 @@ class PairView(pg.GraphicsLayoutWidget):
         self.update_selection(self.model.selected)
 
     def _update_lost_lines(self) -> None:
-        """Run A's matches that B lost, dashed (colour mode A/B)."""
+        """Run A's matches that B lost, dashed (colour mode A/B), within the line budget like B's lines."""
         model = self.model
         comparison = model.comparison() if model.display.color_mode == "compare" else None
-        if comparison is None or model.run_a is None or not self.lines.isVisible():
-            self.lost_item.setData([], [])
+        run_a = model.run_a
+        if comparison is None or run_a is None or not self.lines.isVisible():
+            self.lost.setVisible(False)
             return
-        lost = comparison.kept_a & ~comparison.shared_a
-        a = model.run_a.result
-        start = a.kpts0[lost].astype(np.float64) + 0.5
-        end = a.kpts1[lost].astype(np.float64) + 0.5 + self._offset
-        xs, ys = np.empty(2 * len(start)), np.empty(2 * len(start))
-        xs[0::2], xs[1::2] = start[:, 0], end[:, 0]
-        ys[0::2], ys[1::2] = start[:, 1], end[:, 1]
-        self.lost_item.setData(xs, ys, connect="pairs")
+        a = run_a.result
+        key = (id(a), tuple(self._offset), model.display.line_budget)
+        if key != self._lost_for:
+            self._lost_for = key
+            self.lost.set_geometry(a.kpts0.astype(np.float64) + 0.5, a.kpts1.astype(np.float64) + 0.5 + self._offset)
+            self.lost.set_colors(np.array([LOST_COLOR], np.uint8), np.zeros(len(a), np.int16))
+            budget = model.display.line_budget or max(len(a), 1)
+            self._lost_budget = even_subsample(a.kpts0, a.image_sizes[0], budget).drawable
+        self.lost.set_drawable(comparison.kept_a & ~comparison.shared_a & self._lost_budget)
+        self.lost.set_visible_count(len(a))
+        self.lost.set_style(model.display.line_width, model.display.opacity)
+        self.lost.setVisible(True)
 
     def lost_line_count(self) -> int:
-        xs, _ = self.lost_item.getData()
-        return 0 if xs is None else len(xs) // 2
+        return self.lost.drawn_count()
 
     def drawn_line_count(self) -> int:
         return self.lines.drawn_count()
