@@ -80,9 +80,10 @@ class PairView(pg.GraphicsLayoutWidget):
         for item in (*self.image_items, *self.heat_items, self.overlay_item):
             self.view.addItem(item)
         for item in (*self.image_items, self.overlay_item):
-            item.setAutoDownsample(
-                True
-            )  # a 12-megapixel photo is drawn from a screen-sized copy, not rescaled per paint
+            # A 12-megapixel photo is drawn from a screen-sized copy, and a repaint that changes only the lines
+            # blits the images from a device-resolution cache instead of scaling them again.
+            item.setAutoDownsample(True)
+            item.setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         for item in self.heat_items:
             item.setZValue(2)
             item.setVisible(False)
@@ -396,7 +397,9 @@ class PairView(pg.GraphicsLayoutWidget):
         return QPointF(float(x), float(y))
 
     def update_hover(self, index: int) -> None:
-        if index < 0 or index >= len(self._endpoints[0]):
+        shown = 0 <= index < len(self._endpoints[0])
+        self.hover_item.setVisible(shown)  # empty items still cost a paint each
+        if not shown:
             self.hover_item.setData([], [])
             return
         start, end = self._endpoints[0][index], self._endpoints[1][index]
@@ -405,7 +408,10 @@ class PairView(pg.GraphicsLayoutWidget):
     def update_selection(self, index: int) -> None:
         self.epipolar_item.setData([], [])
         self.projection_item.setData([], [])
-        if index < 0 or index >= len(self._endpoints[0]):
+        shown = 0 <= index < len(self._endpoints[0])
+        for item in (self.selected_item, self.selected_points, self.epipolar_item, self.projection_item):
+            item.setVisible(shown)  # empty items still cost a paint each
+        if not shown:
             self.selected_item.setData([], [])
             self.selected_points.setData([], [])
             return
