@@ -256,7 +256,7 @@ def caption(
     geometry: str | None = None,
 ) -> str:
     """One line under a picture: the pair, the matcher, the threshold, the counts and the geometric check."""
-    parts = [f"{names[0]} ↔ {names[1]}", matcher, f"threshold {threshold:.3g}", f"{visible:,} of {total:,} matches"]
+    parts = [f"{names[0]} vs {names[1]}", matcher, f"threshold {threshold:.3g}", f"{visible:,} of {total:,} matches"]
     if drawn is not None and drawn < visible:
         parts.append(f"{drawn:,} lines drawn")
     if geometry:

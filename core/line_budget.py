@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_LINE_BUDGET = 3000  # lines drawn at most; a few thousand stay readable on a full-screen pair
+DEFAULT_LINE_BUDGET = 2000  # lines drawn at most: about what stays readable on a full-screen pair
 MIN_LINE_BUDGET = 100
 
 

@@ -75,7 +75,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(300)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
         self.controls_scroll = scroll
         self.controls_dock = self._dock("Controls", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector = InspectorPanel(self.model)
@@ -176,6 +177,7 @@ class MainWindow(QMainWindow):
         self.runs.weightsMissing.connect(lambda text: self.report_error(text, "Use SIFT baseline", self.use_sift))
         self.analysis.overlayReady.connect(self.view.show_overlay)
         self.files.recentChanged.connect(self._refresh_recent_menu)
+        self.exports.current_layout = lambda: self.view.layout_mode  # the picture is laid out as the screen is
         self.sessions.view_range = self._view_range
         self.sessions.set_view_range = self._set_view_range
         model.pair_changed.connect(self._update_title)

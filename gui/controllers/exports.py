@@ -6,6 +6,7 @@ legend (optional), the selected match and its epipolar line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ class ExportActions(QObject):
         self.pictures.finished.connect(self._picture_written)
         self.pictures.failed.connect(lambda _, message: self._failed(message))
         self._writing: int | None = None
+        self.current_layout: Callable[[], Layout] = lambda: "side"  # the window's layout, set by the window
 
     @property
     def busy(self) -> bool:
@@ -149,11 +151,11 @@ class ExportActions(QObject):
             args["legend"] = colors.legend
         return args
 
-    def export_png(self, path: str, layout: Layout = "side") -> int | None:
-        """Start writing the picture; the status bar says when it is there. Returns the job id."""
+    def export_png(self, path: str) -> int | None:
+        """Start writing the picture, laid out as on screen (the status bar says when it is written); the job id."""
         if not path.lower().endswith(".png"):
             path += ".png"
-        args = self.picture_args(layout)
+        args = self.picture_args(self.current_layout())
         if args is None:
             return None
         self._writing = self.pictures.submit(_compose_and_write, path, args)

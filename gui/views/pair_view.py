@@ -30,7 +30,7 @@ from .raster_layer import RasterLayer
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 HOVER_TOLERANCE_PX = 6.0
-FOLLOW_MARGIN = 0.05  # keep a followed match this far (share of the view) inside its edges
+FOLLOW_MARGIN = 0.05  # share of the view kept free around a followed match that must fit in it
 
 
 class _BoxSelectViewBox(pg.ViewBox):
@@ -427,10 +427,9 @@ class PairView(pg.GraphicsLayoutWidget):
         (x0, x1), (y0, y1) = self.view.viewRange()
         ends = np.array([self._endpoints[0][index], self._endpoints[1][index]])
         width, height = x1 - x0, y1 - y0
-        inside = (ends[:, 0] >= x0 + FOLLOW_MARGIN * width) & (ends[:, 0] <= x1 - FOLLOW_MARGIN * width)
-        inside &= (ends[:, 1] >= y0 + FOLLOW_MARGIN * height) & (ends[:, 1] <= y1 - FOLLOW_MARGIN * height)
+        inside = (ends[:, 0] >= x0) & (ends[:, 0] <= x1) & (ends[:, 1] >= y0) & (ends[:, 1] <= y1)
         if inside.all():
-            return
+            return  # in view already: leave the view where the user put it
         centre = ends.mean(axis=0)
         span = np.ptp(ends, axis=0)
         if span[0] > width * (1 - 2 * FOLLOW_MARGIN) or span[1] > height * (1 - 2 * FOLLOW_MARGIN):

@@ -63,7 +63,7 @@ class Legend(QWidget):
         labels: tuple[str, ...],
     ) -> None:
         w = self.width()
-        painter.drawText(QRectF(4, y, 90, 14), Qt.AlignmentFlag.AlignLeft, title)
+        painter.drawText(QRectF(4, y, w - 8, 14), Qt.AlignmentFlag.AlignLeft, title)
         left = 4
         if kind == "swatches":
             for i, (colour, text) in enumerate(zip(colors, labels)):
