@@ -106,7 +106,10 @@ def line_colors(
         return LineColors(_gradient_palette()[::-1].copy(), _levels(scale), legend)
     if mode == "compare" and shared is not None:
         legend = LegendSpec(
-            "A/B", "swatches", (SHARED_COLOR, GAINED_COLOR, LOST_COLOR), ("shared", "gained (B only)", "lost (A only)")
+            "A/B (gained: only in B, lost: only in A)",
+            "swatches",
+            (SHARED_COLOR, GAINED_COLOR, LOST_COLOR),
+            ("shared", "gained", "lost"),
         )
         return LineColors(np.array([SHARED_COLOR, GAINED_COLOR], np.uint8), (~shared).astype(np.int16), legend)
     if mode != "confidence":

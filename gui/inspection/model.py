@@ -327,14 +327,22 @@ class InspectionModel:
             self.display_changed.emit(name)
 
     def line_subsample(self) -> LineSubsample | None:
-        """The drawable lines under the line budget (for every visible set of this result)."""
+        """The drawable lines under the line budget, for every threshold of this result (and box, if any)."""
         result = self.result
         if result is None:
             return None
-        key = (self.result_id, self.display.line_budget)
+        key = (self.result_id, self.display.line_budget, self.region)
         if self._subsample is None or self._subsample[0] != key:
             budget = self.display.line_budget or max(len(result), 1)
-            self._subsample = (key, even_subsample(result.kpts0, result.image_sizes[0], budget))
+            if self._region_mask is None:
+                subsample = even_subsample(result.kpts0, result.image_sizes[0], budget)
+            else:  # the budget is spent inside the box: zooming into a region shows its lines
+                inside = np.flatnonzero(self._region_mask)
+                within = even_subsample(result.kpts0[inside], result.image_sizes[0], budget)
+                drawable = np.zeros(len(result), bool)
+                drawable[inside[within.drawable]] = True
+                subsample = replace(within, drawable=drawable)
+            self._subsample = (key, subsample)
         return self._subsample[1]
 
     def drawn_line_count(self) -> int:
@@ -432,7 +440,7 @@ class InspectionModel:
     def fit_is_fresh(self) -> bool:
         """The fit was estimated on exactly the matches passing the threshold now."""
         fit = self.current_fit()
-        return fit is not None and abs(fit.threshold - self.threshold) < 1e-12 and self.region is None
+        return fit is not None and abs(fit.threshold - self.threshold) < 1e-12  # a box filters, the fit stays
 
     def assessment(self) -> Assessment | None:
         """The fit judged on the visible matches: reliable, unreliable, or no model."""
