@@ -125,12 +125,13 @@ class InspectionModel:
         self.counterparts: Counterparts | None = None
         self._counterparts_for: tuple[int, int] | None = None
         self.busy = False
+        self._score_range = score_range(None)
         self._next_id = 0
         self._prefix = 0
         self._region_mask: np.ndarray | None = None
         self._visible: np.ndarray | None = None
         self._colors: tuple[tuple[Any, ...], LineColors] | None = None
-        self._subsample: tuple[tuple[int, int], LineSubsample] | None = None
+        self._subsample: tuple[tuple[int, int, Region | None], LineSubsample] | None = None
 
     def disconnect_all(self) -> None:
         """Forget every listener (the window closes: late background results must reach no view)."""
@@ -167,6 +168,7 @@ class InspectionModel:
     def _clear_result(self) -> None:
         had = self.result is not None
         self.result = None
+        self._score_range = score_range(None)
         self._next_id += 1  # whatever was computed for the old result matches no id from now on
         self.result_id = self._next_id
         self.result_options = None
@@ -194,11 +196,12 @@ class InspectionModel:
         self._next_id += 1
         self.result_id = self._next_id
         self.result = result
+        self._score_range = score_range(result)  # asked on every slider step: computed once
         self.result_options = options
         self.geometry_fit = None
         self.selected = self.hovered = -1
         self._set_region(None)
-        low, high = score_range(result)
+        low, high = self._score_range
         self.threshold = float(min(max(self.threshold, low), high))
         self._update_visible()
         self.result_changed.emit()
@@ -213,7 +216,7 @@ class InspectionModel:
 
     @property
     def score_range(self) -> tuple[float, float]:
-        return score_range(self.result)
+        return self._score_range
 
     # --- threshold, region and the visible set ------------------------------------------------------------
     def set_threshold(self, value: float) -> None:

@@ -145,7 +145,7 @@ class MatchTable(QTableView):
             self._syncing = True
             self.model_.refresh()
             self._syncing = False
-            self.resizeColumnsToContents()  # 4-digit coordinates never cut off
+            self._size_columns()
             self.show_match(self.inspection.selected)
         else:
             self._stale = True
@@ -155,6 +155,29 @@ class MatchTable(QTableView):
         if getattr(self, "_stale", False):
             self._stale = False
             self.refresh()
+
+    def _size_columns(self) -> None:
+        """Widths from the widest value each column can show (4- and 5-digit coordinates are never cut off);
+        computed from the data with numpy, not by asking the view to measure every row."""
+        result = self.inspection.result
+        metrics = self.fontMetrics()
+        largest = (
+            0.0
+            if result is None
+            else float(max(np.abs(result.kpts0).max(initial=0), np.abs(result.kpts1).max(initial=0)))
+        )
+        samples = (
+            "9" * len(str(max(len(result) if result is not None else 0, 1))),
+            "0.00000",
+            f"{largest:.2f}",
+            f"{largest:.2f}",
+            f"{largest:.2f}",
+            f"{largest:.2f}",
+            "9999.99",
+        )
+        for column, (name, sample) in enumerate(zip(COLUMNS, samples)):
+            width = max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(name)) + 18
+            self.setColumnWidth(column, width)
 
     def _row_selected(self, *_: object) -> None:
         if self._syncing:

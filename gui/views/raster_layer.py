@@ -15,7 +15,7 @@ import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets, internals
 
 MAX_SNAPSHOTS = 16
-MIN_SNAPSHOT_STEP = 256  # primitives between snapshots: stepping back redraws at most this many
+MIN_SNAPSHOT_STEP = 512  # primitives between snapshots: stepping back redraws at most this many
 
 Kind = Literal["lines", "points"]
 
