@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -38,6 +37,7 @@ from .views.inspector_panel import InspectorPanel
 from .views.match_table import MatchTable
 from .views.pair_view import PairView
 from .widgets.controls import ControlsPanel
+from .widgets.run_status import RunStatus
 from .worker import MatchFunction
 
 
@@ -106,14 +106,8 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(180)
-        self.progress.setRange(0, 100)
-        self.progress.setVisible(False)
-        self.run_info = QLabel("")
-        bar.addPermanentWidget(self.run_info)
-        bar.addPermanentWidget(self.progress)
+        self.run_status = RunStatus(self.model)
+        self.statusBar().addPermanentWidget(self.run_status)
 
     def _build_menus(self) -> None:
         files, sessions, exports = self.files, self.sessions, self.exports
@@ -182,8 +176,6 @@ class MainWindow(QMainWindow):
         self.sessions.set_view_range = self._set_view_range
         model.pair_changed.connect(self._update_title)
         model.pair_changed.connect(lambda: self.message_bar.hide())
-        model.result_changed.connect(self._update_run_info)
-        model.visible_changed.connect(self._update_run_info)
         model.selection_changed.connect(self.view.follow)
         self.view.heatScaleChanged.connect(self._heat_scale)
 
@@ -252,22 +244,10 @@ class MainWindow(QMainWindow):
 
     def drop_files(self, paths: list[str], widget_pos: Any = None) -> None:
         """Two files fill both slots; one file goes to the image under the drop point (else the empty slot)."""
-        if len(paths) >= 2:
-            if len(paths) > 2:
-                self._status("More than two files dropped: using the first two.", 6000)
-            self.load_pair(paths[0], paths[1])
-        elif len(paths) == 1:
-            self.load_image_into(self._side_at(widget_pos), paths[0])
-
-    def _side_at(self, widget_pos: Any) -> int:
-        images = self.model.images
-        if images[0] is None:
-            return 0
-        if widget_pos is not None and images[1] is not None:
+        side = None
+        if widget_pos is not None:
             side = self.view.side_at(self.view.view.mapSceneToView(self.view.mapToScene(widget_pos)))
-            if side is not None:
-                return side
-        return 1 if images[1] is None else 0
+        self.files.drop(paths, side, then=self._run_if_pair)
 
     # --- feedback -----------------------------------------------------------------------------------------
     def report_error(self, message: str, action: str | None = None, callback: Any = None) -> None:
@@ -282,10 +262,9 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, "Export failed", message + "\nNothing was overwritten; choose another place.")
 
     def _progress(self, percent: int, stage: str) -> None:
-        self.progress.setVisible(percent >= 0)
+        self.run_status.show_progress(percent)
         if percent >= 0:
             self.message_bar.hide()  # an old error does not describe the new run
-            self.progress.setValue(percent)
             self._status(f"{stage}…", 0)
         elif self.statusBar().currentMessage().endswith("…"):
             self.statusBar().clearMessage()
@@ -323,20 +302,6 @@ class MainWindow(QMainWindow):
             f"Match Inspector — {names[0]} ↔ {names[1]}" if any(i is not None for i in images) else "Match Inspector"
         )
         self.empty_hint.setVisible(not self.model.has_pair)
-
-    def _update_run_info(self, *_: object) -> None:
-        model = self.model
-        result = model.result
-        if result is None:
-            self.run_info.setText("")
-            return
-        info = result.info
-        size = " / ".join(f"{w}x{h}" for h, w in info.inference_sizes)
-        stages = " ".join(f"{k} {v * 1000:.0f}ms" for k, v in info.timings.items() if k != "load")
-        self.run_info.setText(
-            f"{info.matcher} · {info.device} · {info.precision} · {size} · {stages} · "
-            f"{model.visible_count():,} of {len(result):,} visible"
-        )
 
     def _heat_scale(self, scale: DensityScale | None) -> None:
         if scale is None:

@@ -115,6 +115,20 @@ class FileActions(QObject):
         self._then.pop(job, None)
         self.feedback.error(message)
 
+    def drop(self, paths: list[str], side: int | None, then: Callable[[], None] | None = None) -> None:
+        """Two files fill both slots; one file goes to the image it was dropped on (else the empty slot)."""
+        if len(paths) >= 2:
+            if len(paths) > 2:
+                self.feedback.status("More than two files dropped: using the first two.", 6000)
+            self.load_pair(paths[0], paths[1], then)
+        elif len(paths) == 1:
+            images = self.model.images
+            if images[0] is None:
+                side = 0
+            elif images[1] is None or side is None:
+                side = 1 if images[1] is None else 0
+            self.load_image_into(side, paths[0], then)
+
     def swap(self) -> bool:
         if self.model.images[0] is None and self.model.images[1] is None:
             return False
