@@ -27,6 +27,7 @@ from .version import __version__
 
 FORMATS = (".csv", ".json", ".npz")
 CSV_PROVENANCE_SUFFIX = ".provenance.json"
+CSV_COLUMNS = ("index", "x0", "y0", "x1", "y1", "score")  # then "inlier", "residual_px" when geometry was fitted
 UNITS = {
     "coordinates": "pixels",
     "scores": "matcher confidence in [0, 1] (similarity logits for the opt variant)",
@@ -117,14 +118,9 @@ def build_match_file(
     inliers = residuals = None
     if geometry is not None and getattr(geometry, "ok", False) and len(geometry.inliers) == int(keep.sum()):
         inliers, residuals = geometry.inliers, geometry.residuals.astype(np.float32)
-    return MatchFile(
-        result.kpts0[keep],
-        result.kpts1[keep],
-        result.scores[keep],
-        provenance(result, image_paths, threshold, geometry, **provenance_details),
-        inliers,
-        residuals,
-    )
+    record = provenance(result, image_paths, threshold, geometry, **provenance_details)
+    record["matches_in_file"] = int(keep.sum())  # lets a reader tell a file cut short at a row boundary
+    return MatchFile(result.kpts0[keep], result.kpts1[keep], result.scores[keep], record, inliers, residuals)
 
 
 def _f(value: float) -> str:
@@ -134,7 +130,7 @@ def _f(value: float) -> str:
 def _csv_text(match_file: MatchFile) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = ["index", "x0", "y0", "x1", "y1", "score"]
+    header = list(CSV_COLUMNS)
     if match_file.inliers is not None:
         header += ["inlier", "residual_px"]
     writer.writerow(header)
@@ -240,7 +236,10 @@ def read_matches(path: str | Path) -> MatchFile:
                 lines = lines[1:]
             if csv_provenance_path(path).is_file():
                 prov = json.loads(csv_provenance_path(path).read_text())
-            rows = list(csv.DictReader(lines))
+            reader = csv.DictReader(lines)
+            if not set(CSV_COLUMNS) <= set(reader.fieldnames or ()):
+                raise ValueError(f"the header does not name the columns {', '.join(CSV_COLUMNS)}")
+            rows = list(reader)
             table = {k: np.array([float(r[k]) for r in rows], np.float32) for k in ("x0", "y0", "x1", "y1", "score")}
             inliers = residuals = None
             if rows and "inlier" in rows[0]:
@@ -273,6 +272,8 @@ def _checked(
         raise ValueError("the keypoint and score arrays do not have the same length")
     if any(extra is not None and len(extra) != n for extra in (inliers, residuals)):
         raise ValueError("the inlier or residual column does not have one value per match")
+    if prov.get("matches_in_file", n) != n:
+        raise ValueError(f"it holds {n} of the {prov['matches_in_file']} matches it was written with")
     return MatchFile(kpts0, kpts1, scores, prov, inliers, residuals)
 
 

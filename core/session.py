@@ -103,4 +103,4 @@ def load_session(path: str | Path) -> Session:
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        raise SessionError(f"{path.name} is not a complete session file ({reason})") from exc
+        raise SessionError(f"{path.name} is not a readable session file ({reason})") from exc
