@@ -103,12 +103,16 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path), device="cpu")
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():
+        # torch's weights-only unpickler names the Python global it refused ("GLOBAL posix.system"); anything else
+        # it cannot parse is a damaged file.
+        refused = re.search(r"GLOBAL (\S+)", str(exc))
+        if refused:
             raise WeightsError(
-                f"cannot read weights file {path.name}: it holds Python objects besides tensors, which could run "
-                "code, so it was refused unread; use a .safetensors file or a checkpoint of plain tensors"
+                f"cannot read weights file {path.name}: it holds Python objects besides tensors ({refused.group(1)}), "
+                "which could run code, so it was refused unread; use a .safetensors file or a checkpoint of plain "
+                "tensors"
             ) from None
-        raise WeightsError(f"cannot read weights file {path.name}: the file is damaged or not a checkpoint") from exc
+        raise WeightsError(f"cannot read weights file {path.name}: the file is damaged or not a checkpoint") from None
     except Exception as exc:  # every reader error (zip, safetensors header, truncation) becomes one message
         raise WeightsError(
             f"cannot read weights file {path.name}: the file is damaged, truncated or not a checkpoint "
@@ -144,7 +148,8 @@ def load_weights_into(model: nn.Module, state_dict: dict[str, torch.Tensor], ori
     model.load_state_dict(state_dict, strict=True)
 
 
-def _progress_tqdm(progress: DownloadProgress | None) -> type | None:
+def _progress_tqdm(progress: DownloadProgress | None, name: str) -> type | None:
+    """A tqdm class for huggingface_hub that still draws its bar (the CLI's) and also reports (name, done, total)."""
     if progress is None:
         return None
     from tqdm.auto import tqdm
@@ -154,7 +159,7 @@ def _progress_tqdm(progress: DownloadProgress | None) -> type | None:
     class CallbackTqdm(tqdm):  # type: ignore[misc]
         def update(self, n: float | None = 1) -> bool | None:
             result = super().update(n)
-            report(str(self.desc or ""), int(self.n), int(self.total or 0))
+            report(name, int(self.n), int(self.total or 0))
             return result
 
     return CallbackTqdm
@@ -195,7 +200,7 @@ def download_from_hub(repo_id: str, progress: DownloadProgress | None = None, lo
             f"the weights '{repo_id}' are not in the local cache and the Hub cannot be reached. {HOW_TO_GET_WEIGHTS}"
         )
     try:
-        files = [hf_hub_download(repo_id, name, tqdm_class=_progress_tqdm(progress)) for name in names]
+        files = [hf_hub_download(repo_id, name, tqdm_class=_progress_tqdm(progress, name)) for name in names]
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         raise WeightsError(
