@@ -16,12 +16,17 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
-from ..weights_help import DEFAULT_HUB_ID, HOW_TO_GET_WEIGHTS
+from ..weights_help import CHECKPOINT_SUFFIXES, DEFAULT_HUB_ID, HOW_TO_GET_WEIGHTS
 from .config import EfficientLoFTRConfig
 
-__all__ = ["DEFAULT_HUB_ID", "HOW_TO_GET_WEIGHTS", "load_pretrained", "read_checkpoint", "resolve_source"]
-
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt", ".bin")
+__all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "DEFAULT_HUB_ID",
+    "HOW_TO_GET_WEIGHTS",
+    "load_pretrained",
+    "read_checkpoint",
+    "resolve_source",
+]
 
 M = TypeVar("M", bound=nn.Module)
 DownloadProgress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
