@@ -1,4 +1,10 @@
-"""A/B comparison of two runs on the same pair: which matches are shared, gained (only in B) or lost (only in A)."""
+"""A/B comparison of two runs on the same pair: which matches are shared, gained (only in B) or lost (only in A).
+
+Two matches are the same when both endpoints lie within `radius_px` of each other (Chebyshev distance over the four
+coordinates). The expensive part, finding each match's counterparts in the other run, is done once per pair of
+results with a KD-tree (O(N log N)); which of them count at a given threshold or box selection is then a mask lookup,
+so moving either run's threshold never repeats the search.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +13,81 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_RADIUS_PX = 2.0
+NEIGHBOURS = 4  # counterparts kept per match: more than one can fall within the radius on dense grids
+
+
+@dataclass(frozen=True, eq=False)
+class Counterparts:
+    """For every match of A its counterparts in B and vice versa (row indices, -1 for none), from one search."""
+
+    a_in_b: np.ndarray  # (NA, NEIGHBOURS) int64
+    b_in_a: np.ndarray  # (NB, NEIGHBOURS) int64
+    radius_px: float
 
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
-    shared_b: np.ndarray  # (NB,) bool: B's match has a counterpart in A
-    shared_a: np.ndarray  # (NA,) bool
+    shared_b: np.ndarray  # (NB,) bool: B's match has a counterpart among A's kept matches
+    shared_a: np.ndarray  # (NA,) bool: A's match has a counterpart among B's kept matches
+    kept_a: np.ndarray  # (NA,) bool: A's matches taking part (A's own threshold)
+    kept_b: np.ndarray  # (NB,) bool
     radius_px: float
 
     @property
     def shared(self) -> int:
-        return int(self.shared_b.sum())
+        return int((self.shared_b & self.kept_b).sum())
 
     @property
     def gained(self) -> int:
-        return int((~self.shared_b).sum())
+        return int((~self.shared_b & self.kept_b).sum())
 
     @property
     def lost(self) -> int:
-        return int((~self.shared_a).sum())
+        return int((~self.shared_a & self.kept_a).sum())
 
 
-def _nearest(query: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index and Chebyshev distance (max over the 4 coordinates) of each query's nearest train row."""
-    index = np.full(len(query), -1)
-    distance = np.full(len(query), np.inf)
+def _within_radius(query: np.ndarray, train: np.ndarray, radius: float) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    found = np.full((len(query), NEIGHBOURS), -1, np.int64)
     if len(query) == 0 or len(train) == 0:
-        return index, distance
-    chunk = max(1, 4_000_000 // max(len(train), 1))
-    for start in range(0, len(query), chunk):
-        block = query[start : start + chunk]
-        d = np.abs(block[:, None, :] - train[None, :, :]).max(axis=2)
-        best = d.argmin(axis=1)
-        index[start : start + chunk] = best
-        distance[start : start + chunk] = d[np.arange(len(block)), best]
-    return index, distance
+        return found
+    k = min(NEIGHBOURS, len(train))
+    _, index = cKDTree(train).query(query, k=k, p=np.inf, distance_upper_bound=radius)
+    index = np.asarray(index).reshape(len(query), k)
+    found[:, :k] = np.where(index < len(train), index, -1)
+    return found
+
+
+def find_counterparts(
+    a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray, radius_px: float = DEFAULT_RADIUS_PX
+) -> Counterparts:
+    a = np.concatenate([a0, a1], axis=1).astype(np.float64)
+    b = np.concatenate([b0, b1], axis=1).astype(np.float64)
+    return Counterparts(_within_radius(a, b, radius_px), _within_radius(b, a, radius_px), radius_px)
+
+
+def _has_kept(neighbours: np.ndarray, kept_other: np.ndarray) -> np.ndarray:
+    if neighbours.size == 0 or len(kept_other) == 0:
+        return np.zeros(len(neighbours), bool)
+    valid = neighbours >= 0
+    return (valid & kept_other[np.where(valid, neighbours, 0)]).any(axis=1)
+
+
+def classify(counterparts: Counterparts, kept_a: np.ndarray, kept_b: np.ndarray) -> Comparison:
+    """Shared / gained / lost for the matches each run keeps now (thresholds, box selection)."""
+    return Comparison(
+        _has_kept(counterparts.b_in_a, kept_a),
+        _has_kept(counterparts.a_in_b, kept_b),
+        kept_a,
+        kept_b,
+        counterparts.radius_px,
+    )
 
 
 def compare_runs(
     a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray, radius_px: float = DEFAULT_RADIUS_PX
 ) -> Comparison:
-    """Matches are the same when both endpoints lie within `radius_px` of each other (original pixels)."""
-    a = np.concatenate([a0, a1], axis=1).astype(np.float32)
-    b = np.concatenate([b0, b1], axis=1).astype(np.float32)
-    _, dist_b = _nearest(b, a)
-    _, dist_a = _nearest(a, b)
-    return Comparison(dist_b <= radius_px, dist_a <= radius_px, radius_px)
+    """Every match of both runs takes part."""
+    counterparts = find_counterparts(a0, a1, b0, b1, radius_px)
+    return classify(counterparts, np.ones(len(a0), bool), np.ones(len(b0), bool))

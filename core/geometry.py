@@ -12,7 +12,12 @@ from typing import Literal
 import numpy as np
 
 GeometryModel = Literal["H", "F", "none"]
-MIN_MATCHES = {"H": 4, "F": 8}
+Verdict = Literal["reliable", "unreliable", "no model"]
+MIN_MATCHES = {"H": 4, "F": 8}  # the estimators' minimal input
+# A fit supported by little more than its minimal sample fits almost anything (4 of 6 matches always agree on some H):
+# below these inlier counts, or this inlier share, it is shown as unreliable rather than as a verified model.
+RELIABLE_INLIERS = {"H": 8, "F": 15}
+RELIABLE_INLIER_RATIO = 0.2
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,12 @@ class GeometryResult:
     @property
     def inlier_ratio(self) -> float:
         return float(self.inliers.mean()) if len(self.inliers) else 0.0
+
+    def subset(self, mask: np.ndarray) -> GeometryResult:
+        """The same model with the flags and residuals of the chosen matches only."""
+        return GeometryResult(
+            self.model, self.matrix, self.inliers[mask], self.residuals[mask], self.status, self.threshold_px
+        )
 
 
 def _homogeneous(points: np.ndarray) -> np.ndarray:
@@ -174,3 +185,72 @@ def from_matrix(
     matrix = np.asarray(matrix, np.float64)
     residuals = (symmetric_transfer_error if model == "H" else sampson_distance)(matrix, kpts0, kpts1)
     return GeometryResult(model, matrix, residuals <= threshold_px, residuals, "ok", threshold_px)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    verdict: Verdict
+    label: str  # for the user, e.g. "F: 812 inliers of 1,204 (67.4%)" or "H unreliable: 4 inliers of 6 ..."
+
+
+def assess(model: GeometryModel, ok: bool, inlier_count: int, support: int, status: str = "") -> Assessment:
+    """How far to trust a fit with `inlier_count` inliers among the `support` matches it was judged on."""
+    if model == "none":
+        return Assessment("no model", "no geometric model chosen")
+    minimal = MIN_MATCHES[model]
+    if not ok:
+        return Assessment("no model", f"{model}: no model ({status})" if status else f"{model}: no model")
+    if inlier_count < minimal:
+        return Assessment(
+            "no model", f"{model}: no model (only {inlier_count} inliers, the minimal sample is {minimal})"
+        )
+    ratio = inlier_count / support if support else 0.0
+    counts = f"{inlier_count:,} inliers of {support:,} ({100 * ratio:.1f}%)"
+    if inlier_count < RELIABLE_INLIERS[model] or ratio < RELIABLE_INLIER_RATIO:
+        need = f"needs ≥{RELIABLE_INLIERS[model]} inliers and ≥{100 * RELIABLE_INLIER_RATIO:.0f}%"
+        return Assessment("unreliable", f"{model} unreliable: {counts}; {need}")
+    return Assessment("reliable", f"{model}: {counts}")
+
+
+def fit_and_apply(kpts0: np.ndarray, kpts1: np.ndarray, fit_on: np.ndarray, options: GeometryOptions) -> GeometryResult:
+    """Estimate on the matches in `fit_on` (a mask), then residuals and inlier flags for every match.
+
+    Colours and counts can then follow any threshold or box selection without a new fit for each.
+    """
+    fitted = estimate(kpts0[fit_on], kpts1[fit_on], options)
+    n = len(kpts0)
+    if not fitted.ok or fitted.matrix is None:
+        return GeometryResult(
+            fitted.model, None, np.zeros(n, bool), np.full(n, np.nan), fitted.status, fitted.threshold_px
+        )
+    return from_matrix(fitted.model, fitted.matrix, kpts0, kpts1, options.threshold_px)
+
+
+def clip_line(a: float, b: float, c: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Segment of a x + b y + c = 0 inside [0, width] x [0, height] (empty when it misses the image)."""
+    points = []
+    if abs(b) > 1e-12:
+        for x in (0.0, float(width)):
+            y = -(a * x + c) / b
+            if 0 <= y <= height:
+                points.append((x, y))
+    if abs(a) > 1e-12:
+        for y in (0.0, float(height)):
+            x = -(b * y + c) / a
+            if 0 <= x <= width:
+                points.append((x, y))
+    if len(points) < 2:
+        return np.zeros(0), np.zeros(0)
+    points = sorted(set(points))
+    return np.array([points[0][0], points[-1][0]]), np.array([points[0][1], points[-1][1]])
+
+
+def epipolar_segment(
+    fundamental: np.ndarray, point0: np.ndarray, size1: tuple[int, int]
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The epipolar line of an image-0 point, clipped to image 1 (size1 = (height, width)); None if it misses."""
+    a, b, c = epipolar_line(fundamental, np.asarray(point0, np.float64), in_image=1)
+    xs, ys = clip_line(a, b, c, size1[1], size1[0])
+    if len(xs) != 2:
+        return None
+    return (float(xs[0]), float(ys[0])), (float(xs[1]), float(ys[1]))

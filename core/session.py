@@ -30,6 +30,15 @@ class SessionError(UserError):
 
 
 @dataclass(frozen=True, eq=False)
+class ReferenceRun:
+    """Run A of an A/B comparison, with its own threshold."""
+
+    label: str
+    result: MatchResult
+    threshold: float
+
+
+@dataclass(frozen=True, eq=False)
 class Session:
     image_paths: tuple[str, str]
     image_hashes: tuple[str | None, str | None]
@@ -38,6 +47,7 @@ class Session:
     selected: int = -1
     geometry: dict[str, Any] = field(default_factory=dict)  # options, and matrix when one was fitted
     view: dict[str, Any] = field(default_factory=dict)  # layout, colour mode, line style, toggles, view range
+    run_a: ReferenceRun | None = None
 
     def changed_images(self) -> list[str]:
         """Paths whose file is missing or differs from when the session was saved."""
@@ -64,8 +74,12 @@ def save_session(path: str | Path, session: Session) -> Path:
         "kpts0": session.result.kpts0,
         "kpts1": session.result.kpts1,
         "scores": session.result.scores,
-        "record": np.array(json.dumps(record)),
     }
+    if session.run_a is not None:
+        a = session.run_a
+        record["run_a"] = {"label": a.label, "threshold": a.threshold, "run": a.result.info.to_dict()}
+        arrays.update(a_kpts0=a.result.kpts0, a_kpts1=a.result.kpts1, a_scores=a.result.scores)
+    arrays["record"] = np.array(json.dumps(record))
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
@@ -84,11 +98,17 @@ def load_session(path: str | Path) -> Session:
         with np.load(path, allow_pickle=False) as data:
             record = json.loads(str(data["record"]))
             kpts0, kpts1, scores = data["kpts0"], data["kpts1"], data["scores"]
+            a_arrays = (data["a_kpts0"], data["a_kpts1"], data["a_scores"]) if "run_a" in record else None
         if record.get("version") != VERSION:
             raise SessionError(f"{path.name}: unsupported session version {record.get('version')}")
         info = RunInfo.from_dict(record["run"])
         sizes = tuple(tuple(int(v) for v in s) for s in record.get("image_sizes_hw", record.get("image_sizes")))
         result = MatchResult(kpts0, kpts1, scores, sizes, info)  # type: ignore[arg-type]
+        run_a = None
+        if a_arrays is not None:
+            a = record["run_a"]
+            a_result = MatchResult(*a_arrays, sizes, RunInfo.from_dict(a["run"]))  # type: ignore[arg-type]
+            run_a = ReferenceRun(str(a["label"]), a_result, float(a["threshold"]))
         return Session(
             tuple(record["image_paths"]),
             tuple(record["image_hashes"]),
@@ -97,6 +117,7 @@ def load_session(path: str | Path) -> Session:
             int(record["selected"]),
             dict(record["geometry"]),
             dict(record["view"]),
+            run_a,
         )
     except SessionError:
         raise

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from PySide6.QtCore import QSettings
+
+from .inspection import InspectionModel
 
 MAX_RECENT = 8
 
@@ -44,3 +48,51 @@ def recent_pairs(settings: QSettings) -> list[tuple[str, str]]:
 def add_recent_pair(settings: QSettings, path0: str, path1: str) -> None:
     pairs = [(path0, path1)] + [p for p in recent_pairs(settings) if p != (path0, path1)]
     settings.setValue("recent/pairs", [f"{a}\n{b}" for a, b in pairs[:MAX_RECENT]])
+
+
+def _json(settings: QSettings, key: str) -> dict[str, Any]:
+    try:
+        data = json.loads(str(settings.value(key, "{}")))
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def typed_fields(record: dict[str, Any], defaults: Any) -> dict[str, Any]:
+    """The fields of `record` that exist in the dataclass `defaults` and have its type (corrupt entries dropped)."""
+    kept = {}
+    for f in fields(defaults):
+        if f.name not in record:
+            continue
+        default, saved = getattr(defaults, f.name), record[f.name]
+        if (
+            default is None
+            or saved is None
+            or isinstance(saved, type(default))
+            or (isinstance(default, float) and isinstance(saved, int))
+        ):
+            kept[f.name] = tuple(saved) if isinstance(saved, list) else saved
+    return kept
+
+
+def save_model(settings: QSettings, model: InspectionModel) -> None:
+    settings.setValue("model/match_options", json.dumps(asdict(model.match_options)))
+    settings.setValue("model/display", json.dumps(asdict(model.display)))
+    settings.setValue("model/geometry_options", json.dumps(asdict(model.geometry_options)))
+    settings.setValue("model/threshold", model.threshold)
+
+
+def restore_model(settings: QSettings, model: InspectionModel) -> None:
+    """Options from the last launch; anything missing or corrupt keeps its default."""
+    try:
+        match = typed_fields(_json(settings, "model/match_options"), model.match_options)
+        model.set_match_options(replace(model.match_options, **match))
+    except (TypeError, ValueError):
+        pass
+    try:
+        geometry = typed_fields(_json(settings, "model/geometry_options"), model.geometry_options)
+        model.set_geometry_options(replace(model.geometry_options, **geometry))
+    except (TypeError, ValueError):
+        pass
+    model.set_display(**typed_fields(_json(settings, "model/display"), model.display))
+    model.set_threshold(value(settings, "model/threshold", model.threshold, float))

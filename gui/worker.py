@@ -16,18 +16,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.errors import MatchCancelled, WeightsError
+from core.errors import MatchCancelled, WeightsError, user_message
 from core.io import ImageLoadError
+
+from .match_process import MatchProcess
 
 log = logging.getLogger(__name__)
 
 MatchFunction = Callable[..., Any]  # match_pair(image0, image1, options, progress=..., cancelled=...)
-
-
-def _default_match_function(*args: Any, **kwargs: Any) -> Any:
-    from core.matching import match_pair  # imports torch lazily, on the worker thread
-
-    return match_pair(*args, **kwargs)
 
 
 @dataclass
@@ -39,18 +35,6 @@ class _Job:
     cancel: threading.Event
 
 
-def user_message(exc: BaseException) -> str:
-    """One line for the user; never a traceback."""
-    if isinstance(exc, WeightsError):
-        return f"No usable EfficientLoFTR weights: {exc} Meanwhile, choose the SIFT baseline matcher."
-    if isinstance(exc, (ImageLoadError, ValueError)):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return "Out of memory: choose a smaller inference resolution."
-    text = str(exc).strip().splitlines()
-    return f"Matching failed ({type(exc).__name__}: {text[0] if text else 'no details'})"
-
-
 class MatchWorker(QObject):
     progress = Signal(int, str, float)  # request id, stage, fraction done
     finished = Signal(int, object)  # request id, MatchResult
@@ -59,7 +43,9 @@ class MatchWorker(QObject):
 
     def __init__(self, match_function: MatchFunction | None = None) -> None:
         super().__init__()
-        self._match = match_function or _default_match_function
+        # The real matcher runs in a child process (torch never loads here); tests pass plain functions.
+        self._process = MatchProcess() if match_function is None else None
+        self._match: MatchFunction = match_function if match_function is not None else self._process  # type: ignore[assignment]
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._current: _Job | None = None
         self._latest: _Job | None = None  # most recently submitted, possibly not started yet
@@ -94,6 +80,8 @@ class MatchWorker(QObject):
         """Stop after the current stage; never blocks (the thread is a daemon)."""
         self.cancel()
         self._jobs.put(None)
+        if self._process is not None:
+            self._process.shutdown()
 
     @property
     def busy(self) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +50,39 @@ def test_window_is_shown_without_importing_torch():
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+
+
+def test_layering_contracts_hold_transitively():
+    out = _lint_imports(ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "gui never imports torch, on any path KEPT" in out.stdout
+
+
+def test_layering_contract_catches_a_transitive_torch_import(tmp_path):
+    """A gui module reaching torch through core (not importing it itself) breaks the contract."""
+    for name in ("core", "gui", "pyproject.toml"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    (tmp_path / "gui" / "views" / "probe.py").write_text("def run():\n    from core.matching import match_pair\n")
+    out = _lint_imports(tmp_path)
+    assert out.returncode != 0
+    assert "gui never imports torch, on any path BROKEN" in out.stdout
+    assert "gui.views.probe -> core.matching" in out.stdout

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from ..state import InspectorState
+from ..inspection import InspectionModel
 
 BINS = 50
 
 
 class ScoreHistogram(pg.PlotWidget):
-    def __init__(self, state: InspectorState) -> None:
+    def __init__(self, model: InspectionModel) -> None:
         super().__init__()
-        self.state = state
+        self.model = model
         self.setBackground((28, 28, 30))
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
@@ -30,29 +30,34 @@ class ScoreHistogram(pg.PlotWidget):
         )
         self.addItem(self.curve)
         self.marker = pg.InfiniteLine(
-            pos=state.threshold,
+            pos=model.threshold,
             angle=90,
             movable=True,
             pen=pg.mkPen(255, 200, 0, width=2),
             hoverPen=pg.mkPen(255, 240, 0, width=3),
-            bounds=(0, 1),
         )
         self.addItem(self.marker)
         self.marker.sigPositionChanged.connect(self._dragged)
-        state.resultChanged.connect(self.refresh)
-        state.thresholdChanged.connect(self._threshold_changed)
+        model.result_changed.connect(self.refresh)
+        model.threshold_changed.connect(self._threshold_changed)
         self.setMinimumHeight(120)
         self.refresh()
 
     def refresh(self) -> None:
-        result = self.state.result
+        """Bins over the result's own score range (0..1, or the logits of the opt variant)."""
+        result = self.model.result
         scores = result.scores if result is not None else np.zeros(0)
-        counts, edges = np.histogram(np.clip(scores, 0, 1), bins=BINS, range=(0, 1))
+        low, high = self.model.score_range
+        counts, edges = np.histogram(np.clip(scores, low, high), bins=BINS, range=(low, high))
         self.curve.setData(edges, counts)
+        self.setXRange(low, high, padding=0.02)
+        self.marker.setBounds((low, high))
+        self.setLabel("bottom", "score" if high <= 1.0 else "score (similarity logit)")
         self.setYRange(0, max(1, int(counts.max(initial=0))) * 1.05, padding=0)
+        self._threshold_changed(self.model.threshold)
 
     def _dragged(self) -> None:
-        self.state.set_threshold(float(self.marker.value()))
+        self.model.set_threshold(float(self.marker.value()))
 
     def _threshold_changed(self, value: float) -> None:
         if abs(self.marker.value() - value) > 1e-9:

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..state import InspectorState
+from ..inspection import InspectionModel
 
 PATCH_RADIUS = 16  # original pixels around the point
 PATCH_ZOOM = 5
@@ -43,9 +43,9 @@ def patch_pixmap(pixels: np.ndarray, x: float, y: float) -> QPixmap:
 
 
 class InspectorPanel(QWidget):
-    def __init__(self, state: InspectorState) -> None:
+    def __init__(self, model: InspectionModel) -> None:
         super().__init__()
-        self.state = state
+        self.model = model
         self.title = QLabel("No match selected. Click a line, or use the table; arrow keys step, Esc clears.")
         self.title.setWordWrap(True)
         form = QFormLayout()
@@ -67,12 +67,13 @@ class InspectorPanel(QWidget):
         layout.addLayout(form)
         layout.addLayout(patches)
         layout.addStretch(1)
-        state.selectionChanged.connect(self.show_match)
-        state.geometryChanged.connect(lambda: self.show_match(self.state.selected))
-        state.resultChanged.connect(lambda: self.show_match(-1))
+        model.selection_changed.connect(self.show_match)
+        model.geometry_changed.connect(lambda: self.show_match(self.model.selected))
+        model.visible_changed.connect(lambda: self.show_match(self.model.selected))
+        model.result_changed.connect(lambda: self.show_match(-1))
 
     def show_match(self, index: int) -> None:
-        result = self.state.result
+        result = self.model.result
         if result is None or index < 0 or index >= len(result):
             self.title.setText("No match selected. Click a line, or use the table; arrow keys step, Esc clears.")
             for label in self.fields.values():
@@ -81,20 +82,22 @@ class InspectorPanel(QWidget):
                 label.clear()
             return
         k0, k1 = result.kpts0[index], result.kpts1[index]
-        self.title.setText(f"Match {index} of {len(result)}")
+        self.title.setText(
+            f"Match #{index}: {self.model.visible_position(index):,} of {self.model.visible_count():,} visible"
+        )
         self.fields["index"].setText(str(index))
         self.fields["score"].setText(f"{result.scores[index]:.5f}")
         self.fields["image 0 (x, y)"].setText(f"{k0[0]:.3f}, {k0[1]:.3f}")
         self.fields["image 1 (x, y)"].setText(f"{k1[0]:.3f}, {k1[1]:.3f}")
-        geometry = self.state.geometry
-        current = geometry is not None and geometry.ok and self.state.geometry_is_current()
-        if current and geometry is not None and index < len(geometry.residuals):
+        fit = self.model.current_fit()
+        geometry = fit.geometry if fit is not None and fit.geometry.ok else None
+        if geometry is not None:
             kind = "transfer error" if geometry.model == "H" else "Sampson distance"
             verdict = "inlier" if geometry.inliers[index] else "outlier"
             self.fields["residual"].setText(f"{geometry.residuals[index]:.3f} px {kind} ({verdict})")
         else:
             self.fields["residual"].setText("– (no geometric model)")
         for side, (label, point) in enumerate(zip(self.patches, (k0, k1))):
-            image = self.state.images[side]
+            image = self.model.images[side]
             if image is not None:
                 label.setPixmap(patch_pixmap(image.pixels, float(point[0]), float(point[1])))

@@ -1,4 +1,4 @@
-"""Sortable table of the visible matches, linked both ways with the pair view through the state's selection."""
+"""Sortable table of the visible matches (threshold and box), linked both ways with the view through the model."""
 
 from __future__ import annotations
 
@@ -8,50 +8,52 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from ..state import InspectorState
+from ..inspection import InspectionModel
 
 COLUMNS = ("#", "score", "x0", "y0", "x1", "y1", "res. px")
 Index = QModelIndex | QPersistentModelIndex
 
 
 class MatchTableModel(QAbstractTableModel):
-    def __init__(self, state: InspectorState) -> None:
+    def __init__(self, model: InspectionModel) -> None:
         super().__init__()
-        self.state = state
+        self.inspection = model
+        self.rows = np.zeros(0, dtype=np.int64)  # visible match indices, score order
         self.order = np.zeros(0, dtype=np.int64)  # row -> match index
         self.sort_column, self.sort_order = 1, Qt.SortOrder.DescendingOrder
 
     def refresh(self) -> None:
         self.beginResetModel()
-        self.order = np.arange(self.state.visible_count())
+        self.rows = np.flatnonzero(self.inspection.visible_mask())
+        self.order = self.rows.copy()
         self._apply_sort()
         self.endResetModel()
 
     def _column_values(self, column: int) -> np.ndarray:
-        result = self.state.result
+        result = self.inspection.result
         assert result is not None
-        n = len(self.order)
+        rows = self.rows
         if column == 0:
-            return np.arange(n, dtype=np.float64)
+            return rows.astype(np.float64)
         if column == 1:
-            return result.scores[:n]
+            return result.scores[rows]
         if column in (2, 3):
-            return result.kpts0[:n, column - 2]
+            return result.kpts0[rows, column - 2]
         if column in (4, 5):
-            return result.kpts1[:n, column - 4]
-        geometry = self.state.geometry
-        if geometry is not None and geometry.ok and self.state.geometry_is_current():
-            return geometry.residuals[:n]
-        return np.full(n, np.nan)
+            return result.kpts1[rows, column - 4]
+        fit = self.inspection.current_fit()
+        if fit is not None and fit.geometry.ok:
+            return fit.geometry.residuals[rows]
+        return np.full(len(rows), np.nan)
 
     def _apply_sort(self) -> None:
-        if self.state.result is None or len(self.order) == 0:
+        if self.inspection.result is None or len(self.rows) == 0:
             return
         keys = self._column_values(self.sort_column)
         order = np.argsort(np.nan_to_num(keys, nan=np.inf), kind="stable")
         if self.sort_order == Qt.SortOrder.DescendingOrder:
             order = order[::-1]
-        self.order = order
+        self.order = self.rows[order]
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.layoutAboutToBeChanged.emit()
@@ -73,7 +75,7 @@ class MatchTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or self.state.result is None:
+        if not index.isValid() or self.inspection.result is None:
             return None
         match = int(self.order[index.row()])
         column = index.column()
@@ -89,7 +91,7 @@ class MatchTableModel(QAbstractTableModel):
         return None
 
     def _value(self, match: int, column: int) -> float:
-        result = self.state.result
+        result = self.inspection.result
         assert result is not None
         if column == 1:
             return float(result.scores[match])
@@ -97,10 +99,9 @@ class MatchTableModel(QAbstractTableModel):
             return float(result.kpts0[match, column - 2])
         if column in (4, 5):
             return float(result.kpts1[match, column - 4])
-        geometry = self.state.geometry
-        current = geometry is not None and geometry.ok and self.state.geometry_is_current()
-        if current and geometry is not None and match < len(geometry.residuals):
-            return float(geometry.residuals[match])
+        fit = self.inspection.current_fit()
+        if fit is not None and fit.geometry.ok:
+            return float(fit.geometry.residuals[match])
         return float("nan")
 
     def row_of(self, match: int) -> int:
@@ -109,10 +110,10 @@ class MatchTableModel(QAbstractTableModel):
 
 
 class MatchTable(QTableView):
-    def __init__(self, state: InspectorState) -> None:
+    def __init__(self, model: InspectionModel) -> None:
         super().__init__()
-        self.inspector_state = state  # not `state`: QAbstractItemView.state() is Qt's own
-        self.model_ = MatchTableModel(state)
+        self.inspection = model  # not `model`: QAbstractItemView.model() is Qt's own
+        self.model_ = MatchTableModel(model)
         self.setModel(self.model_)
         self.setSortingEnabled(True)
         self.sortByColumn(1, Qt.SortOrder.DescendingOrder)
@@ -121,23 +122,31 @@ class MatchTable(QTableView):
         self.setAlternatingRowColors(True)
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(20)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(200)  # columns sized from a sample of rows: instant at 50k rows
+        header.setStretchLastSection(True)
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._row_selected)
         # Threshold moves arrive many times a second: refresh once they pause, keeping the slider smooth.
         self._refresh_timer = QTimer(self, singleShot=True, interval=80)
         self._refresh_timer.timeout.connect(self.refresh)
-        state.resultChanged.connect(self.refresh)
-        state.geometryChanged.connect(self.refresh)
-        state.thresholdChanged.connect(lambda *_: self._refresh_timer.start())
-        state.selectionChanged.connect(self.show_match)
+        model.result_changed.connect(lambda: self._refresh_timer.start())
+        model.geometry_changed.connect(lambda: self._refresh_timer.start())
+        model.visible_changed.connect(lambda: self._refresh_timer.start())
+        model.selection_changed.connect(self.show_match)
+
+    @property
+    def refresh_pending(self) -> bool:
+        return self._refresh_timer.isActive()
 
     def refresh(self, *_: object) -> None:
-        if self.isVisible() or self.inspector_state.result is None:
+        if self.isVisible() or self.inspection.result is None:
             self._syncing = True
             self.model_.refresh()
             self._syncing = False
-            self.show_match(self.inspector_state.selected)
+            self.resizeColumnsToContents()  # 4-digit coordinates never cut off
+            self.show_match(self.inspection.selected)
         else:
             self._stale = True
 
@@ -152,7 +161,7 @@ class MatchTable(QTableView):
             return
         rows = self.selectionModel().selectedRows()
         if rows:
-            self.inspector_state.select(int(self.model_.order[rows[0].row()]))
+            self.inspection.select(int(self.model_.order[rows[0].row()]))
 
     def show_match(self, match: int) -> None:
         self._syncing = True

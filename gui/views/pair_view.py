@@ -1,93 +1,119 @@
-"""Both images in one pan/zoom view with the match lines drawn over them.
+"""Both images in one pan/zoom view with the match lines drawn over them; it only listens to the inspection model.
 
-Lines are drawn as a few `connect="pairs"` curves, one per colour bucket, never one item per line. Each bucket keeps
-its matches in score order; since results are sorted best first, the matches visible at a threshold are the first n
-of the result, and in each bucket a prefix (found with searchsorted). Moving the threshold re-sets the data of the
-one or two buckets whose prefix changed; the others keep their rasterised cache.
+Lines and keypoints are raster layers (raster_layer.py): a threshold step costs what changed, not what is visible.
+Shift-drag on either image selects a box: lines, table and counts then only show matches inside it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 
 from core.drawing import (
-    GAINED_COLOR,
-    INLIER_COLOR,
+    EPIPOLAR_COLOR,
     LOST_COLOR,
-    OUTLIER_COLOR,
-    SHARED_COLOR,
+    SELECTION_COLOR,
     Layout,
-    residual_colors,
-    score_colors,
+    choose_layout,
     second_image_offset,
 )
-from core.geometry import epipolar_line, transfer
+from core.geometry import transfer
+from core.line_budget import even_subsample
 
-from ..state import InspectorState
+from ..inspection import InspectionModel, Region
+from .heatmap import density_rgba
+from .raster_layer import RasterLayer
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-CONFIDENCE_BUCKETS = 16
 HOVER_TOLERANCE_PX = 6.0
+FOLLOW_MARGIN = 0.05  # keep a followed match this far (share of the view) inside its edges
 
 
-@dataclass
-class _Bucket:
-    indices: np.ndarray  # global match indices (score rank), ascending
-    xs: np.ndarray  # (2 * len) interleaved endpoints
-    ys: np.ndarray
-    item: pg.PlotCurveItem
-    shown: int = -1
+class _BoxSelectViewBox(pg.ViewBox):
+    """A ViewBox where Shift + left drag draws a selection box instead of panning."""
+
+    boxSelected = Signal(object, object)  # two view points (QPointF)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.box_item = pg.QtWidgets.QGraphicsRectItem()
+        self.box_item.setPen(pg.mkPen(255, 255, 255, 220, width=1.5, style=Qt.PenStyle.DashLine))
+        self.box_item.setBrush(pg.mkBrush(255, 255, 255, 25))
+        self.box_item.setZValue(30)
+        self.box_item.hide()
+        self.addItem(self.box_item, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or not (ev.modifiers() & Qt.KeyboardModifier.ShiftModifier):
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        start, now = self.mapToView(ev.buttonDownPos()), self.mapToView(ev.pos())
+        self.box_item.setRect(QRectF(start, now).normalized())
+        self.box_item.show()
+        if ev.isFinish():
+            self.box_item.hide()
+            self.boxSelected.emit(start, now)
 
 
 class PairView(pg.GraphicsLayoutWidget):
-    def __init__(self, state: InspectorState) -> None:
+    heatScaleChanged = Signal(object)  # DensityScale of image 0's heat map, or None when it is off
+
+    def __init__(self, model: InspectionModel) -> None:
         super().__init__()
-        self.state = state
+        self.model = model
         self.setBackground((28, 28, 30))
-        self.view: pg.ViewBox = self.addViewBox()
+        self.view = _BoxSelectViewBox()
+        self.addItem(self.view)
+        self.ci.layout.setContentsMargins(0, 0, 0, 0)
         self.view.setAspectLocked(True)
         self.view.invertY(True)
         self.view.setMenuEnabled(False)
         self.layout_mode: Layout = "side"
-        self.color_mode = "confidence"
-        self.line_width = 1.0
-        self.opacity = 0.85
-        self.show_markers = False
-        self.show_heatmap = False
-        self.lines_visible = True
         self.image_items = [pg.ImageItem(), pg.ImageItem()]
         self.heat_items = [pg.ImageItem(), pg.ImageItem()]
         self.overlay_item = pg.ImageItem()
         for item in (*self.image_items, *self.heat_items, self.overlay_item):
             self.view.addItem(item)
+        for item in (*self.image_items, self.overlay_item):
+            # A 12-megapixel photo is drawn from a screen-sized copy, and a repaint that changes only the lines
+            # blits the images from a device-resolution cache instead of scaling them again.
+            item.setAutoDownsample(True)
+            item.setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         for item in self.heat_items:
             item.setZValue(2)
             item.setVisible(False)
         self.overlay_item.setZValue(3)
         self.overlay_item.setVisible(False)
-        self.buckets: list[_Bucket] = []
-        self._built_for_visible: int | None = None  # visible count the colour groups were made for
-        self.marker_item = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(80, 200, 255, 200))
+        self.lines = RasterLayer("lines")
+        self.points = RasterLayer("points")
+        self.lines.setZValue(5)
+        self.points.setZValue(7)
+        self.view.addItem(self.lines, ignoreBounds=True)
+        self.view.addItem(self.points, ignoreBounds=True)
+        self.region_item = pg.QtWidgets.QGraphicsRectItem()
+        self.region_item.setPen(pg.mkPen(255, 255, 255, 230, width=1.5, style=Qt.PenStyle.DashLine))
+        self.region_item.setZValue(8)
+        self.region_item.hide()
+        self.view.addItem(self.region_item, ignoreBounds=True)
+        self.lost = RasterLayer("lines", dashed=True)  # run A's matches that B lost (colour mode A/B)
+        self.lost.set_colors(np.array([LOST_COLOR], np.uint8), np.zeros(0, np.int16))
+        self.lost.setZValue(6)
+        self.view.addItem(self.lost, ignoreBounds=True)
+        self._lost_for: tuple[object, ...] | None = None
         self.hover_item = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 230, width=2.5))
-        self.selected_item = pg.PlotCurveItem(pen=pg.mkPen(0, 230, 255, 255, width=3.5))
-        self.selected_points = pg.ScatterPlotItem(size=14, symbol="o", pen=pg.mkPen(0, 230, 255, width=2), brush=None)
-        self.epipolar_item = pg.PlotCurveItem(pen=pg.mkPen(255, 80, 255, 230, width=2, style=Qt.PenStyle.DashLine))
-        self.projection_item = pg.ScatterPlotItem(size=16, symbol="+", pen=pg.mkPen(255, 80, 255, width=2))
-        # Matches of the A run that the current run lost (colour mode "compare").
-        self.lost_item = pg.PlotCurveItem(
-            pen=pg.mkPen(*LOST_COLOR, width=1, style=Qt.PenStyle.DashLine), connect="pairs", skipFiniteCheck=True
+        self.selected_item = pg.PlotCurveItem(pen=pg.mkPen(*SELECTION_COLOR, 255, width=3.5))
+        self.selected_points = pg.ScatterPlotItem(
+            size=14, symbol="o", pen=pg.mkPen(*SELECTION_COLOR, width=2), brush=None
         )
-        self.lost_item.setZValue(6)
-        self.view.addItem(self.lost_item)
+        self.epipolar_item = pg.PlotCurveItem(pen=pg.mkPen(*EPIPOLAR_COLOR, 230, width=2, style=Qt.PenStyle.DashLine))
+        self.projection_item = pg.ScatterPlotItem(size=16, symbol="+", pen=pg.mkPen(*EPIPOLAR_COLOR, width=2))
         for z, item in enumerate(
             (
-                self.marker_item,
                 self.hover_item,
                 self.epipolar_item,
                 self.projection_item,
@@ -97,33 +123,50 @@ class PairView(pg.GraphicsLayoutWidget):
             start=10,
         ):
             item.setZValue(z)
-            self.view.addItem(item)
+            self.view.addItem(item, ignoreBounds=True)
         self._offset = np.zeros(2)
-        self._endpoints = (np.zeros((0, 2)), np.zeros((0, 2)))  # view coordinates of both ends
+        self._endpoints = (np.zeros((0, 2)), np.zeros((0, 2)))  # view coordinates of both ends, every match
         self._pending_hover: QPointF | None = None
         self._hover_timer = QTimer(self, singleShot=True, interval=15)
         self._hover_timer.timeout.connect(self._apply_hover)
+        # The heat map follows the threshold once it pauses: a slider step stays a blit.
+        self._heat_timer = QTimer(self, singleShot=True, interval=60)
+        self._heat_timer.timeout.connect(self._update_heatmaps)
         self.scene().sigMouseMoved.connect(self._mouse_moved)
         self.scene().sigMouseClicked.connect(self._mouse_clicked)
-        state.pairChanged.connect(self.refresh_pair)
-        state.resultChanged.connect(self.rebuild_lines)
-        state.thresholdChanged.connect(self.update_threshold)
-        state.selectionChanged.connect(self.update_selection)
-        state.hoverChanged.connect(self.update_hover)
-        state.geometryChanged.connect(self._geometry_changed)
-        state.comparisonChanged.connect(self._comparison_changed)
+        self.view.boxSelected.connect(self._box_selected)
+        model.pair_changed.connect(self.refresh_pair)
+        model.result_changed.connect(self.refresh_result)
+        model.visible_changed.connect(self.refresh_visible)
+        model.region_changed.connect(self.refresh_drawable)
+        model.selection_changed.connect(self.update_selection)
+        model.hover_changed.connect(self.update_hover)
+        model.display_changed.connect(self._display_changed)
+        model.geometry_changed.connect(self._analysis_changed)
+        model.comparison_changed.connect(self._analysis_changed)
+        model.run_a_changed.connect(self._analysis_changed)
 
-    # --- images ---------------------------------------------------------------------------------------------
+    # --- layout and images ----------------------------------------------------------------------------------
+    def resolved_layout(self) -> Layout:
+        choice = self.model.display.layout
+        image0, image1 = self.model.images
+        if choice != "auto":
+            return choice
+        if image0 is None or image1 is None:
+            return "side"
+        return choose_layout(image0.size, image1.size, (max(self.height(), 1), max(self.width(), 1)))
+
     def image_offset(self) -> np.ndarray:
-        image0 = self.state.images[0]
+        image0 = self.model.images[0]
         if image0 is None:
             return np.zeros(2)
         return np.array(second_image_offset(image0.size, self.layout_mode), dtype=np.float64)
 
     def refresh_pair(self) -> None:
+        self.layout_mode = self.resolved_layout()
         self._offset = self.image_offset()
         for side, item in enumerate(self.image_items):
-            image = self.state.images[side]
+            image = self.model.images[side]
             if image is None:
                 item.clear()
                 item.setVisible(False)
@@ -132,208 +175,147 @@ class PairView(pg.GraphicsLayoutWidget):
             dx, dy = (0.0, 0.0) if side == 0 else self._offset
             item.setRect(dx, dy, image.size[1], image.size[0])
             item.setVisible(True)
-        self.overlay_item.setVisible(False)
-        self.rebuild_lines()
-        self.view.autoRange(padding=0.02)
+        self.refresh_result()
+        self.fit()
 
-    def set_layout_mode(self, mode: Layout) -> None:
-        if mode != self.layout_mode:
-            self.layout_mode = mode
+    def fit(self) -> None:
+        self.view.autoRange(padding=0.01)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if not hasattr(self, "model"):
+            return  # pyqtgraph resizes once inside its own constructor
+        if self.model.display.layout == "auto" and self.model.has_pair and self.resolved_layout() != self.layout_mode:
             self.refresh_pair()
 
     # --- lines ----------------------------------------------------------------------------------------------
-    def _bucket_colors(self) -> tuple[list[np.ndarray], list[tuple[int, int, int]]]:
-        """Index groups and their colours for the current colour mode."""
-        result = self.state.result
-        assert result is not None
-        n = len(result)
-        geometry = self.state.geometry if self.state.geometry_is_current() else None
-        if self.color_mode in ("inlier", "residual") and geometry is not None and geometry.ok:
-            visible = np.arange(len(geometry.inliers))
-            if self.color_mode == "inlier":
-                return ([visible[geometry.inliers], visible[~geometry.inliers]], [INLIER_COLOR, OUTLIER_COLOR])
-            levels = np.clip(np.nan_to_num(geometry.residuals, nan=1e9) / (2 * geometry.threshold_px), 0, 1)
-            bucket = np.minimum((levels * 12).astype(int), 11)
-            groups = [visible[bucket == b] for b in range(12)]
-            colors = [
-                tuple(
-                    int(c)
-                    for c in residual_colors(
-                        np.array([(b + 0.5) / 12 * 2 * geometry.threshold_px]), geometry.threshold_px
-                    )[0]
-                )
-                for b in range(12)
-            ]
-            return groups, colors  # type: ignore[return-value]
-        comparison = self.state.comparison
-        n_visible = self.state.visible_count()
-        if self.color_mode == "compare" and comparison is not None and len(comparison.shared_b) == n_visible:
-            visible = np.arange(len(comparison.shared_b))
-            return [visible[comparison.shared_b], visible[~comparison.shared_b]], [SHARED_COLOR, GAINED_COLOR]
-        if self.color_mode in ("inlier", "residual", "compare"):
-            return [np.arange(n)], [(150, 150, 150)]  # nothing current to colour by: neutral grey
-        bucket = np.minimum((np.clip(result.scores, 0, 1) * CONFIDENCE_BUCKETS).astype(int), CONFIDENCE_BUCKETS - 1)
-        groups = [np.flatnonzero(bucket == b) for b in range(CONFIDENCE_BUCKETS)]
-        centres = (np.arange(CONFIDENCE_BUCKETS) + 0.5) / CONFIDENCE_BUCKETS
-        return groups, [tuple(int(v) for v in c) for c in score_colors(centres)]  # type: ignore[misc]
-
-    def rebuild_lines(self) -> None:
-        for bucket in self.buckets:
-            self.view.removeItem(bucket.item)
-        self.buckets = []
-        result = self.state.result
+    def refresh_result(self) -> None:
+        result = self.model.result
         self._offset = self.image_offset()
         if result is None or len(result) == 0:
-            self._built_for_visible = None
             self._endpoints = (np.zeros((0, 2)), np.zeros((0, 2)))
-            self.marker_item.setData([], [])
-            self.update_selection(self.state.selected)
-            self.update_hover(-1)
-            return
-        self._built_for_visible = None if self.color_mode == "confidence" else self.state.visible_count()
-        start = result.kpts0.astype(np.float64) + 0.5  # pixel centres
-        end = result.kpts1.astype(np.float64) + 0.5 + self._offset
-        self._endpoints = (start, end)
-        for indices, colour in zip(*self._bucket_colors()):
-            if len(indices) == 0:
-                continue
-            xs = np.empty(2 * len(indices))
-            ys = np.empty(2 * len(indices))
-            xs[0::2], xs[1::2] = start[indices, 0], end[indices, 0]
-            ys[0::2], ys[1::2] = start[indices, 1], end[indices, 1]
-            # Opaque pens with the opacity on the item: Qt blends the finished layer once instead of every line
-            # (per-line alpha made a 50k-line repaint ~20x slower).
-            item = pg.PlotCurveItem(pen=pg.mkPen(*colour, width=self.line_width), connect="pairs", skipFiniteCheck=True)
-            item.setOpacity(self.opacity)
-            # Separate segments: drawLines() instead of one huge path, which Qt strokes ~30x slower.
-            item.setSegmentedLineMode("on")
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            item.setZValue(5)
-            self.view.addItem(item)
-            self.buckets.append(_Bucket(np.asarray(indices), xs, ys, item))
-        self.update_threshold()
-        self._update_lost_lines()
-        self.update_selection(self.state.selected)
+        else:
+            start = result.kpts0.astype(np.float64) + 0.5  # pixel centres
+            end = result.kpts1.astype(np.float64) + 0.5 + self._offset
+            self._endpoints = (start, end)
+        for layer in (self.lines, self.points):
+            layer.set_geometry(*self._endpoints)
+        self._apply_style()
+        self.refresh_colors()
+        self.refresh_drawable()
+        self.update_selection(self.model.selected)
+        self.update_hover(-1)
 
-    def update_threshold(self, *_: object) -> None:
-        visible = self.state.visible_count()
-        if self._built_for_visible is not None and self._built_for_visible != visible:
-            # Inlier, residual and A/B colours describe the matches visible when they were computed: regroup
-            # (grey until the debounced analysis catches up with the new threshold).
-            self.rebuild_lines()
-            return
-        for bucket in self.buckets:
-            shown = int(np.searchsorted(bucket.indices, visible))
-            if shown == bucket.shown:
-                continue
-            bucket.shown = shown
-            if shown > 0:
-                bucket.item.setData(bucket.xs[: 2 * shown], bucket.ys[: 2 * shown], connect="pairs")
-            bucket.item.setVisible(shown > 0 and self.lines_visible)
-        self._update_markers(visible)
-        if self.show_heatmap:
-            self._update_heatmaps(visible)
+    def refresh_drawable(self) -> None:
+        subsample = self.model.line_subsample()
+        region = self.model.region_mask
+        drawable = None if subsample is None else subsample.drawable
+        if region is not None:
+            drawable = region if drawable is None else drawable & region
+        self.lines.set_drawable(drawable)
+        self.points.set_drawable(region)
+        region_shape = self.model.region
+        if region_shape is None:
+            self.region_item.hide()
+        else:
+            dx, dy = (0.0, 0.0) if region_shape.side == 0 else self._offset
+            self.region_item.setRect(
+                QRectF(
+                    region_shape.x0 + dx,
+                    region_shape.y0 + dy,
+                    region_shape.x1 - region_shape.x0,
+                    region_shape.y1 - region_shape.y0,
+                )
+            )
+            self.region_item.show()
+        self.refresh_visible()
 
-    def set_lines_visible(self, visible: bool) -> None:
-        self.lines_visible = visible
-        for bucket in self.buckets:
-            bucket.item.setVisible(visible and bucket.shown > 0)
+    def refresh_colors(self) -> None:
+        colors = self.model.line_colors()
+        if colors is not None:
+            self.lines.set_colors(colors.palette, colors.index)
+            self.points.set_colors(np.array([[80, 200, 255]], np.uint8), np.zeros(len(colors.index), np.int16))
         self._update_lost_lines()
 
-    def set_style(self, width: float | None = None, opacity: float | None = None) -> None:
-        if width is not None:
-            self.line_width = width
-        if opacity is not None:
-            self.opacity = opacity
-        self.rebuild_lines()
+    def refresh_visible(self) -> None:
+        count = self.model.prefix_count
+        self.lines.set_visible_count(count)
+        self.points.set_visible_count(count)
+        self._update_lost_lines()
+        if self.model.display.heatmap:
+            self._heat_timer.start()
 
-    def set_color_mode(self, mode: str) -> None:
-        self.color_mode = mode
-        self.rebuild_lines()
+    def _apply_style(self) -> None:
+        display = self.model.display
+        overlay = self.model.overlay_shown()
+        self.lines.setVisible(display.show_lines and not overlay)
+        self.points.setVisible(display.show_markers or not display.show_lines)
+        self.lines.set_style(display.line_width, display.opacity)
+        self.points.set_style(display.line_width, 1.0)
 
-    def _comparison_changed(self) -> None:
-        if self.color_mode == "compare":
-            self.rebuild_lines()
+    def _display_changed(self, name: str) -> None:
+        if name == "layout":
+            self.refresh_pair()
+        elif name in ("line_width", "opacity", "show_lines", "show_markers", "overlay"):
+            self._apply_style()
+            self._update_lost_lines()
+        elif name == "line_budget":
+            self.refresh_drawable()
+        elif name == "color_mode":
+            self.refresh_colors()
+        elif name == "heatmap":
+            self._update_heatmaps()
+
+    def _analysis_changed(self) -> None:
+        self.refresh_colors()
+        self._apply_style()
+        self.update_selection(self.model.selected)
 
     def _update_lost_lines(self) -> None:
-        comparison, reference = self.state.comparison, self.state.reference_run
-        if (
-            self.color_mode != "compare"
-            or comparison is None
-            or len(comparison.shared_b) != self.state.visible_count()
-            or reference is None
-            or not self.lines_visible
-        ):
-            self.lost_item.setData([], [])
+        """Run A's matches that B lost, dashed (colour mode A/B), within the line budget like B's lines."""
+        model = self.model
+        comparison = model.comparison() if model.display.color_mode == "compare" else None
+        run_a = model.run_a
+        if comparison is None or run_a is None or not self.lines.isVisible():
+            self.lost.setVisible(False)
             return
-        kept = reference.result.subset(reference.result.keep(reference.threshold))
-        lost = ~comparison.shared_a
-        start = kept.kpts0[lost].astype(np.float64) + 0.5
-        end = kept.kpts1[lost].astype(np.float64) + 0.5 + self._offset
-        xs, ys = np.empty(2 * len(start)), np.empty(2 * len(start))
-        xs[0::2], xs[1::2] = start[:, 0], end[:, 0]
-        ys[0::2], ys[1::2] = start[:, 1], end[:, 1]
-        self.lost_item.setData(xs, ys, connect="pairs")
+        a = run_a.result
+        key = (id(a), tuple(self._offset), model.display.line_budget)
+        if key != self._lost_for:
+            self._lost_for = key
+            self.lost.set_geometry(a.kpts0.astype(np.float64) + 0.5, a.kpts1.astype(np.float64) + 0.5 + self._offset)
+            self.lost.set_colors(np.array([LOST_COLOR], np.uint8), np.zeros(len(a), np.int16))
+            budget = model.display.line_budget or max(len(a), 1)
+            self._lost_budget = even_subsample(a.kpts0, a.image_sizes[0], budget).drawable
+        self.lost.set_drawable(comparison.kept_a & ~comparison.shared_a & self._lost_budget)
+        self.lost.set_visible_count(len(a))
+        self.lost.set_style(model.display.line_width, model.display.opacity)
+        self.lost.setVisible(True)
 
     def lost_line_count(self) -> int:
-        xs, _ = self.lost_item.getData()
-        return 0 if xs is None else len(xs) // 2
-
-    def _geometry_changed(self) -> None:
-        if self.color_mode != "confidence":
-            self.rebuild_lines()
-        self.update_selection(self.state.selected)
+        return self.lost.drawn_count()
 
     def drawn_line_count(self) -> int:
-        """Lines currently drawn (for tests and the status bar)."""
-        return sum(b.shown for b in self.buckets if b.shown > 0 and self.lines_visible)
+        return self.lines.drawn_count()
 
-    # --- markers and heatmaps -------------------------------------------------------------------------------
-    def set_markers(self, on: bool) -> None:
-        self.show_markers = on
-        self._update_markers(self.state.visible_count())
-
-    def _update_markers(self, visible: int) -> None:
-        if not self.show_markers or visible == 0:
-            self.marker_item.setData([], [])
-            return
-        start, end = self._endpoints
-        points = np.concatenate([start[:visible], end[:visible]])
-        self.marker_item.setData(points[:, 0], points[:, 1])
-
-    def set_heatmap(self, on: bool) -> None:
-        self.show_heatmap = on
-        for item in self.heat_items:
-            item.setVisible(on)
-        if on:
-            self._update_heatmaps(self.state.visible_count())
-
-    def _update_heatmaps(self, visible: int) -> None:
-        result = self.state.result
+    # --- heat map -------------------------------------------------------------------------------------------
+    def _update_heatmaps(self) -> None:
+        model = self.model
+        result = model.result
+        scale = None
         for side, item in enumerate(self.heat_items):
-            image = self.state.images[side]
-            if image is None or result is None:
+            image = model.images[side]
+            if not model.display.heatmap or image is None or result is None:
                 item.setVisible(False)
                 continue
-            h, w = image.size
-            cell = max(4, max(h, w) // 96)
-            points = (result.kpts0 if side == 0 else result.kpts1)[:visible]
-            density, _, _ = np.histogram2d(
-                points[:, 1], points[:, 0], bins=(max(1, h // cell), max(1, w // cell)), range=((0, h), (0, w))
-            )
-            import cv2
-
-            density = cv2.GaussianBlur(density.astype(np.float32), (0, 0), 1.5)
-            top = float(density.max()) or 1.0
-            level = density / top
-            rgba = np.zeros(level.shape + (4,), np.uint8)
-            rgba[..., 0] = 255
-            rgba[..., 1] = (level * 200).astype(np.uint8)
-            rgba[..., 3] = (np.sqrt(level) * 170).astype(np.uint8)
+            points = (result.kpts0 if side == 0 else result.kpts1)[model.visible_mask()]
+            rgba, side_scale = density_rgba(points, image.size)
+            scale = scale or side_scale
             item.setImage(rgba, autoLevels=False, levels=(0, 255))
             dx, dy = (0.0, 0.0) if side == 0 else self._offset
-            item.setRect(dx, dy, w, h)
+            item.setRect(dx, dy, image.size[1], image.size[0])
             item.setVisible(True)
+        self.heatScaleChanged.emit(scale)
 
     # --- overlay --------------------------------------------------------------------------------------------
     def show_overlay(self, rgb: np.ndarray | None, opacity: float) -> None:
@@ -345,22 +327,32 @@ class PairView(pg.GraphicsLayoutWidget):
         self.overlay_item.setOpacity(opacity)
         self.overlay_item.setVisible(True)
 
-    # --- hover and selection --------------------------------------------------------------------------------
+    # --- hover, selection, box ------------------------------------------------------------------------------
+    def _pickable(self) -> np.ndarray:
+        """Matches the pointer can pick: the drawn lines, or every visible keypoint in the keypoints-only view."""
+        visible = self.model.visible_mask()
+        subsample = self.model.line_subsample()
+        if self.model.display.show_lines and subsample is not None:
+            return np.flatnonzero(visible & subsample.drawable)
+        return np.flatnonzero(visible)
+
     def nearest_match(self, point: QPointF) -> int:
-        """Index of the visible match line nearest to a view point, within a few screen pixels; -1 if none."""
-        visible = self.state.visible_count()
-        if visible == 0:
+        """The drawn match nearest to a view point, within a few screen pixels; -1 if none."""
+        candidates = self._pickable()
+        if len(candidates) == 0:
             return -1
-        start, end = self._endpoints[0][:visible], self._endpoints[1][:visible]
+        start, end = self._endpoints[0][candidates], self._endpoints[1][candidates]
         p = np.array([point.x(), point.y()])
-        direction = end - start
-        length2 = np.maximum((direction**2).sum(1), 1e-12)
-        t = np.clip(((p - start) * direction).sum(1) / length2, 0, 1)
-        distance = np.linalg.norm(start + t[:, None] * direction - p, axis=1)
+        if self.model.display.show_lines:
+            direction = end - start
+            length2 = np.maximum((direction**2).sum(1), 1e-12)
+            t = np.clip(((p - start) * direction).sum(1) / length2, 0, 1)
+            distance = np.linalg.norm(start + t[:, None] * direction - p, axis=1)
+        else:
+            distance = np.minimum(np.linalg.norm(start - p, axis=1), np.linalg.norm(end - p, axis=1))
         best = int(np.argmin(distance))
         pixel = self.view.viewPixelSize()
-        tolerance = HOVER_TOLERANCE_PX * max(pixel[0], pixel[1])
-        return best if distance[best] <= tolerance else -1
+        return int(candidates[best]) if distance[best] <= HOVER_TOLERANCE_PX * max(pixel) else -1
 
     def _mouse_moved(self, scene_pos: QPointF) -> None:
         self._pending_hover = self.view.mapSceneToView(scene_pos)
@@ -369,21 +361,45 @@ class PairView(pg.GraphicsLayoutWidget):
 
     def _apply_hover(self) -> None:
         if self._pending_hover is not None:
-            self.state.hover(self.nearest_match(self._pending_hover))
+            self.model.hover(self.nearest_match(self._pending_hover))
 
-    def _mouse_clicked(self, event: object) -> None:
-        if getattr(event, "button", lambda: None)() != Qt.MouseButton.LeftButton:
+    def _mouse_clicked(self, event: Any) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             return
-        point = self.view.mapSceneToView(event.scenePos())  # type: ignore[attr-defined]
-        self.state.select(self.nearest_match(point))
+        self.model.select(self.nearest_match(self.view.mapSceneToView(event.scenePos())))
+
+    def side_at(self, point: QPointF) -> int | None:
+        """Which image a view point lies on, or None."""
+        for side, image in enumerate(self.model.images):
+            if image is None:
+                continue
+            dx, dy = (0.0, 0.0) if side == 0 else self._offset
+            if dx <= point.x() <= dx + image.size[1] and dy <= point.y() <= dy + image.size[0]:
+                return side
+        return None
+
+    def _box_selected(self, start: QPointF, end: QPointF) -> None:
+        side = self.side_at(start)
+        if side is None:
+            return
+        dx, dy = (0.0, 0.0) if side == 0 else self._offset
+        # Drawn coordinates are pixel centres (+0.5); the region is in the image's own pixels.
+        a = (start.x() - dx - 0.5, start.y() - dy - 0.5)
+        b = (end.x() - dx - 0.5, end.y() - dy - 0.5)
+        if abs(a[0] - b[0]) < 1 or abs(a[1] - b[1]) < 1:
+            self.model.set_region(None)
+            return
+        self.model.set_region(Region.spanning(side, a, b))
 
     def match_view_point(self, index: int, side: int) -> QPointF:
-        """Where a match endpoint is drawn, in view coordinates (used by tests to click on it)."""
+        """Where a match endpoint is drawn, in view coordinates."""
         x, y = self._endpoints[side][index]
         return QPointF(float(x), float(y))
 
     def update_hover(self, index: int) -> None:
-        if index < 0 or index >= len(self._endpoints[0]):
+        shown = 0 <= index < len(self._endpoints[0])
+        self.hover_item.setVisible(shown)  # empty items still cost a paint each
+        if not shown:
             self.hover_item.setData([], [])
             return
         start, end = self._endpoints[0][index], self._endpoints[1][index]
@@ -392,7 +408,10 @@ class PairView(pg.GraphicsLayoutWidget):
     def update_selection(self, index: int) -> None:
         self.epipolar_item.setData([], [])
         self.projection_item.setData([], [])
-        if index < 0 or index >= len(self._endpoints[0]):
+        shown = 0 <= index < len(self._endpoints[0])
+        for item in (self.selected_item, self.selected_points, self.epipolar_item, self.projection_item):
+            item.setVisible(shown)  # empty items still cost a paint each
+        if not shown:
             self.selected_item.setData([], [])
             self.selected_points.setData([], [])
             return
@@ -401,36 +420,38 @@ class PairView(pg.GraphicsLayoutWidget):
         self.selected_points.setData([start[0], end[0]], [start[1], end[1]])
         self._draw_geometry_for(index)
 
-    def _draw_geometry_for(self, index: int) -> None:
-        geometry, result = self.state.geometry, self.state.result
-        image1 = self.state.images[1]
-        if geometry is None or not geometry.ok or result is None or image1 is None or geometry.matrix is None:
+    def follow(self, index: int) -> None:
+        """Pan (keeping the zoom) so that both ends of a match are in view, when they are not."""
+        if index < 0 or index >= len(self._endpoints[0]):
             return
-        kpt0 = result.kpts0[index].astype(np.float64)
-        if geometry.model == "F":
-            a, b, c = epipolar_line(geometry.matrix, kpt0, in_image=1)
-            h, w = image1.size
-            xs, ys = _clip_line(a, b, c, w, h)
-            self.epipolar_item.setData(xs + self._offset[0] + 0.5, ys + self._offset[1] + 0.5)
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        ends = np.array([self._endpoints[0][index], self._endpoints[1][index]])
+        width, height = x1 - x0, y1 - y0
+        inside = (ends[:, 0] >= x0 + FOLLOW_MARGIN * width) & (ends[:, 0] <= x1 - FOLLOW_MARGIN * width)
+        inside &= (ends[:, 1] >= y0 + FOLLOW_MARGIN * height) & (ends[:, 1] <= y1 - FOLLOW_MARGIN * height)
+        if inside.all():
+            return
+        centre = ends.mean(axis=0)
+        span = np.ptp(ends, axis=0)
+        if span[0] > width * (1 - 2 * FOLLOW_MARGIN) or span[1] > height * (1 - 2 * FOLLOW_MARGIN):
+            centre = ends[0]  # both ends cannot fit at this zoom: show image 0's end
+        self.view.setRange(
+            xRange=(centre[0] - width / 2, centre[0] + width / 2),
+            yRange=(centre[1] - height / 2, centre[1] + height / 2),
+            padding=0,
+        )
+
+    def _draw_geometry_for(self, index: int) -> None:
+        fit = self.model.current_fit()
+        result = self.model.result
+        if fit is None or not fit.geometry.ok or result is None or fit.geometry.matrix is None:
+            return
+        if fit.geometry.model == "F":
+            segment = self.model.epipolar_segment(index)
+            if segment is not None:
+                (x0, y0), (x1, y1) = segment
+                dx, dy = self._offset + 0.5
+                self.epipolar_item.setData([x0 + dx, x1 + dx], [y0 + dy, y1 + dy])
         else:
-            projected = transfer(geometry.matrix, kpt0[None])[0]
+            projected = transfer(fit.geometry.matrix, result.kpts0[index].astype(np.float64)[None])[0]
             self.projection_item.setData([projected[0] + self._offset[0] + 0.5], [projected[1] + self._offset[1] + 0.5])
-
-
-def _clip_line(a: float, b: float, c: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Segment of a x + b y + c = 0 inside [0, width] x [0, height] (empty when it misses the image)."""
-    points = []
-    if abs(b) > 1e-12:
-        for x in (0.0, float(width)):
-            y = -(a * x + c) / b
-            if 0 <= y <= height:
-                points.append((x, y))
-    if abs(a) > 1e-12:
-        for y in (0.0, float(height)):
-            x = -(b * y + c) / a
-            if 0 <= x <= width:
-                points.append((x, y))
-    if len(points) < 2:
-        return np.zeros(0), np.zeros(0)
-    points = sorted(set(points))
-    return np.array([points[0][0], points[-1][0]]), np.array([points[0][1], points[-1][1]])

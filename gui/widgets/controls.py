@@ -1,36 +1,35 @@
-"""The left-hand controls: matcher and model options, threshold, display, geometry, overlay, A/B comparison."""
+"""The left-hand controls. Each control writes the inspection model and follows it; none keeps its own state."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSlider,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from core.geometry import GeometryOptions
-from core.types import DEFAULT_INTERNAL_THRESHOLD, MatchOptions
+from core.line_budget import MIN_LINE_BUDGET
+from core.types import DEFAULT_LONG_SIDE, MatchOptions
 
-from ..settings import value
-from ..state import InspectorState
+from ..inspection import InspectionModel
+from .inputs import combo, integer_box, number_box, slider
 from .legend import Legend
 
-RESOLUTIONS = [
+RESOLUTIONS: list[tuple[str, int | None, tuple[int, int] | None]] = [
     ("long side 480", 480, None),
-    ("long side 640", 640, None),
+    ("long side 640", DEFAULT_LONG_SIDE, None),
     ("long side 840", 840, None),
     ("long side 1024", 1024, None),
     ("long side 1280", 1280, None),
@@ -38,71 +37,87 @@ RESOLUTIONS = [
     ("full size (memory-capped)", None, None),
 ]
 SLIDER_STEPS = 1000
+PENDING_STYLE = "border: 1px solid #e0a020;"
+MODEL_OPTION_NAMES = ("weights", "device", "precision", "resolution", "variant", "model floor")
 
 
-def _combo(*items: tuple[str, str]) -> QComboBox:
-    """A combo box of (label, data) items."""
-    combo = QComboBox()
-    for label, data in items:
-        combo.addItem(label, data)
-    return combo
+@contextmanager
+def signals_blocked(*widgets: QWidget) -> Iterator[None]:
+    for widget in widgets:
+        widget.blockSignals(True)
+    try:
+        yield
+    finally:
+        for widget in widgets:
+            widget.blockSignals(False)
 
 
-def _slider(minimum: int, maximum: int, value: int) -> QSlider:
-    slider = QSlider(Qt.Orientation.Horizontal)
-    slider.setRange(minimum, maximum)
-    slider.setValue(value)
-    return slider
+def resolution_index(options: MatchOptions) -> int:
+    for index, (_, long_side, size) in enumerate(RESOLUTIONS):
+        if options.size is not None:
+            if size == tuple(options.size):
+                return index
+        elif size is None and long_side == options.long_side:
+            return index
+    return 1
 
 
 class ControlsPanel(QWidget):
     runRequested = Signal()
     cancelRequested = Signal()
-    modelOptionsChanged = Signal()
-    displayChanged = Signal()
-    geometryOptionsChanged = Signal()
-    overlayChanged = Signal()
-    keepReferenceRequested = Signal()
+    browseWeightsRequested = Signal()
 
-    def __init__(self, state: InspectorState) -> None:
+    def __init__(self, model: InspectionModel) -> None:
         super().__init__()
-        self.state = state
+        self.model = model
         layout = QVBoxLayout(self)
-        layout.addWidget(self._model_group())
+        layout.addWidget(self._matcher_group())
         layout.addWidget(self._threshold_group())
         layout.addWidget(self._display_group())
         layout.addWidget(self._geometry_group())
         layout.addWidget(self._compare_group())
         layout.addStretch(1)
-        state.thresholdChanged.connect(self._threshold_from_state)
-        state.resultChanged.connect(self.update_counts)
-        state.thresholdChanged.connect(self.update_counts)
-        state.busyChanged.connect(self._busy_changed)
-        state.pairChanged.connect(self._busy_changed)
+        model.match_options_changed.connect(self.show_match_options)
+        model.busy_changed.connect(self._busy_changed)
+        model.pair_changed.connect(self._busy_changed)
+        model.result_changed.connect(self._score_range_changed)
+        model.threshold_changed.connect(self.show_threshold)
+        model.visible_changed.connect(self.update_counts)
+        model.result_changed.connect(self.update_counts)
+        model.display_changed.connect(self.show_display)
+        model.geometry_options_changed.connect(self.show_geometry_options)
+        model.geometry_changed.connect(self.update_geometry_label)
+        model.visible_changed.connect(self.update_geometry_label)
+        model.region_changed.connect(self.update_region_label)
+        model.run_a_changed.connect(self.update_comparison)
+        model.comparison_changed.connect(self.update_comparison)
+        model.visible_changed.connect(self.update_comparison)
+        self.show_match_options()
+        self.show_threshold(model.threshold)
+        self.show_display("")
+        self.show_geometry_options()
         self._busy_changed()
 
     # --- groups -------------------------------------------------------------------------------------------
-    def _model_group(self) -> QGroupBox:
+    def _matcher_group(self) -> QGroupBox:
         box = QGroupBox("Matcher")
         form = QFormLayout(box)
-        self.matcher = _combo(("EfficientLoFTR", "eloftr"), ("SIFT baseline (no weights)", "sift"))
+        self.matcher = combo(("EfficientLoFTR", "eloftr"), ("SIFT baseline (no weights)", "sift"))
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("zju-community/efficientloftr (Hub)")
         self.weights.setToolTip("A Hugging Face Hub id, a model folder, or a checkpoint file (.safetensors, .ckpt)")
-        browse = QToolButton()
-        browse.setText("…")
-        browse.setToolTip("Choose a checkpoint file")
-        browse.clicked.connect(self._browse_weights)
+        self.browse = QToolButton()
+        self.browse.setText("…")
+        self.browse.setToolTip("Choose a checkpoint file or a model folder")
+        self.browse.clicked.connect(self.browseWeightsRequested)
         weights_row = QHBoxLayout()
         weights_row.addWidget(self.weights)
-        weights_row.addWidget(browse)
-        self.device = _combo(*((name, name) for name in ("auto", "cpu", "cuda", "mps")))
-        self.precision = _combo(("fp32", "fp32"), ("bf16 (mixed)", "bf16"), ("fp16 (mixed)", "fp16"))
-        self.resolution = _combo(*((label, label) for label, _, _ in RESOLUTIONS))
-        self.resolution.setCurrentIndex(1)
-        self.variant = _combo(("full (dual softmax)", "full"), ("opt (logit threshold)", "opt"))
-        self.internal_threshold = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1.0, singleStep=0.01)
-        self.internal_threshold.setValue(DEFAULT_INTERNAL_THRESHOLD)
+        weights_row.addWidget(self.browse)
+        self.device = combo(*((name, name) for name in ("auto", "cpu", "cuda", "mps")))
+        self.precision = combo(("fp32", "fp32"), ("bf16 (mixed)", "bf16"), ("fp16 (mixed)", "fp16"))
+        self.resolution = combo(*((label, index) for index, (label, _, _) in enumerate(RESOLUTIONS)))
+        self.variant = combo(("full (dual softmax)", "full"), ("opt (logit threshold)", "opt"))
+        self.internal_threshold = number_box(0.0, 1.0, MatchOptions().internal_threshold, 0.01)
         self.internal_threshold.setToolTip("The model's own coarse threshold: the lowest score the slider can reach")
         self.run_button = QPushButton("Match")
         self.run_button.setDefault(True)
@@ -112,6 +127,9 @@ class ControlsPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
+        self.pending_label = QLabel("")
+        self.pending_label.setWordWrap(True)
+        self.pending_label.setStyleSheet("color: #e0a020;")
         form.addRow("matcher", self.matcher)
         form.addRow("weights", weights_row)
         form.addRow("device", self.device)
@@ -120,51 +138,66 @@ class ControlsPanel(QWidget):
         form.addRow("variant", self.variant)
         form.addRow("model floor", self.internal_threshold)
         form.addRow(buttons)
-        for combo in (self.matcher, self.device, self.precision, self.resolution, self.variant):
-            combo.currentIndexChanged.connect(self.modelOptionsChanged)
-        self.weights.editingFinished.connect(self.modelOptionsChanged)
-        self.internal_threshold.valueChanged.connect(self.modelOptionsChanged)
-        self.matcher.currentIndexChanged.connect(self._matcher_changed)
-        self._model_widgets = [
-            self.weights,
-            browse,
-            self.device,
-            self.precision,
-            self.resolution,
-            self.variant,
-            self.internal_threshold,
-        ]
+        form.addRow(self.pending_label)
+        self._option_widgets: dict[str, QWidget] = {
+            "weights": self.weights,
+            "device": self.device,
+            "precision": self.precision,
+            "resolution": self.resolution,
+            "variant": self.variant,
+            "model floor": self.internal_threshold,
+        }
+        for box_ in (self.matcher, self.device, self.precision, self.resolution, self.variant):
+            box_.currentIndexChanged.connect(self._write_match_options)
+        self.weights.editingFinished.connect(self._write_match_options)
+        self.internal_threshold.valueChanged.connect(self._write_match_options)
         return box
 
     def _threshold_group(self) -> QGroupBox:
         box = QGroupBox("Threshold")
         layout = QVBoxLayout(box)
         row = QHBoxLayout()
-        self.slider = _slider(0, SLIDER_STEPS, 0)
-        self.spin = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1.0, singleStep=0.01)
+        self.slider = slider(0, SLIDER_STEPS, 0)
+        self.spin = number_box(0.0, 1.0, self.model.threshold, 0.01, decimals=3)
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
         self.count_label = QLabel("no matches yet")
+        self.count_label.setWordWrap(True)
+        self.region_label = QLabel("")
+        self.region_label.setWordWrap(True)
+        self.clear_region = QPushButton("Clear box")
+        self.clear_region.clicked.connect(lambda: self.model.set_region(None))
         layout.addLayout(row)
         layout.addWidget(self.count_label)
-        self.slider.valueChanged.connect(lambda v: self.state.set_threshold(v / SLIDER_STEPS))
-        self.spin.valueChanged.connect(self.state.set_threshold)
-        self._threshold_from_state(self.state.threshold)
+        region_row = QHBoxLayout()
+        region_row.addWidget(self.region_label, 1)
+        region_row.addWidget(self.clear_region)
+        layout.addLayout(region_row)
+        self.slider.valueChanged.connect(lambda v: self.model.set_threshold(self._slider_to_score(v)))
+        self.spin.valueChanged.connect(self.model.set_threshold)
+        self.update_region_label()
         return box
 
     def _display_group(self) -> QGroupBox:
         box = QGroupBox("Display")
         form = QFormLayout(box)
-        self.layout_mode = _combo(("side by side", "side"), ("stacked", "stacked"))
-        self.color_mode = _combo(
+        self.layout_mode = combo(("automatic", "auto"), ("side by side", "side"), ("stacked", "stacked"))
+        self.color_mode = combo(
             ("confidence", "confidence"),
             ("inlier / outlier", "inlier"),
             ("residual", "residual"),
             ("A/B: shared / gained / lost", "compare"),
         )
         self.legend = Legend()
-        self.line_width = QDoubleSpinBox(decimals=1, minimum=0.5, maximum=6.0, singleStep=0.5, value=1.0)
-        self.opacity = _slider(5, 100, 85)
+        self.line_width = number_box(0.5, 6.0, 1.0, 0.5, decimals=1, suffix=" px")
+        self.opacity = slider(5, 100, 85)
+        self.line_budget = integer_box(0, 1_000_000, self.model.display.line_budget, 500, suffix=" lines")
+        self.line_budget.setSpecialValueText("every line")
+        self.line_budget.setToolTip(
+            "Draw at most this many lines, spread evenly over image 0 (0: every line). "
+            "Counts, histogram, geometry and exports always use every match."
+        )
+        self.show_lines = QCheckBox("match lines (off: keypoints only)")
         self.markers = QCheckBox("keypoint markers")
         self.heatmap = QCheckBox("match density heatmap")
         form.addRow("layout", self.layout_mode)
@@ -172,33 +205,34 @@ class ControlsPanel(QWidget):
         form.addRow(self.legend)
         form.addRow("line width", self.line_width)
         form.addRow("opacity", self.opacity)
+        form.addRow("line budget", self.line_budget)
+        form.addRow(self.show_lines)
         form.addRow(self.markers)
         form.addRow(self.heatmap)
-        for signal in (
-            self.layout_mode.currentIndexChanged,
-            self.color_mode.currentIndexChanged,
-            self.line_width.valueChanged,
-            self.opacity.valueChanged,
-            self.markers.toggled,
-            self.heatmap.toggled,
-        ):
-            signal.connect(self.displayChanged)
+        set_display = self.model.set_display
+        self.layout_mode.currentIndexChanged.connect(lambda: set_display(layout=self.layout_mode.currentData()))
+        self.color_mode.currentIndexChanged.connect(lambda: set_display(color_mode=self.color_mode.currentData()))
+        self.line_width.valueChanged.connect(lambda v: set_display(line_width=float(v)))
+        self.opacity.valueChanged.connect(lambda v: set_display(opacity=v / 100))
+        self.line_budget.valueChanged.connect(
+            lambda v: set_display(line_budget=0 if v == 0 else max(int(v), MIN_LINE_BUDGET))
+        )
+        self.show_lines.toggled.connect(lambda on: set_display(show_lines=on))
+        self.markers.toggled.connect(lambda on: set_display(show_markers=on))
+        self.heatmap.toggled.connect(lambda on: set_display(heatmap=on))
         return box
 
     def _geometry_group(self) -> QGroupBox:
         box = QGroupBox("Geometry (MAGSAC++)")
         form = QFormLayout(box)
-        self.geometry_model = _combo(("fundamental matrix (F)", "F"), ("homography (H)", "H"), ("none", "none"))
-        self.geometry_threshold = QDoubleSpinBox(decimals=2, minimum=0.1, maximum=50.0, singleStep=0.5, value=3.0)
-        self.geometry_threshold.setSuffix(" px")
-        self.geometry_confidence = QDoubleSpinBox(
-            decimals=4, minimum=0.5, maximum=0.99999, singleStep=0.001, value=0.999
-        )
-        self.geometry_iters = QSpinBox(minimum=10, maximum=1_000_000, singleStep=1000, value=10_000)
+        self.geometry_model = combo(("fundamental matrix (F)", "F"), ("homography (H)", "H"), ("none", "none"))
+        self.geometry_threshold = number_box(0.1, 50.0, 3.0, 0.5, decimals=2, suffix=" px")
+        self.geometry_confidence = number_box(0.5, 0.99999, 0.999, 0.001, decimals=5)
+        self.geometry_iters = integer_box(10, 1_000_000, 10_000, 1000)
         self.geometry_label = QLabel("–")
         self.geometry_label.setWordWrap(True)
         self.overlay = QCheckBox("overlay image 1 on image 0 (H)")
-        self.overlay_blend = _slider(0, 100, 50)
+        self.overlay_blend = slider(0, 100, 50)
         self.overlay_checker = QCheckBox("checkerboard")
         form.addRow("model", self.geometry_model)
         form.addRow("inlier threshold", self.geometry_threshold)
@@ -208,31 +242,35 @@ class ControlsPanel(QWidget):
         form.addRow(self.overlay)
         form.addRow("blend", self.overlay_blend)
         form.addRow(self.overlay_checker)
-        for signal in (
-            self.geometry_model.currentIndexChanged,
-            self.geometry_threshold.valueChanged,
-            self.geometry_confidence.valueChanged,
-            self.geometry_iters.valueChanged,
-        ):
-            signal.connect(self.geometryOptionsChanged)
-        for signal in (self.overlay.toggled, self.overlay_blend.valueChanged, self.overlay_checker.toggled):
-            signal.connect(self.overlayChanged)
+        self.geometry_model.currentIndexChanged.connect(self._write_geometry_options)
+        for box_ in (self.geometry_threshold, self.geometry_confidence, self.geometry_iters):
+            box_.valueChanged.connect(self._write_geometry_options)
+        set_display = self.model.set_display
+        self.overlay.toggled.connect(lambda on: set_display(overlay=on))
+        self.overlay_blend.valueChanged.connect(lambda v: set_display(overlay_blend=v / 100))
+        self.overlay_checker.toggled.connect(lambda on: set_display(overlay_checker=on))
         return box
 
     def _compare_group(self) -> QGroupBox:
         box = QGroupBox("Compare runs (A/B)")
-        layout = QVBoxLayout(box)
-        self.compare_label = QLabel("Run twice on the same pair (or keep a run) to compare.")
+        form = QFormLayout(box)
+        self.compare_label = QLabel("")
         self.compare_label.setWordWrap(True)
-        keep = QPushButton("Keep current run as A")
-        keep.clicked.connect(self.keepReferenceRequested)
-        layout.addWidget(self.compare_label)
-        layout.addWidget(keep)
-        self.state.comparisonChanged.connect(self.update_comparison)
+        self.keep_button = QPushButton("Keep current run as A")
+        self.keep_button.clicked.connect(lambda: self.model.keep_as_a("kept run"))
+        self.a_threshold = number_box(0.0, 1.0, 0.2, 0.01)
+        self.a_threshold.valueChanged.connect(self.model.set_a_threshold)
+        self.a_follows_b = QCheckBox("apply B's threshold to A")
+        self.a_follows_b.toggled.connect(self.model.set_a_follows_b)
+        form.addRow(self.compare_label)
+        form.addRow("A threshold", self.a_threshold)
+        form.addRow(self.a_follows_b)
+        form.addRow(self.keep_button)
+        self.update_comparison()
         return box
 
-    # --- reading options ----------------------------------------------------------------------------------
-    def match_options(self) -> MatchOptions:
+    # --- writing the model --------------------------------------------------------------------------------
+    def read_match_options(self) -> MatchOptions:
         _, long_side, size = RESOLUTIONS[self.resolution.currentIndex()]
         return MatchOptions(
             matcher=self.matcher.currentData(),
@@ -245,105 +283,178 @@ class ControlsPanel(QWidget):
             internal_threshold=float(self.internal_threshold.value()),
         )
 
-    def geometry_options(self) -> GeometryOptions:
-        return GeometryOptions(
-            model=self.geometry_model.currentData(),
-            threshold_px=float(self.geometry_threshold.value()),
-            confidence=float(self.geometry_confidence.value()),
-            max_iters=int(self.geometry_iters.value()),
+    def _write_match_options(self, *_: object) -> None:
+        self.model.set_match_options(self.read_match_options())
+
+    def _write_geometry_options(self, *_: object) -> None:
+        self.model.set_geometry_options(
+            GeometryOptions(
+                model=self.geometry_model.currentData(),
+                threshold_px=float(self.geometry_threshold.value()),
+                confidence=float(self.geometry_confidence.value()),
+                max_iters=int(self.geometry_iters.value()),
+            )
         )
 
-    # --- feedback -----------------------------------------------------------------------------------------
-    def _threshold_from_state(self, threshold: float) -> None:
-        for widget in (self.slider, self.spin):
-            widget.blockSignals(True)
-        self.slider.setValue(int(round(threshold * SLIDER_STEPS)))
-        self.spin.setValue(threshold)
-        for widget in (self.slider, self.spin):
-            widget.blockSignals(False)
+    def _slider_to_score(self, value: int) -> float:
+        low, high = self.model.score_range
+        return low + (high - low) * value / SLIDER_STEPS
+
+    # --- following the model ------------------------------------------------------------------------------
+    def show_match_options(self) -> None:
+        options = self.model.match_options
+        widgets = (self.matcher, self.weights, self.device, self.precision, self.resolution, self.variant)
+        with signals_blocked(*widgets, self.internal_threshold):
+            self.matcher.setCurrentIndex(max(0, self.matcher.findData(options.matcher)))
+            if self.weights.text().strip() != (options.weights or ""):
+                self.weights.setText(options.weights or "")
+            self.device.setCurrentIndex(max(0, self.device.findData(options.device)))
+            self.precision.setCurrentIndex(max(0, self.precision.findData(options.precision)))
+            self.resolution.setCurrentIndex(resolution_index(options))
+            self.variant.setCurrentIndex(max(0, self.variant.findData(options.variant)))
+            self.internal_threshold.setValue(options.internal_threshold)
+        neural = options.matcher == "eloftr"
+        for widget in (*self._option_widgets.values(), self.browse):
+            widget.setEnabled(neural)  # SIFT has none of these settings
+        pending = set(self.model.pending_options())
+        renamed = {"long_side": "resolution", "size": "resolution", "internal_threshold": "model floor"}
+        pending_names = {renamed.get(name, name) for name in pending}
+        for name, widget in self._option_widgets.items():
+            widget.setStyleSheet(PENDING_STYLE if name in pending_names else "")
+        self.matcher.setStyleSheet(PENDING_STYLE if "matcher" in pending_names else "")
+        self.pending_label.setText(
+            f"Changed since the result on screen: {', '.join(sorted(pending_names))}. Press Match to apply."
+            if pending_names
+            else ""
+        )
+
+    def show_threshold(self, threshold: float) -> None:
+        low, high = self.model.score_range
+        with signals_blocked(self.slider, self.spin):
+            self.slider.setValue(int(round((threshold - low) / max(high - low, 1e-12) * SLIDER_STEPS)))
+            self.spin.setValue(threshold)
+
+    def _score_range_changed(self) -> None:
+        low, high = self.model.score_range
+        logits = high > 1.0
+        with signals_blocked(self.spin, self.a_threshold):
+            self.spin.setRange(low, high)
+            self.spin.setSingleStep(0.01 if not logits else 0.5)
+            self.a_threshold.setRange(low, high)
+        self.spin.setToolTip("similarity logits (opt variant)" if logits else "match confidence, 0 to 1")
+        self.show_threshold(self.model.threshold)
 
     def update_counts(self, *_: object) -> None:
-        result = self.state.result
+        model = self.model
+        result = model.result
         if result is None:
             self.count_label.setText("no matches yet")
             return
-        self.count_label.setText(f"{self.state.visible_count():,} of {len(result):,} matches")
+        visible, drawn = model.visible_count(), model.drawn_line_count()
+        text = f"{visible:,} of {len(result):,} matches visible"
+        if model.display.show_lines and drawn < visible:
+            text += f" · showing {drawn:,} of {visible:,} lines (line budget)"
+        self.count_label.setText(text)
 
-    def update_geometry_label(self) -> None:
-        geometry = self.state.geometry
-        if self.state.result is None:
-            text = "–"
-        elif geometry is None:
-            text = "fitting…" if self.geometry_model.currentData() != "none" else "no model"
-        elif not geometry.ok:
-            text = geometry.status
-        else:
-            text = (
-                f"{geometry.model}: {geometry.inlier_count:,} inliers of {len(geometry.inliers):,} "
-                f"({100 * geometry.inlier_ratio:.1f}%)"
-            )
-        self.geometry_label.setText(text)
-
-    def update_comparison(self) -> None:
-        comparison, reference = self.state.comparison, self.state.reference_run
-        if comparison is None or reference is None:
-            self.compare_label.setText("Run twice on the same pair (or keep a run) to compare.")
-            return
-        self.compare_label.setText(
-            f"A = {reference.label} ({reference.result.info.matcher}), B = current\n"
-            f"shared {comparison.shared:,} · gained {comparison.gained:,} · lost {comparison.lost:,}"
+    def show_display(self, name: str) -> None:
+        display = self.model.display
+        widgets = (
+            self.layout_mode,
+            self.color_mode,
+            self.line_width,
+            self.opacity,
+            self.line_budget,
+            self.show_lines,
+            self.markers,
+            self.heatmap,
+            self.overlay,
+            self.overlay_blend,
+            self.overlay_checker,
         )
+        with signals_blocked(*widgets):
+            self.layout_mode.setCurrentIndex(max(0, self.layout_mode.findData(display.layout)))
+            self.color_mode.setCurrentIndex(max(0, self.color_mode.findData(display.color_mode)))
+            self.line_width.setValue(display.line_width)
+            self.opacity.setValue(int(round(display.opacity * 100)))
+            self.line_budget.setValue(display.line_budget)
+            self.show_lines.setChecked(display.show_lines)
+            self.markers.setChecked(display.show_markers)
+            self.heatmap.setChecked(display.heatmap)
+            self.overlay.setChecked(display.overlay)
+            self.overlay_blend.setValue(int(round(display.overlay_blend * 100)))
+            self.overlay_checker.setChecked(display.overlay_checker)
+        if name in ("", "line_budget", "show_lines"):
+            self.update_counts()
+        self._update_legend()
+
+    def show_geometry_options(self) -> None:
+        options = self.model.geometry_options
+        boxes = (self.geometry_model, self.geometry_threshold, self.geometry_confidence, self.geometry_iters)
+        with signals_blocked(*boxes):
+            self.geometry_model.setCurrentIndex(max(0, self.geometry_model.findData(options.model)))
+            self.geometry_threshold.setValue(options.threshold_px)
+            self.geometry_confidence.setValue(options.confidence)
+            self.geometry_iters.setValue(options.max_iters)
+        self.update_geometry_label()
+
+    def update_geometry_label(self, *_: object) -> None:
+        model = self.model
+        assessment = model.assessment()
+        if model.result is None:
+            text, colour = "–", ""
+        elif model.geometry_options.model == "none":
+            text, colour = "no geometric model chosen", ""
+        elif assessment is None:
+            text, colour = "fitting…", ""
+        else:
+            colour = {"reliable": "", "unreliable": "color: #e0a020;", "no model": "color: #e06060;"}[
+                assessment.verdict
+            ]
+            text = assessment.label
+            fit = model.current_fit()
+            if fit is not None and not model.fit_is_fresh():
+                text += f"\n(fitted on {fit.fitted_on:,} matches at threshold {fit.threshold:.3g}; refitting…)"
+        self.geometry_label.setText(text)
+        self.geometry_label.setStyleSheet(colour)
+        self._update_legend()
+
+    def _update_legend(self) -> None:
+        colors = self.model.line_colors()
+        self.legend.set_spec(colors.legend if colors is not None else None, self.model.assessment())
+
+    def update_region_label(self) -> None:
+        region = self.model.region
+        self.clear_region.setEnabled(region is not None)
+        if region is None:
+            self.region_label.setText("Box selection: Shift-drag on either image.")
+        else:
+            self.region_label.setText(
+                f"Box on image {region.side}: x {region.x0:.0f}–{region.x1:.0f}, y {region.y0:.0f}–{region.y1:.0f}"
+            )
+
+    def update_comparison(self, *_: object) -> None:
+        model = self.model
+        run_a = model.run_a
+        self.keep_button.setEnabled(model.result is not None)
+        if run_a is None or model.result is None:
+            self.compare_label.setText("Run twice on the same pair (or keep a run) to compare.")
+            self.a_threshold.setEnabled(False)
+            return
+        a_threshold = model.a_threshold()
+        with signals_blocked(self.a_threshold, self.a_follows_b):
+            self.a_threshold.setValue(a_threshold if a_threshold is not None else 0.0)
+            self.a_follows_b.setChecked(model.a_follows_b)
+        self.a_threshold.setEnabled(not model.a_follows_b)
+        comparison = model.comparison()
+        head = f"A = {run_a.label} ({run_a.result.info.matcher}, threshold {a_threshold:.3g}), B = current"
+        if comparison is None:
+            self.compare_label.setText(head + "\ncomparing…")
+        else:
+            self.compare_label.setText(
+                f"{head}\nshared {comparison.shared:,} · gained {comparison.gained:,} · lost {comparison.lost:,}"
+            )
+        self._update_legend()
 
     def _busy_changed(self, *_: object) -> None:
-        self.run_button.setEnabled(self.state.has_pair)
-        self.cancel_button.setEnabled(self.state.busy)
-
-    def _matcher_changed(self) -> None:
-        neural = self.matcher.currentData() == "eloftr"
-        for widget in self._model_widgets:
-            widget.setEnabled(neural)
-
-    def _browse_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose EfficientLoFTR weights", "", "Checkpoints (*.safetensors *.ckpt *.pth *.pt *.bin)"
-        )
-        if path:
-            self.weights.setText(path)
-            self.modelOptionsChanged.emit()
-
-    # --- persistence --------------------------------------------------------------------------------------
-    def save(self, settings: QSettings) -> None:
-        for key, combo in self._combos().items():
-            settings.setValue(f"options/{key}", combo.currentIndex())
-        settings.setValue("options/weights", self.weights.text())
-        settings.setValue("options/internal_threshold", self.internal_threshold.value())
-        settings.setValue("options/threshold", self.state.threshold)
-        settings.setValue("options/geometry_threshold", self.geometry_threshold.value())
-        settings.setValue("options/line_width", self.line_width.value())
-        settings.setValue("options/opacity", self.opacity.value())
-
-    def restore(self, settings: QSettings) -> None:
-        for key, combo in self._combos().items():
-            index = value(settings, f"options/{key}", combo.currentIndex(), int)
-            if 0 <= index < combo.count():
-                combo.setCurrentIndex(index)
-        self.weights.setText(value(settings, "options/weights", "", str))
-        self.internal_threshold.setValue(
-            value(settings, "options/internal_threshold", DEFAULT_INTERNAL_THRESHOLD, float)
-        )
-        self.state.set_threshold(value(settings, "options/threshold", self.state.threshold, float))
-        self.geometry_threshold.setValue(value(settings, "options/geometry_threshold", 3.0, float))
-        self.line_width.setValue(value(settings, "options/line_width", 1.0, float))
-        self.opacity.setValue(value(settings, "options/opacity", 85, int))
-
-    def _combos(self) -> dict[str, QComboBox]:
-        return {
-            "matcher": self.matcher,
-            "device": self.device,
-            "precision": self.precision,
-            "resolution": self.resolution,
-            "variant": self.variant,
-            "layout": self.layout_mode,
-            "color_mode": self.color_mode,
-            "geometry_model": self.geometry_model,
-        }
+        self.run_button.setEnabled(self.model.has_pair)
+        self.cancel_button.setEnabled(self.model.busy)

@@ -18,3 +18,17 @@ def test_empty_runs():
     empty = np.zeros((0, 2))
     comparison = compare_runs(empty, empty, np.ones((3, 2)), np.ones((3, 2)))
     assert (comparison.shared, comparison.gained, comparison.lost) == (0, 3, 0)
+
+
+def test_classify_follows_thresholds_without_a_new_search():
+    from core.compare import classify, find_counterparts
+
+    rng = np.random.default_rng(1)
+    a0 = np.stack(np.meshgrid(np.arange(0, 500, 10.0), np.arange(0, 200, 10.0)), -1).reshape(-1, 2)
+    a1 = a0 + 3
+    counterparts = find_counterparts(a0, a1, a0 + 0.4, a1 - 0.4)
+    n = len(a0)
+    kept_b = rng.random(n) < 0.5
+    comparison = classify(counterparts, np.ones(n, bool), kept_b)
+    assert comparison.shared == kept_b.sum() and comparison.gained == 0
+    assert comparison.lost == n - kept_b.sum()

@@ -93,3 +93,40 @@ def test_non_finite_coordinates_are_reported_not_raised():
     bad[3] = np.nan
     result = estimate(bad, kpts, GeometryOptions(model="H"))
     assert not result.ok and "non-finite" in result.status
+
+
+def test_assessment_calls_tiny_support_unreliable():
+    from core.geometry import assess
+
+    assert assess("H", True, 4, 6).verdict == "unreliable"
+    assert assess("H", True, 3, 63).verdict == "no model"
+    assert assess("H", True, 4, 14).verdict == "unreliable"
+    assert assess("F", True, 12, 20).verdict == "unreliable"
+    assert assess("F", True, 800, 1000).verdict == "reliable"
+    assert assess("F", False, 0, 5, "not enough matches").verdict == "no model"
+
+
+def test_fit_on_a_subset_gives_flags_for_every_match():
+    from core.geometry import fit_and_apply
+
+    true_h, kpts0, kpts1, outliers, _ = _homography_matches(3)
+    fit_on = np.zeros(len(kpts0), bool)
+    fit_on[:200] = True
+    result = fit_and_apply(kpts0, kpts1, fit_on, GeometryOptions(model="H", threshold_px=3.0))
+    assert len(result.inliers) == len(kpts0)
+    assert (result.inliers[200:] == ~outliers[200:]).mean() > 0.97, "matches outside the fit are judged too"
+
+
+def test_epipolar_segment_passes_through_the_match():
+    from core.geometry import epipolar_segment
+
+    h, w = 480, 640
+    rng = np.random.default_rng(5)
+    kpts0 = rng.uniform([0, 0], [w, h], (200, 2))
+    kpts1 = kpts0 + np.array([25.0, 0.0])  # a sideways shift: horizontal epipolar lines
+    result = estimate(kpts0, kpts1, GeometryOptions(model="F", threshold_px=1.0))
+    assert result.ok
+    (x0, y0), (x1, y1) = epipolar_segment(result.matrix, kpts0[0], (h, w))
+    direction = np.array([x1 - x0, y1 - y0]) / np.hypot(x1 - x0, y1 - y0)
+    offset = kpts1[0] - np.array([x0, y0])
+    assert abs(offset[0] * direction[1] - offset[1] * direction[0]) < 1.0

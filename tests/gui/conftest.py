@@ -36,11 +36,18 @@ def make_window(qtbot):
 
     yield make
     for window in created:
-        window.worker.shutdown()
+        window.shutdown()
 
 
 def wait_idle(qtbot, window, timeout: int = 20000) -> None:
-    qtbot.waitUntil(lambda: window.pending is None, timeout=timeout)
+    """Until nothing is decoding, matching, fitting, comparing or writing."""
+    qtbot.waitUntil(window.is_idle, timeout=timeout)
+
+
+def load(qtbot, window, path0, path1, run: bool = True, timeout: int = 20000) -> None:
+    """Open a pair as File > Open pair does, and wait for decoding (and the run) to finish."""
+    window.load_pair(str(path0), str(path1), run=run)
+    wait_idle(qtbot, window, timeout)
 
 
 @pytest.fixture

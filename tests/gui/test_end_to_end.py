@@ -21,11 +21,12 @@ def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_we
     window = make_window(None)  # the real core.matching.match_pair
     assert isinstance(window, MainWindow)
     window.controls.weights.setText(random_weights)
+    window.controls.weights.editingFinished.emit()
     window.controls.resolution.setCurrentIndex(0)  # long side 480
     window.controls.internal_threshold.setValue(0.0)
     window.drop_files([str(p) for p in paths])
     wait_idle(qtbot, window, timeout=120000)
-    result = window.state.result
+    result = window.model.result
     assert result is not None, window.last_error
     assert result.info.matcher == "eloftr" and result.info.weights_source == random_weights
     assert len(result) > 10
@@ -35,13 +36,13 @@ def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_we
     levels = np.unique(np.round(result.scores, 3))
     assert len(levels) > 1, "random weights should give a spread of scores"
     window.controls.spin.setValue(float(levels[len(levels) // 2]))
-    assert 0 < window.view.drawn_line_count() == window.state.visible_count() < total
+    assert 0 < window.view.drawn_line_count() == window.model.visible_count() < total
     window.controls.spin.setValue(0.0)
     window.click_match(3)
-    assert window.state.selected >= 0
-    assert window.inspector.fields["index"].text() == str(window.state.selected)
+    assert window.model.selected >= 0
+    assert window.inspector.fields["index"].text() == str(window.model.selected)
     out = tmp_path / "m.npz"
-    assert window.export_matches(str(out))
+    assert window.exports.export_matches(str(out))
     back = read_matches(out)
     np.testing.assert_array_equal(back.kpts0, result.kpts0)
     np.testing.assert_array_equal(back.kpts1, result.kpts1)

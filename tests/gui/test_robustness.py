@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.gui.conftest import wait_idle
+from tests.gui.conftest import load, wait_idle
 from tests.gui.fakes import FakeMatcher
 from tests.hostile import build_corpus
 
@@ -19,29 +19,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_hostile_files_in_the_window(make_window, qtbot, image_files, tmp_path):
     window = make_window()
-    window.load_pair(str(image_files[0]), str(image_files[1]))
-    wait_idle(qtbot, window)
+    load(qtbot, window, image_files[0], image_files[1])
     for name, path, (outcome, detail) in build_corpus(tmp_path / "hostile"):
         window.last_error = ""
-        loaded = window.load_image_into(1, str(path), run=False)
+        window.message_bar.hide()
+        window.load_image_into(1, str(path), run=False)
+        wait_idle(qtbot, window)
         if outcome == "loads":
-            assert loaded and window.state.images[1].size == detail, name
+            assert window.model.images[1].path == path and window.model.images[1].size == detail, name
+            assert window.last_error == "", (name, window.last_error)
         else:
-            assert not loaded, name
+            assert window.model.images[1].path != path, name
             assert detail in window.last_error and "\n" not in window.last_error, (name, window.last_error)
             assert window.message_bar.isVisible()
-        wait_idle(qtbot, window)
 
 
 def test_drop_of_a_hostile_pair_keeps_the_current_one(make_window, qtbot, image_files, tmp_path):
     window = make_window()
-    window.load_pair(str(image_files[0]), str(image_files[1]))
-    wait_idle(qtbot, window)
-    before = window.state.result
+    load(qtbot, window, image_files[0], image_files[1])
+    before = window.model.result
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     window.drop_files([str(empty), str(image_files[2])])
-    assert window.state.result is before and window.state.images[0].path == image_files[0]
+    wait_idle(qtbot, window)
+    assert window.model.result is before and window.model.images[0].path == image_files[0]
     assert "empty.jpg: the file is empty" == window.last_error
 
 
@@ -82,13 +83,16 @@ def test_run_twice_and_options_during_a_run(make_window, qtbot, image_files):
     matcher = FakeMatcher(count=200, delay=0.3)
     window = make_window(matcher)
     window.load_pair(str(image_files[0]), str(image_files[1]))
-    window.run_matching()
+    qtbot.waitUntil(lambda: window.model.busy, timeout=3000)
+    window.runs.run()
     window.controls.resolution.setCurrentIndex(2)  # options change mid-run: restart with the new options
     window.controls.slider.setValue(100)
     wait_idle(qtbot, window)
     qtbot.wait(400)
-    assert window.state.result is not None and not window.state.busy
-    assert window.view.drawn_line_count() == window.state.visible_count()
+    assert window.model.result is not None and not window.model.busy
+    assert window.model.result_options.long_side == 840, "the result on screen ran with the new options"
+    assert window.controls.pending_label.text() == ""
+    assert window.view.drawn_line_count() == window.model.visible_count()
 
 
 OPERATIONS = (
@@ -130,9 +134,9 @@ def test_stress_100_random_operations(make_window, qtbot, image_files, qapp, see
         elif operation == "swap":
             window.swap_images()
         elif operation == "run":
-            window.run_matching()
+            window.runs.run()
         elif operation == "cancel":
-            window.cancel_matching()
+            window.runs.cancel()
         elif operation == "slider":
             c.slider.setValue(int(rng.integers(0, 1001)))
         elif operation == "spin":
@@ -140,15 +144,15 @@ def test_stress_100_random_operations(make_window, qtbot, image_files, qapp, see
         elif operation == "colour":
             c.color_mode.setCurrentIndex(int(rng.integers(c.color_mode.count())))
         elif operation == "layout":
-            c.layout_mode.setCurrentIndex(int(rng.integers(2)))
+            c.layout_mode.setCurrentIndex(int(rng.integers(3)))
         elif operation == "geometry":
             c.geometry_model.setCurrentIndex(int(rng.integers(3)))
-        elif operation == "select" and window.state.result is not None:
-            window.state.select(int(rng.integers(-1, len(window.state.result))))
+        elif operation == "select" and window.model.result is not None:
+            window.model.select(int(rng.integers(-1, len(window.model.result))))
         elif operation == "step":
-            window.state.step_selection(int(rng.choice([-1, 1])))
+            window.model.step_selection(int(rng.choice([-1, 1])))
         elif operation == "escape":
-            window.state.select(-1)
+            window.model.select(-1)
         elif operation == "markers":
             c.markers.setChecked(not c.markers.isChecked())
         elif operation == "heatmap":
@@ -156,14 +160,14 @@ def test_stress_100_random_operations(make_window, qtbot, image_files, qapp, see
         elif operation == "resolution":
             c.resolution.setCurrentIndex(int(rng.integers(c.resolution.count())))
         elif operation == "keep_a":
-            window.state.keep_as_reference()
+            window.model.keep_as_a()
         elif operation == "histogram":
             window.histogram.marker.setValue(float(rng.uniform(0, 1)))
         qapp.processEvents()
         if step % 4 == 0:
             qtbot.wait(60)  # now and then a pause long enough for a run to finish
         _check_consistent(window, f"step {step}: {operation}")
-        steps_with_result += window.state.result is not None
+        steps_with_result += window.model.result is not None
     wait_idle(qtbot, window)
     assert steps_with_result > 20, "the operations should mostly run on a matched pair"
     assert matcher.calls > 5
@@ -172,13 +176,15 @@ def test_stress_100_random_operations(make_window, qtbot, image_files, qapp, see
 
 
 def _check_consistent(window, where: str) -> None:
-    state = window.state
-    result = state.result
+    model = window.model
+    result = model.result
     if result is not None:
-        shown = tuple(image.size for image in state.images)
+        shown = tuple(image.size for image in model.images)
         assert result.image_sizes == shown, f"{where}: result belongs to another pair"
-        assert window.view.drawn_line_count() == state.visible_count(), f"{where}: drawn lines != count"
-        assert window.controls.count_label.text().startswith(f"{state.visible_count():,} of"), where
+        assert window.view.drawn_line_count() == model.drawn_line_count() == model.visible_count(), where
+        assert window.controls.count_label.text().startswith(f"{model.visible_count():,} of"), where
+        fit = model.geometry_fit
+        assert fit is None or fit.result_id == model.result_id, f"{where}: a fit for another result"
     else:
         assert window.view.drawn_line_count() == 0, where
-    assert state.selected == -1 or state.is_visible(state.selected), where
+    assert model.selected == -1 or model.is_visible(model.selected), where

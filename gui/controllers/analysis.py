@@ -1,0 +1,148 @@
+"""Geometry fits, A/B counterparts and the homography overlay, computed off the GUI thread for the model.
+
+Each kind of job has one worker where the latest request wins. A fit is tagged with the result and options it was
+computed for, and the model refuses it for anything else; the threshold and box selection re-fit after a pause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.compare import find_counterparts
+from core.geometry import GeometryOptions, checkerboard, fit_and_apply, warp_onto_first
+
+from ..inspection import GeometryFit, InspectionModel
+from ..jobs import LatestJobRunner
+from .feedback import Feedback
+
+REFIT_DELAY_MS = 150  # the slider moves many times a second: fit once it pauses
+
+
+def _fit(
+    result_id: int, kpts0: np.ndarray, kpts1: np.ndarray, fit_on: np.ndarray, options: GeometryOptions, threshold: float
+) -> GeometryFit:
+    geometry = fit_and_apply(kpts0, kpts1, fit_on, options)
+    return GeometryFit(result_id, threshold, int(fit_on.sum()), options, geometry)
+
+
+def _overlay(rgb0: np.ndarray, rgb1: np.ndarray, homography: np.ndarray, checker: bool) -> np.ndarray:
+    warped = warp_onto_first(rgb1, homography, rgb0.shape[:2])
+    return checkerboard(rgb0, warped) if checker else warped
+
+
+class AnalysisController(QObject):
+    overlayReady = Signal(object, float)  # RGB image (or None), opacity
+
+    def __init__(self, model: InspectionModel, feedback: Feedback) -> None:
+        super().__init__()
+        self.model = model
+        self.feedback = feedback
+        self.fits = LatestJobRunner("geometry")
+        self.comparisons = LatestJobRunner("comparison")
+        self.overlays = LatestJobRunner("overlay")
+        self.fits.finished.connect(self._fitted)
+        self.fits.failed.connect(self._fit_failed)
+        self.comparisons.finished.connect(lambda _, value: model.set_counterparts(*value))
+        self.comparisons.failed.connect(lambda _, message: feedback.status(f"A/B failed: {message}", 8000))
+        self.overlays.finished.connect(lambda _, image: self._overlay_ready(image))
+        self._submitted: tuple[Any, ...] | None = None  # the fit on its way: not asked for twice
+        self._overlay_image: np.ndarray | None = None
+        self.timer = QTimer(self, singleShot=True, interval=REFIT_DELAY_MS)
+        self.timer.timeout.connect(self.fit_now)
+        model.result_changed.connect(self.fit_now)
+        model.result_changed.connect(self.compare_now)
+        model.run_a_changed.connect(self.compare_now)
+        model.visible_changed.connect(lambda: self.timer.start())
+        model.geometry_options_changed.connect(self.fit_now)
+        model.geometry_changed.connect(self.update_overlay)
+        model.display_changed.connect(self._display_changed)
+
+    @property
+    def busy(self) -> bool:
+        return self.timer.isActive() or self._fit_pending or self._compare_pending
+
+    @property
+    def _fit_pending(self) -> bool:
+        model = self.model
+        return self._submitted is not None or (
+            model.result is not None and model.geometry_options.model != "none" and model.current_fit() is None
+        )
+
+    @property
+    def _compare_pending(self) -> bool:
+        return self.model.comparison_key() is not None and self.model.comparison() is None
+
+    def fit_now(self, *_: Any) -> None:
+        self.timer.stop()
+        model = self.model
+        result = model.result
+        if result is None or model.geometry_options.model == "none":
+            self.fits.cancel()
+            self._submitted = None
+            model.set_geometry_fit(None)
+            return
+        key = (model.result_id, model.threshold, model.geometry_options)
+        if model.fit_is_fresh() or key == self._submitted:
+            return
+        self._submitted = key
+        fit_on = np.zeros(len(result), bool)
+        fit_on[: model.prefix_count] = True  # the fit uses every match passing the threshold; a box only filters
+        self.fits.submit(
+            _fit, model.result_id, result.kpts0, result.kpts1, fit_on, model.geometry_options, model.threshold
+        )
+
+    def _fitted(self, _: int, fit: GeometryFit) -> None:
+        self._submitted = None
+        self.model.set_geometry_fit(fit)
+
+    def _fit_failed(self, _: int, message: str) -> None:
+        self._submitted = None
+        self.feedback.status(f"Geometry failed: {message}", 8000)
+
+    def compare_now(self, *_: Any) -> None:
+        model = self.model
+        key = model.comparison_key()
+        if key is None or model.run_a is None or model.result is None:
+            self.comparisons.cancel()
+            return
+        a, b = model.run_a.result, model.result
+
+        def search() -> tuple[tuple[int, int], Any]:
+            return key, find_counterparts(a.kpts0, a.kpts1, b.kpts0, b.kpts1)
+
+        self.comparisons.submit(search)
+
+    def _display_changed(self, name: str) -> None:
+        if name == "overlay_blend" and self._overlay_image is not None:
+            self._overlay_ready(self._overlay_image)
+        elif name in ("overlay", "overlay_checker"):
+            self.update_overlay()
+
+    def update_overlay(self) -> None:
+        model = self.model
+        image0, image1 = model.images
+        fit = model.current_fit()
+        self._overlay_image = None
+        if not model.display.overlay:
+            self.overlays.cancel()
+            self.overlayReady.emit(None, 0.0)
+            return
+        if not model.overlay_shown() or image0 is None or image1 is None or fit is None:
+            self.overlayReady.emit(None, 0.0)
+            if fit is None or fit.geometry.model != "H":
+                self.feedback.status("The overlay needs a homography: choose H in Geometry.", 5000)
+            return
+        self.overlays.submit(_overlay, image0.pixels, image1.pixels, fit.geometry.matrix, model.display.overlay_checker)
+
+    def _overlay_ready(self, image: np.ndarray) -> None:
+        display = self.model.display
+        self._overlay_image = image
+        if display.overlay and self.model.overlay_shown():
+            self.overlayReady.emit(image, 1.0 if display.overlay_checker else display.overlay_blend)
+
+    def shutdown(self) -> None:
+        for runner in (self.fits, self.comparisons, self.overlays):
+            runner.shutdown()

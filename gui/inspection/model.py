@@ -1,0 +1,508 @@
+"""The inspection model: the pair, its result, and everything about how it is inspected, in one place.
+
+Plain Python and numpy with psygnal events (napari's model/view split): controls write here, views listen here, and
+nothing else keeps a copy. All mutation happens on the GUI thread; background jobs hand their results to the setters
+below, which drop anything computed for another result.
+
+Results are sorted best first, so the matches passing the threshold are a prefix of the result; a box selection
+(region) narrows that prefix further. "Visible" means both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from core.compare import Comparison, Counterparts, classify
+from core.drawing import ColorMode, LayoutChoice, LineColors, line_colors
+from core.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
+from core.io import LoadedImage
+from core.line_budget import DEFAULT_LINE_BUDGET, LineSubsample, even_subsample
+from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    layout: LayoutChoice = "auto"  # auto picks side by side or stacked from the images' and canvas's aspect
+    color_mode: ColorMode = "confidence"
+    line_width: float = 1.0
+    opacity: float = 0.85
+    line_budget: int = DEFAULT_LINE_BUDGET  # lines drawn at most (spatially even subsample); 0 draws every line
+    show_lines: bool = True  # off: a keypoints-only view
+    show_markers: bool = False  # keypoint markers for every visible match
+    heatmap: bool = False
+    overlay: bool = False  # image 1 warped onto image 0 by the homography
+    overlay_blend: float = 0.5
+    overlay_checker: bool = False
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box on one image, in its pixels: only matches with that endpoint inside it are visible."""
+
+    side: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @classmethod
+    def spanning(cls, side: int, a: tuple[float, float], b: tuple[float, float]) -> Region:
+        return cls(side, min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        x, y = points[:, 0], points[:, 1]
+        return (x >= self.x0) & (x <= self.x1) & (y >= self.y0) & (y <= self.y1)
+
+
+@dataclass(frozen=True)
+class GeometryFit:
+    """A fit and what it was computed for: it lands only on that result."""
+
+    result_id: int
+    threshold: float  # the display threshold of the matches it was estimated on
+    fitted_on: int  # how many matches it was estimated on
+    options: GeometryOptions
+    geometry: GeometryResult  # residuals and inlier flags for every match of the result
+
+
+@dataclass(frozen=True)
+class RunA:
+    """The run B is compared with; it keeps its own threshold."""
+
+    label: str
+    result: MatchResult
+    threshold: float
+    result_id: int
+    kept: bool = False  # chosen by the user: new runs compare with it instead of replacing it
+
+
+def score_range(result: MatchResult | None) -> tuple[float, float]:
+    """(0, 1) for probabilities; the scores' own range otherwise (the `opt` variant returns similarity logits)."""
+    if result is None or len(result) == 0:
+        return 0.0, 1.0
+    low, high = float(result.scores.min()), float(result.scores.max())
+    if low >= 0.0 and high <= 1.0:
+        return 0.0, 1.0
+    return float(np.floor(min(low, 0.0))), float(np.ceil(high))
+
+
+class InspectionModel:
+    pair_changed = Signal()
+    result_changed = Signal()
+    threshold_changed = Signal(float)
+    visible_changed = Signal()  # the visible set changed (threshold or region)
+    region_changed = Signal()
+    selection_changed = Signal(int)  # match index, -1 for none
+    hover_changed = Signal(int)
+    display_changed = Signal(str)  # name of the DisplayOptions field that changed
+    match_options_changed = Signal()  # the options of the next run, or whether they are pending
+    geometry_options_changed = Signal()
+    geometry_changed = Signal()
+    run_a_changed = Signal()
+    comparison_changed = Signal()
+    busy_changed = Signal(bool)
+
+    def __init__(self) -> None:
+        self.images: tuple[LoadedImage | None, LoadedImage | None] = (None, None)
+        self.pair_version = 0  # bumps on every image change: runs carry the version they were made for
+        self.result: MatchResult | None = None
+        self.result_id = 0
+        self.result_options: MatchOptions | None = None  # what the shown result was computed with
+        self.match_options = MatchOptions()  # what the next run uses
+        self.threshold = DEFAULT_DISPLAY_THRESHOLD
+        self.region: Region | None = None
+        self.selected = -1
+        self.hovered = -1
+        self.display = DisplayOptions()
+        self.geometry_options = GeometryOptions()
+        self.geometry_fit: GeometryFit | None = None
+        self.run_a: RunA | None = None
+        self.a_follows_b = False  # apply B's threshold to A
+        self.counterparts: Counterparts | None = None
+        self._counterparts_for: tuple[int, int] | None = None
+        self.busy = False
+        self._next_id = 0
+        self._prefix = 0
+        self._region_mask: np.ndarray | None = None
+        self._visible: np.ndarray | None = None
+        self._colors: tuple[tuple[Any, ...], LineColors] | None = None
+        self._subsample: tuple[tuple[int, int], LineSubsample] | None = None
+
+    def disconnect_all(self) -> None:
+        """Forget every listener (the window closes: late background results must reach no view)."""
+        for name in dir(type(self)):
+            if isinstance(getattr(type(self), name, None), Signal):
+                getattr(self, name).disconnect()
+
+    # --- pair ---------------------------------------------------------------------------------------------
+    @property
+    def has_pair(self) -> bool:
+        return self.images[0] is not None and self.images[1] is not None
+
+    def paths(self) -> tuple[str | None, str | None]:
+        return tuple(str(i.path) if i is not None and i.path else None for i in self.images)  # type: ignore[return-value]
+
+    def set_images(self, image0: LoadedImage | None, image1: LoadedImage | None) -> None:
+        self.images = (image0, image1)
+        self.pair_version += 1
+        self._clear_result()
+        self.run_a = None
+        self._set_counterparts(None, None)
+        self.pair_changed.emit()
+        self.run_a_changed.emit()
+
+    def set_image(self, side: int, image: LoadedImage | None) -> None:
+        images = list(self.images)
+        images[side] = image
+        self.set_images(images[0], images[1])
+
+    def swap(self) -> None:
+        self.set_images(self.images[1], self.images[0])
+
+    # --- result -------------------------------------------------------------------------------------------
+    def _clear_result(self) -> None:
+        had = self.result is not None
+        self.result = None
+        self._next_id += 1  # whatever was computed for the old result matches no id from now on
+        self.result_id = self._next_id
+        self.result_options = None
+        self.geometry_fit = None
+        self.selected = self.hovered = -1
+        self._set_region(None)
+        self._update_visible()
+        if had:
+            self.result_changed.emit()
+            self.geometry_changed.emit()
+            self.visible_changed.emit()
+            self.match_options_changed.emit()
+
+    def set_result(self, result: MatchResult, pair_version: int, options: MatchOptions | None = None) -> bool:
+        """Accept a result only if it was computed for the pair shown now; the previous one becomes run A."""
+        if pair_version != self.pair_version or not self.has_pair:
+            return False
+        if np.any(np.diff(result.scores) > 0):  # the visible-prefix logic needs best-first order
+            order = np.argsort(-result.scores, kind="stable")
+            result = MatchResult(
+                result.kpts0[order], result.kpts1[order], result.scores[order], result.image_sizes, result.info
+            )
+        if self.result is not None and (self.run_a is None or not self.run_a.kept):
+            self.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
+        self._next_id += 1
+        self.result_id = self._next_id
+        self.result = result
+        self.result_options = options
+        self.geometry_fit = None
+        self.selected = self.hovered = -1
+        self._set_region(None)
+        low, high = score_range(result)
+        self.threshold = float(min(max(self.threshold, low), high))
+        self._update_visible()
+        self.result_changed.emit()
+        self.threshold_changed.emit(self.threshold)
+        self.visible_changed.emit()
+        self.selection_changed.emit(-1)
+        self.geometry_changed.emit()
+        self.run_a_changed.emit()
+        self.comparison_changed.emit()
+        self.match_options_changed.emit()
+        return True
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return score_range(self.result)
+
+    # --- threshold, region and the visible set ------------------------------------------------------------
+    def set_threshold(self, value: float) -> None:
+        low, high = self.score_range
+        value = float(min(max(value, low), high))
+        if abs(value - self.threshold) < 1e-12:
+            return
+        self.threshold = value
+        self._update_visible()
+        self._drop_hidden_selection()
+        self.threshold_changed.emit(value)
+        self.visible_changed.emit()
+        if self.a_follows_b:
+            self.comparison_changed.emit()
+
+    def set_region(self, region: Region | None) -> None:
+        if region == self.region:
+            return
+        self._set_region(region)
+        self._update_visible()
+        self._drop_hidden_selection()
+        self.region_changed.emit()
+        self.visible_changed.emit()
+
+    def _set_region(self, region: Region | None) -> None:
+        self.region = region
+        if region is None or self.result is None:
+            self._region_mask = None
+        else:
+            points = self.result.kpts0 if region.side == 0 else self.result.kpts1
+            self._region_mask = region.contains(points)
+
+    def _update_visible(self) -> None:
+        if self.result is None:
+            self._prefix = 0
+        else:
+            # scores are sorted descending: count those >= threshold by a binary search on the negated scores
+            self._prefix = int(np.searchsorted(-self.result.scores, -self.threshold, side="right"))
+        self._visible = None
+
+    @property
+    def prefix_count(self) -> int:
+        """How many matches pass the threshold (before any box selection)."""
+        return self._prefix
+
+    @property
+    def region_mask(self) -> np.ndarray | None:
+        return self._region_mask
+
+    def visible_mask(self) -> np.ndarray:
+        if self._visible is None:
+            n = 0 if self.result is None else len(self.result)
+            mask = np.zeros(n, bool)
+            mask[: self._prefix] = True
+            if self._region_mask is not None:
+                mask &= self._region_mask
+            self._visible = mask
+        return self._visible
+
+    def visible_count(self) -> int:
+        if self._region_mask is None:
+            return self._prefix
+        return int(np.count_nonzero(self._region_mask[: self._prefix]))
+
+    def is_visible(self, index: int) -> bool:
+        return self.result is not None and 0 <= index < len(self.result) and bool(self.visible_mask()[index])
+
+    def visible_position(self, index: int) -> int:
+        """1-based position of a visible match among the visible ones (score order), 0 if hidden."""
+        if not self.is_visible(index):
+            return 0
+        return int(np.count_nonzero(self.visible_mask()[:index])) + 1
+
+    # --- selection ----------------------------------------------------------------------------------------
+    def select(self, index: int) -> None:
+        if index >= 0 and not self.is_visible(index):
+            index = -1
+        if index != self.selected:
+            self.selected = index
+            self.selection_changed.emit(index)
+
+    def _drop_hidden_selection(self) -> None:
+        if self.selected >= 0 and not self.is_visible(self.selected):
+            self.selected = -1
+            self.selection_changed.emit(-1)
+        if self.hovered >= 0 and not self.is_visible(self.hovered):
+            self.hovered = -1
+            self.hover_changed.emit(-1)
+
+    def hover(self, index: int) -> None:
+        if index != self.hovered:
+            self.hovered = index
+            self.hover_changed.emit(index)
+
+    def step_selection(self, delta: int) -> None:
+        visible = np.flatnonzero(self.visible_mask())
+        if len(visible) == 0:
+            return
+        if self.selected < 0:
+            position = 0 if delta > 0 else len(visible) - 1
+        else:
+            position = int(np.searchsorted(visible, self.selected)) + delta
+        self.select(int(visible[min(max(position, 0), len(visible) - 1)]))
+
+    # --- display ------------------------------------------------------------------------------------------
+    def set_display(self, **changes: Any) -> None:
+        updated = replace(self.display, **changes)
+        changed = [f.name for f in fields(DisplayOptions) if getattr(updated, f.name) != getattr(self.display, f.name)]
+        self.display = updated
+        for name in changed:
+            self.display_changed.emit(name)
+
+    def line_subsample(self) -> LineSubsample | None:
+        """The drawable lines under the line budget (for every visible set of this result)."""
+        result = self.result
+        if result is None:
+            return None
+        key = (self.result_id, self.display.line_budget)
+        if self._subsample is None or self._subsample[0] != key:
+            budget = self.display.line_budget or max(len(result), 1)
+            self._subsample = (key, even_subsample(result.kpts0, result.image_sizes[0], budget))
+        return self._subsample[1]
+
+    def drawn_line_count(self) -> int:
+        """Lines the view draws now: visible and within the line budget (0 in the keypoints-only view)."""
+        subsample = self.line_subsample()
+        if subsample is None or not self.display.show_lines or self.overlay_shown():
+            return 0
+        return int(np.count_nonzero(subsample.drawable & self.visible_mask()))
+
+    def overlay_shown(self) -> bool:
+        """The overlay replaces the lines while a homography is there to warp with."""
+        fit = self.current_fit()
+        return self.display.overlay and fit is not None and fit.geometry.ok and fit.geometry.model == "H"
+
+    # --- colours ------------------------------------------------------------------------------------------
+    def line_colors(self) -> LineColors | None:
+        """The colour of every match line, as the screen and every picture draw it."""
+        result = self.result
+        if result is None:
+            return None
+        mode = self.display.color_mode
+        fit = self.current_fit()
+        comparison = self.comparison() if mode == "compare" else None
+        key = (
+            self.result_id,
+            mode,
+            id(fit) if mode in ("inlier", "residual") else None,
+            comparison.kept_a.tobytes() if comparison is not None else None,
+        )
+        if self._colors is None or self._colors[0] != key:
+            geometry = fit.geometry if fit is not None and fit.geometry.ok else None
+            colors = line_colors(
+                mode,
+                result.scores,
+                self.score_range,
+                inliers=geometry.inliers if geometry is not None else None,
+                residuals=geometry.residuals if geometry is not None else None,
+                threshold_px=geometry.threshold_px if geometry is not None else self.geometry_options.threshold_px,
+                shared=comparison.shared_b if comparison is not None else None,
+            )
+            self._colors = (key, colors)
+        return self._colors[1]
+
+    # --- matcher options ----------------------------------------------------------------------------------
+    def set_match_options(self, options: MatchOptions) -> None:
+        if options != self.match_options:
+            self.match_options = options
+            self.match_options_changed.emit()
+
+    def pending_options(self) -> tuple[str, ...]:
+        """Names of the settings that differ from those of the result on screen (applied by the next run)."""
+        shown = self.result_options
+        if shown is None:
+            return ()
+        wanted = self.match_options
+        names = ["matcher"] if wanted.matcher != shown.matcher else []
+        if wanted.matcher == "eloftr" and shown.matcher == "eloftr":
+            names += [
+                f.name
+                for f in fields(MatchOptions)
+                if f.name != "matcher" and getattr(wanted, f.name) != getattr(shown, f.name)
+            ]
+        return tuple(names)
+
+    def set_busy(self, busy: bool) -> None:
+        if busy != self.busy:
+            self.busy = busy
+            self.busy_changed.emit(busy)
+
+    # --- geometry -----------------------------------------------------------------------------------------
+    def set_geometry_options(self, options: GeometryOptions) -> None:
+        if options != self.geometry_options:
+            self.geometry_options = options
+            self.geometry_options_changed.emit()
+
+    def set_geometry_fit(self, fit: GeometryFit | None) -> bool:
+        """A fit lands only on the result it was computed for, with the options it was computed with."""
+        if fit is not None and (fit.result_id != self.result_id or fit.options != self.geometry_options):
+            return False
+        self.geometry_fit = fit
+        self.geometry_changed.emit()
+        return True
+
+    def current_fit(self) -> GeometryFit | None:
+        fit = self.geometry_fit
+        if (
+            fit is None
+            or self.result is None
+            or fit.result_id != self.result_id
+            or self.geometry_options.model == "none"
+        ):
+            return None
+        return fit
+
+    def fit_is_fresh(self) -> bool:
+        """The fit was estimated on exactly the matches passing the threshold now."""
+        fit = self.current_fit()
+        return fit is not None and abs(fit.threshold - self.threshold) < 1e-12 and self.region is None
+
+    def assessment(self) -> Assessment | None:
+        """The fit judged on the visible matches: reliable, unreliable, or no model."""
+        fit = self.current_fit()
+        if fit is None:
+            return None
+        visible = self.visible_mask()
+        geometry = fit.geometry
+        inliers = int(np.count_nonzero(geometry.inliers & visible)) if geometry.ok else 0
+        return assess(geometry.model, geometry.ok, inliers, int(np.count_nonzero(visible)), geometry.status)
+
+    def epipolar_segment(self, index: int) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """The selected match's epipolar line in image 1 (pixels) under the current F, or None."""
+        fit, result, image1 = self.current_fit(), self.result, self.images[1]
+        if fit is None or fit.geometry.matrix is None or fit.geometry.model != "F" or result is None or image1 is None:
+            return None
+        return epipolar_segment(fit.geometry.matrix, result.kpts0[index], image1.size)
+
+    # --- A/B ----------------------------------------------------------------------------------------------
+    def keep_as_a(self, label: str = "kept run") -> None:
+        if self.result is not None:
+            self.run_a = RunA(label, self.result, self.threshold, self.result_id, kept=True)
+            self.run_a_changed.emit()
+            self.comparison_changed.emit()
+
+    def set_run_a(self, run_a: RunA | None) -> None:
+        """Restore a run A (sessions)."""
+        self.run_a = run_a
+        self.run_a_changed.emit()
+        self.comparison_changed.emit()
+
+    def set_a_threshold(self, value: float) -> None:
+        if self.run_a is not None and abs(value - self.run_a.threshold) > 1e-12:
+            self.run_a = replace(self.run_a, threshold=float(value))
+            self.run_a_changed.emit()
+            self.comparison_changed.emit()
+
+    def set_a_follows_b(self, follows: bool) -> None:
+        if follows != self.a_follows_b:
+            self.a_follows_b = follows
+            self.run_a_changed.emit()
+            self.comparison_changed.emit()
+
+    def a_threshold(self) -> float | None:
+        if self.run_a is None:
+            return None
+        return self.threshold if self.a_follows_b else self.run_a.threshold
+
+    def comparison_key(self) -> tuple[int, int] | None:
+        """(A's id, B's id) of the comparison the current runs need, or None without both runs."""
+        if self.run_a is None or self.result is None:
+            return None
+        return self.run_a.result_id, self.result_id
+
+    def set_counterparts(self, key: tuple[int, int], counterparts: Counterparts) -> bool:
+        if key != self.comparison_key():
+            return False
+        self._set_counterparts(key, counterparts)
+        self.comparison_changed.emit()
+        return True
+
+    def _set_counterparts(self, key: tuple[int, int] | None, counterparts: Counterparts | None) -> None:
+        self._counterparts_for = key
+        self.counterparts = counterparts
+
+    def comparison(self) -> Comparison | None:
+        """Shared / gained / lost between A (at its threshold) and B's visible matches; None until computed."""
+        key = self.comparison_key()
+        if key is None or self._counterparts_for != key or self.counterparts is None or self.run_a is None:
+            return None
+        a_threshold = self.a_threshold()
+        kept_a = self.run_a.result.scores >= (a_threshold if a_threshold is not None else -np.inf)
+        return classify(self.counterparts, kept_a, self.visible_mask())
