@@ -23,8 +23,12 @@ app.setStyleSheet(resource_path("style.qss").read_text())
 from gui.main_window import MainWindow
 window = MainWindow()
 window.open_sample_pair()
-app.processEvents()
-print("\\n".join(str(p) for p in window.state.paths()))
+import time
+deadline = time.monotonic() + 60
+while None in window.model.paths() and time.monotonic() < deadline:  # images may load off the GUI thread
+    app.processEvents()
+    time.sleep(0.02)
+print("\\n".join(str(p) for p in window.model.paths()))
 import core, gui, resources
 print(core.__file__, gui.__file__, resources.__file__, sep="\\n")
 sys.stdout.flush()
