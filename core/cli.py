@@ -1,29 +1,35 @@
 """Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs.
 
-Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error.
+Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error (one line on stderr,
+the traceback appended to the error log it names).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import WeightsError
-from .export import FORMATS, ExportError, build_match_file, read_matches, write_matches
+import numpy as np
+
+from .errors import ExportError, UserError, WeightsError
+from .export import FORMATS, build_match_file, read_matches, write_matches
 from .geometry import GeometryOptions, estimate
-from .io import ImageLoadError, load_image, write_atomically
+from .io import ImageLoadError, check_writable, file_sha256, load_image, stored_size, to_stored_frame, write_atomically
 from .types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_INTERNAL_THRESHOLD, MatchOptions, MatchResult
+from .version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """Bad command-line usage or input: reported in one line, exit code 2."""
 
 
@@ -72,11 +78,16 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=["full", "opt"], default="full")
     parser.add_argument("--geometry", choices=["H", "F"], help="fit H or F (MAGSAC++) and flag inliers")
     parser.add_argument("--geometry-threshold", type=float, default=3.0, help="inlier threshold in pixels")
-    parser.add_argument("--no-exif", action="store_true", help="ignore EXIF orientation")
+    parser.add_argument(
+        "--no-exif",
+        action="store_true",
+        help="ignore EXIF orientation: match the stored pixels (hloc/COLMAP exports use the stored frame either way)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="match-inspector", description="Match image pairs with EfficientLoFTR, headless.")
+    parser.add_argument("--version", action="version", version=f"match-inspector {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     match = commands.add_parser("match", help="match one pair")
     match.add_argument("image0")
@@ -108,6 +119,22 @@ def _options(args: argparse.Namespace) -> MatchOptions:
     )
 
 
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that decide a pair's output, as recorded in its provenance: resume re-matches when they differ."""
+    long_side, size = args.resize
+    return {
+        "matcher": args.matcher,
+        "weights": args.weights,
+        "resize": [long_side, list(size) if size else None],
+        "threshold": args.threshold,
+        "precision": args.precision,
+        "variant": args.variant,
+        "geometry": args.geometry,
+        "geometry_threshold_px": args.geometry_threshold,
+        "exif": not args.no_exif,
+    }
+
+
 def _match(path0: str | Path, path1: str | Path, args: argparse.Namespace) -> tuple[Any, Any, MatchResult]:
     from .matching import match_pair
 
@@ -128,10 +155,19 @@ def _geometry(result: MatchResult, args: argparse.Namespace) -> Any:
 
 
 def _check_output(path: Path, formats: tuple[str, ...]) -> None:
+    """Before any matching: the name is right and the file can be written."""
     if path.suffix.lower() not in formats:
         raise UsageError(f"output must end in one of {', '.join(formats)}: {path.name}")
     if not path.parent.exists():
         raise UsageError(f"output folder does not exist: {path.parent}")
+    check_writable(path)
+
+
+def _write_picture(path: Path, picture: Any) -> None:
+    try:
+        write_atomically(path, lambda tmp: picture.save(tmp, format="PNG"))
+    except OSError as exc:
+        raise ExportError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
 
 
 def command_match(args: argparse.Namespace) -> int:
@@ -142,13 +178,20 @@ def command_match(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     image0, image1, result = _match(args.image0, args.image1, args)
     geometry = _geometry(result, args)
-    match_file = build_match_file(result, (str(args.image0), str(args.image1)), args.threshold, geometry)
+    match_file = build_match_file(
+        result,
+        (str(args.image0), str(args.image1)),
+        args.threshold,
+        geometry,
+        orientations=(image0.orientation, image1.orientation),
+        options=run_options(args),
+    )
     write_matches(output, match_file)
     if args.viz:
         from .drawing import draw_matches
 
         picture = draw_matches(image0.pixels, image1.pixels, match_file.kpts0, match_file.kpts1, match_file.scores)
-        write_atomically(args.viz, lambda tmp: picture.save(tmp, format="PNG"))
+        _write_picture(Path(args.viz), picture)
     line = f"{len(match_file.scores)} matches (of {len(result)}) in {time.perf_counter() - started:.2f} s"
     if geometry is not None:
         line += f"; {geometry.model}: " + (f"{geometry.inlier_count} inliers" if geometry.ok else geometry.status)
@@ -183,6 +226,29 @@ def read_pairs(path: Path) -> list[_PairJob]:
     return jobs
 
 
+FAILED_PAIRS = "failed_pairs.txt"
+MATCHED_PAIRS = "pairs_matched.txt"
+COLLECTION_FILES = {"hloc": ("features.h5", "matches.h5"), "colmap": ("database.db",)}
+
+
+def _reusable(path: Path, job: _PairJob, options: dict[str, Any]) -> bool:
+    """A pair output written before counts as done only if it reads back whole, is this pair, and was made with
+    these options; anything else (empty, truncated, another run's file) is matched again."""
+    if not path.is_file():
+        return False
+    try:
+        done = read_matches(path)
+    except ExportError:
+        return False
+    record = done.provenance
+    same_options = json.loads(json.dumps(options)) == record.get("options")
+    return record.get("image0") == job.name0 and record.get("image1") == job.name1 and same_options
+
+
+def _batch_targets(out: Path, fmt: str) -> list[Path]:
+    return [out / name for name in (FAILED_PAIRS, MATCHED_PAIRS, *COLLECTION_FILES.get(fmt, ()))]
+
+
 def command_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -195,78 +261,139 @@ def command_batch(args: argparse.Namespace) -> int:
         (out / "pairs").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
+    for target in [out / "pairs" / "pair.npz", *_batch_targets(out, args.format)]:
+        check_writable(target)  # before hours of matching, not after
     suffix = "." + args.format if args.format in ("npz", "json", "csv") else ".npz"
+    options = run_options(args)
     started = time.perf_counter()
     done = skipped = matches = 0
-    failures: list[str] = []
+    written: list[_PairJob] = []
+    failures: list[tuple[_PairJob, str]] = []
     progress = tqdm(jobs, unit="pair", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-    for job in progress:
-        target = out / "pairs" / (job.stem + suffix)
-        if target.exists():  # resumable: a pair already written is not matched again
-            skipped += 1
-            continue
-        progress.set_postfix_str(job.stem[:40])
-        try:
-            _, _, result = _match(images / job.name0, images / job.name1, args)
-        except (ImageLoadError, ValueError) as exc:
-            failures.append(f"{job.name0} {job.name1}: {exc}")
-            continue
-        match_file = build_match_file(result, (job.name0, job.name1), args.threshold, _geometry(result, args))
-        write_matches(target, match_file)
-        done += 1
-        matches += len(match_file.scores)
-    progress.close()
-    if args.format in ("hloc", "colmap"):
-        _write_collection(jobs, out, images, args)
+    try:
+        for job in progress:
+            target = out / "pairs" / (job.stem + suffix)
+            if _reusable(target, job, options):  # resumable: a pair already written is not matched again
+                skipped += 1
+                written.append(job)
+                continue
+            progress.set_postfix_str(job.stem[:40])
+            path0, path1 = images / job.name0, images / job.name1
+            try:
+                image0, image1, result = _match(path0, path1, args)
+            except ImageLoadError as exc:  # this pair's input; weights and options problems stop the batch
+                failures.append((job, str(exc)))
+                continue
+            match_file = build_match_file(
+                result,
+                (job.name0, job.name1),
+                args.threshold,
+                _geometry(result, args),
+                orientations=(image0.orientation, image1.orientation),
+                image_hashes=(file_sha256(path0), file_sha256(path1)),
+                options=options,
+            )
+            write_matches(target, match_file)
+            written.append(job)
+            done += 1
+            matches += len(match_file.scores)
+    finally:
+        progress.close()
+    _write_lists(out, written, failures)
+    if args.format in COLLECTION_FILES:
+        _write_collection(written, out, args.format)
     elapsed = time.perf_counter() - started
     rate = f" ({elapsed / done:.2f} s per matched pair)" if done else ""
+    listed = f", listed in {out / FAILED_PAIRS}" if failures else ""
     print(
-        f"{len(jobs)} pairs: {done} matched, {skipped} already done, {len(failures)} failed; "
+        f"{len(jobs)} pairs: {done} matched, {skipped} already done, {len(failures)} failed{listed}; "
         f"{matches} matches; {elapsed:.1f} s{rate} -> {out}"
     )
-    for failure in failures:
-        print(f"failed: {failure}", file=sys.stderr)
+    for job, reason in failures:
+        print(f"failed: {job.name0} {job.name1}: {reason}", file=sys.stderr)
     return EXIT_BAD_INPUT if failures else EXIT_OK
 
 
-def _write_collection(jobs: list[_PairJob], out: Path, images: Path, args: argparse.Namespace) -> None:
+def _write_text(path: Path, text: str) -> None:
+    try:
+        write_atomically(path, lambda tmp: tmp.write_text(text))
+    except OSError as exc:
+        raise ExportError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
+
+
+def _write_lists(out: Path, written: list[_PairJob], failures: list[tuple[_PairJob, str]]) -> None:
+    """pairs_matched.txt: the pairs that have outputs (the pairs file to give hloc or COLMAP); failed_pairs.txt:
+    what failed and why, in the pairs-file format (reasons as comments), so it can be fed back after a fix."""
+    _write_text(out / MATCHED_PAIRS, "".join(f"{job.name0} {job.name1}\n" for job in written))
+    failed = "".join(f"# {reason}\n{job.name0} {job.name1}\n" for job, reason in failures)
+    _write_text(out / FAILED_PAIRS, failed)
+
+
+def _write_collection(jobs: list[_PairJob], out: Path, fmt: str) -> None:
+    """hloc/COLMAP files from the pair outputs, in the stored pixel frame those tools read."""
+    from .hloc_export import PairMatches
+
     pairs, sizes = [], {}
     for job in jobs:
-        path = out / "pairs" / (job.stem + ".npz")
-        if not path.exists():
-            continue
-        data = read_matches(path)
-        pairs.append((job.name0, job.name1, data.kpts0, data.kpts1, data.scores))
-        for key, name in (("image0_size", job.name0), ("image1_size", job.name1)):
-            sizes[name] = tuple(data.provenance[key])
-    if args.format == "hloc":
-        from .hloc_export import write_hloc
+        data = read_matches(out / "pairs" / (job.stem + ".npz"))
+        kpts = []
+        for side, (keypoints, name) in enumerate(((data.kpts0, job.name0), (data.kpts1, job.name1))):
+            orientation = int(data.provenance.get(f"image{side}_exif_orientation", 1))
+            shown = data.image_sizes()[side]
+            kpts.append(to_stored_frame(keypoints, orientation, shown).astype(np.float32))
+            sizes[name] = stored_size(orientation, shown)
+        pairs.append(PairMatches(job.name0, job.name1, kpts[0], kpts[1], data.scores))
+    try:
+        if fmt == "hloc":
+            from .hloc_export import write_hloc
 
-        write_hloc(pairs, out / "features.h5", out / "matches.h5", sizes)
-    else:
-        from .colmap_export import write_colmap
+            write_hloc(pairs, out / "features.h5", out / "matches.h5", sizes)
+        else:
+            from .colmap_export import write_colmap
 
-        write_colmap(pairs, out / "database.db", sizes)
+            write_colmap(pairs, out / "database.db", sizes)
+    except OSError as exc:
+        raise ExportError(f"cannot write the {fmt} files in {out}: {exc.strerror or exc}") from exc
+
+
+def error_log_path() -> Path:
+    """Where internal errors' tracebacks go: MATCH_INSPECTOR_LOG, else the user's cache folder."""
+    if os.environ.get("MATCH_INSPECTOR_LOG"):
+        return Path(os.environ["MATCH_INSPECTOR_LOG"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "match-inspector" / "errors.log"
+
+
+def _log_traceback() -> str:
+    """Append the current traceback to the error log; the words that point the user at it."""
+    path = error_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} match-inspector {__version__}\n")
+            log.write(traceback.format_exc())
+        return f" (traceback in {path})"
+    except OSError:
+        return ""
 
 
 def run_cli(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         return command_match(args) if args.command == "match" else command_batch(args)
-    except UsageError as exc:
-        text = str(exc)
-        print(text if text.startswith("match-inspector") else f"match-inspector: {text}", file=sys.stderr)
     except WeightsError as exc:
         print(f"match-inspector: {exc} Meanwhile, --matcher sift needs no weights.", file=sys.stderr)
-    except (ImageLoadError, ExportError, ValueError) as exc:
-        print(f"match-inspector: {exc}", file=sys.stderr)
+    except UserError as exc:
+        text = str(exc)
+        print(text if text.startswith("match-inspector") else f"match-inspector: {text}", file=sys.stderr)
     except KeyboardInterrupt:
         print("match-inspector: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line, not a traceback; MATCH_INSPECTOR_DEBUG=1 shows it
         if os.environ.get("MATCH_INSPECTOR_DEBUG") == "1":
             raise
-        print(f"match-inspector: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        where = _log_traceback()
+        print(f"match-inspector: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_BAD_INPUT
 

@@ -1,19 +1,21 @@
 """Keypoints and matches into a COLMAP database (SQLite, COLMAP's published schema).
 
 One SIMPLE_RADIAL camera per image with a default focal length (1.2 x the long side), as COLMAP's feature import
-does without EXIF. COLMAP puts the origin at the top-left image corner, so keypoints get +0.5 px. Two-view
-geometries are left for COLMAP's own verification (`colmap matches_importer` / `pycolmap.verify_matches`).
+does without EXIF, sized like the stored pixels COLMAP reads (it ignores EXIF orientation). Keypoints come in that
+stored frame, merged per image and made one-to-one exactly as for hloc (`hloc_export.merge_keypoints`). COLMAP puts
+the origin at the top-left image corner, so keypoints get +0.5 px. Two-view geometries are left for COLMAP's own
+verification (`colmap matches_importer` / `pycolmap.verify_matches`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .hloc_export import merge_keypoints
+from .hloc_export import PairMatches, merge_keypoints
 from .io import write_atomically
 
 MAX_IMAGE_ID = 2147483647
@@ -43,13 +45,12 @@ def pair_id(image_id0: int, image_id1: int) -> int:
 
 
 def write_colmap(
-    pairs: Iterable[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]],
+    pairs: Sequence[PairMatches],
     database_path: str | Path,
     image_sizes: dict[str, tuple[int, int]],
 ) -> None:
-    """pairs: (name0, name1, kpts0, kpts1, scores); image_sizes: name -> (height, width)."""
-    pools, per_pair = merge_keypoints(pairs)
-    pair_matches = [(n0, n1, np.unique(np.stack([i0, i1], 1), axis=0)) for n0, n1, i0, i1, *_ in per_pair]
+    """image_sizes: name -> (height, width) of the stored pixels. Raises OSError."""
+    keypoints_of, merged = merge_keypoints(pairs)
 
     def write(tmp: Path) -> None:
         tmp.unlink(missing_ok=True)
@@ -57,7 +58,7 @@ def write_colmap(
         try:
             connection.executescript(SCHEMA)
             image_ids = {}
-            for image_id, (name, pool) in enumerate(pools.items(), start=1):
+            for image_id, (name, points) in enumerate(keypoints_of.items(), start=1):
                 h, w = image_sizes[name]
                 focal = 1.2 * max(h, w)
                 params = np.array([focal, w / 2, h / 2, 0.0], np.float64)
@@ -68,13 +69,14 @@ def write_colmap(
                 connection.execute(
                     "INSERT INTO images (image_id, name, camera_id) VALUES (?, ?, ?)", (image_id, name, image_id)
                 )
-                keypoints = np.asarray(pool.points, np.float32).reshape(-1, 2) + np.float32(0.5)
+                keypoints = points + np.float32(0.5)
                 connection.execute(
                     "INSERT INTO keypoints VALUES (?, ?, ?, ?)", (image_id, len(keypoints), 2, keypoints.tobytes())
                 )
                 image_ids[name] = image_id
-            for name0, name1, matches in pair_matches:
-                id0, id1 = image_ids[name0], image_ids[name1]
+            for item in merged:
+                id0, id1 = image_ids[item.pair.name0], image_ids[item.pair.name1]
+                matches = item.matches
                 if id0 == id1:
                     continue
                 if id0 > id1:

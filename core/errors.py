@@ -1,8 +1,24 @@
-"""Errors that cross from core to its callers; torch-free so the GUI can catch them without importing the model."""
+"""Errors that cross from core to its callers; torch-free so the GUI can catch them without importing the model.
+
+`UserError` is everything the person can fix (a file, an option, the weights): its message is one line meant for
+them, the command line exits 2 and no traceback is logged. Anything else is an internal error.
+"""
 
 
-class WeightsError(ValueError):
+class UserError(Exception):
+    """Bad input, a broken file or an unwritable target; the message is one line for the user."""
+
+
+class WeightsError(UserError):
     """A weights source that cannot be used; the message says why and what to do."""
+
+
+class OptionsError(UserError, ValueError):
+    """An option value that cannot be used here (device, matcher)."""
+
+
+class ExportError(UserError):
+    """An export that could not be written or read; the message is for the user. Nothing was overwritten."""
 
 
 class MatchCancelled(Exception):
@@ -10,12 +26,11 @@ class MatchCancelled(Exception):
 
 
 def user_message(exc: BaseException) -> str:
-    """One line for the user about a failed run or job; never a traceback."""
-    from .io import ImageLoadError
-
+    """One line for the user about a failed run or job; never a traceback. Only a UserError is the user's to fix:
+    any other exception (a ValueError deep in a library included) is reported as a failure."""
     if isinstance(exc, WeightsError):
         return f"No usable EfficientLoFTR weights: {exc} Meanwhile, choose the SIFT baseline matcher."
-    if isinstance(exc, (ImageLoadError, ValueError)):
+    if isinstance(exc, UserError):
         return str(exc)
     if isinstance(exc, MemoryError):
         return "Out of memory: choose a smaller inference resolution."
@@ -30,9 +45,7 @@ FAILURE_KINDS = ("weights", "input", "memory", "internal")
 def failure_kind(exc: BaseException) -> str:
     if isinstance(exc, WeightsError):
         return "weights"
-    from .io import ImageLoadError
-
-    if isinstance(exc, (ImageLoadError, ValueError)):
+    if isinstance(exc, UserError):
         return "input"
     if isinstance(exc, MemoryError):
         return "memory"
@@ -44,7 +57,7 @@ def rebuild_failure(kind: str, message: str) -> BaseException:
     if kind == "weights":
         return WeightsError(message)
     if kind == "input":
-        return ValueError(message)
+        return UserError(message)
     if kind == "memory":
         return MemoryError(message)
     return RuntimeError(message)

@@ -1,24 +1,41 @@
-"""Match files: CSV, JSON and NPZ with the same content and provenance, written atomically, read back exactly."""
+"""Match files: CSV, JSON and NPZ with the same content and provenance, written atomically, read back exactly.
+
+Every file says what it holds: sizes are `[height, width]` under names that say so, coordinates are float pixels
+(x, y) with pixel centres at integers, in the frame named by `frame` (the images as shown, EXIF orientation applied,
+unless `--no-exif`), timings are in seconds (`timings_s`), and provenance names the app version and each image's
+SHA-256. A CSV holds only the table (header on the first line); its provenance is the JSON file beside it,
+`NAME.csv.provenance.json`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .io import atomic_write, write_atomically
+from .errors import ExportError
+from .io import file_sha256, write_atomically
 from .types import MatchResult
+from .version import __version__
 
 FORMATS = (".csv", ".json", ".npz")
+CSV_PROVENANCE_SUFFIX = ".provenance.json"
+CSV_COLUMNS = ("index", "x0", "y0", "x1", "y1", "score")  # then "inlier", "residual_px" when geometry was fitted
+UNITS = {
+    "coordinates": "pixels",
+    "scores": "matcher confidence in [0, 1] (similarity logits for the opt variant)",
+    "timings_s": "seconds",
+    "residual_px": "pixels",
+}
 
-
-class ExportError(ValueError):
-    """An export that could not be written or read; the message is for the user. Nothing was overwritten."""
+__all__ = ["ExportError", "FORMATS", "MatchFile", "build_match_file", "provenance", "read_matches", "write_matches"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,23 +47,54 @@ class MatchFile:
     inliers: np.ndarray | None = None
     residuals: np.ndarray | None = None
 
+    def image_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(height, width) of both images as recorded; (0, 0) where the file does not say."""
+        sizes = []
+        for side in (0, 1):
+            # `image{i}_size` is the name files of version 0.1.0 used, also [height, width].
+            value = self.provenance.get(f"image{side}_size_hw", self.provenance.get(f"image{side}_size"))
+            sizes.append((int(value[0]), int(value[1])) if value else (0, 0))
+        return sizes[0], sizes[1]
+
 
 def provenance(
     result: MatchResult,
     image_paths: tuple[str | None, str | None],
     threshold: float,
     geometry: Any | None = None,
+    *,
+    orientations: tuple[int, int] = (1, 1),
+    image_hashes: tuple[str | None, str | None] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`orientations`: the EXIF orientation applied to each image (1: none); `image_hashes`: SHA-256 of the image
+    files (default: hashed from `image_paths`); `options`: the run's options as given (the batch compares them on
+    resume)."""
+    if image_hashes is None:
+        image_hashes = (
+            file_sha256(image_paths[0]) if image_paths[0] else None,
+            file_sha256(image_paths[1]) if image_paths[1] else None,
+        )
     data: dict[str, Any] = {
+        "app": "match-inspector",
+        "app_version": __version__,
         "image0": image_paths[0],
         "image1": image_paths[1],
-        "image0_size": list(result.image_sizes[0]),  # height, width
-        "image1_size": list(result.image_sizes[1]),
-        **result.info.to_dict(),  # matcher, weights, device, precision, inference sizes, timings (seconds)
+        "image0_sha256": image_hashes[0],
+        "image1_sha256": image_hashes[1],
+        "image0_size_hw": list(result.image_sizes[0]),
+        "image1_size_hw": list(result.image_sizes[1]),
+        "image0_exif_orientation": int(orientations[0]),
+        "image1_exif_orientation": int(orientations[1]),
+        "frame": "shown: EXIF orientation applied to the stored pixels (image*_exif_orientation; 1 = none)",
+        **result.info.to_dict(),  # matcher, weights, device, precision, inference sizes [h, w], timings_s
         "threshold": threshold,
         "matches_total": len(result),
         "coordinates": "float pixels (x, y) in the original images, pixel centres at integers",
+        "units": UNITS,
     }
+    if options is not None:
+        data["options"] = options
     if geometry is not None and getattr(geometry, "ok", False):
         data["geometry"] = {
             "model": geometry.model,
@@ -58,21 +106,21 @@ def provenance(
 
 
 def build_match_file(
-    result: MatchResult, image_paths: tuple[str | None, str | None], threshold: float, geometry: Any | None = None
+    result: MatchResult,
+    image_paths: tuple[str | None, str | None],
+    threshold: float,
+    geometry: Any | None = None,
+    **provenance_details: Any,
 ) -> MatchFile:
-    """The matches kept at `threshold` (with inlier flags and residuals when a geometric model exists)."""
+    """The matches kept at `threshold` (with inlier flags and residuals when a geometric model exists).
+    `provenance_details`: orientations, image_hashes, options (see `provenance`)."""
     keep = result.keep(threshold)
     inliers = residuals = None
     if geometry is not None and getattr(geometry, "ok", False) and len(geometry.inliers) == int(keep.sum()):
         inliers, residuals = geometry.inliers, geometry.residuals.astype(np.float32)
-    return MatchFile(
-        result.kpts0[keep],
-        result.kpts1[keep],
-        result.scores[keep],
-        provenance(result, image_paths, threshold, geometry),
-        inliers,
-        residuals,
-    )
+    record = provenance(result, image_paths, threshold, geometry, **provenance_details)
+    record["matches_in_file"] = int(keep.sum())  # lets a reader tell a file cut short at a row boundary
+    return MatchFile(result.kpts0[keep], result.kpts1[keep], result.scores[keep], record, inliers, residuals)
 
 
 def _f(value: float) -> str:
@@ -81,9 +129,8 @@ def _f(value: float) -> str:
 
 def _csv_text(match_file: MatchFile) -> str:
     out = io.StringIO()
-    out.write("# match-inspector " + json.dumps(match_file.provenance, sort_keys=True) + "\n")
     writer = csv.writer(out, lineterminator="\n")
-    header = ["index", "x0", "y0", "x1", "y1", "score"]
+    header = list(CSV_COLUMNS)
     if match_file.inliers is not None:
         header += ["inlier", "residual_px"]
     writer.writerow(header)
@@ -113,6 +160,12 @@ def _json_text(match_file: MatchFile) -> str:
     return json.dumps(data)
 
 
+def csv_provenance_path(path: str | Path) -> Path:
+    """The JSON file that holds a CSV export's provenance."""
+    path = Path(path)
+    return path.with_name(path.name + CSV_PROVENANCE_SUFFIX)
+
+
 def write_matches(path: str | Path, match_file: MatchFile) -> Path:
     """Write by extension (.csv, .json, .npz). Raises ExportError; an existing file is left intact on failure."""
     path = Path(path)
@@ -131,10 +184,14 @@ def write_matches(path: str | Path, match_file: MatchFile) -> Path:
                 arrays["inliers"] = match_file.inliers.astype(bool)
                 arrays["residuals_px"] = match_file.residuals.astype(np.float32)
             write_atomically(path, lambda tmp: _save_npz(tmp, arrays))
+        elif suffix == ".csv":
+            record = json.dumps(match_file.provenance, indent=1, sort_keys=True)
+            write_atomically(csv_provenance_path(path), lambda tmp: tmp.write_text(record))
+            table = _csv_text(match_file)
+            write_atomically(path, lambda tmp: tmp.write_text(table))
         else:
-            text = _csv_text(match_file) if suffix == ".csv" else _json_text(match_file)
-            with atomic_write(path, "w") as handle:
-                handle.write(text)
+            text = _json_text(match_file)
+            write_atomically(path, lambda tmp: tmp.write_text(text))
     except OSError as exc:
         raise ExportError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
     return path
@@ -153,7 +210,7 @@ def read_matches(path: str | Path) -> MatchFile:
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
                 prov = json.loads(str(data["provenance"])) if "provenance" in data else {}
-                return MatchFile(
+                return _checked(
                     data["kpts0"].reshape(-1, 2),
                     data["kpts1"].reshape(-1, 2),
                     data["scores"],
@@ -163,7 +220,7 @@ def read_matches(path: str | Path) -> MatchFile:
                 )
         if suffix == ".json":
             data = json.loads(path.read_text())
-            return MatchFile(
+            return _checked(
                 np.asarray(data["kpts0"], np.float32).reshape(-1, 2),
                 np.asarray(data["kpts1"], np.float32).reshape(-1, 2),
                 np.asarray(data["scores"], np.float32),
@@ -174,16 +231,21 @@ def read_matches(path: str | Path) -> MatchFile:
         if suffix == ".csv":
             lines = path.read_text().splitlines()
             prov = {}
-            if lines and lines[0].startswith("# match-inspector "):
+            if lines and lines[0].startswith("# match-inspector "):  # version 0.1.0 kept provenance in line 1
                 prov = json.loads(lines[0][len("# match-inspector ") :])
                 lines = lines[1:]
-            rows = list(csv.DictReader(lines))
+            if csv_provenance_path(path).is_file():
+                prov = json.loads(csv_provenance_path(path).read_text())
+            reader = csv.DictReader(lines)
+            if not set(CSV_COLUMNS) <= set(reader.fieldnames or ()):
+                raise ValueError(f"the header does not name the columns {', '.join(CSV_COLUMNS)}")
+            rows = list(reader)
             table = {k: np.array([float(r[k]) for r in rows], np.float32) for k in ("x0", "y0", "x1", "y1", "score")}
             inliers = residuals = None
             if rows and "inlier" in rows[0]:
                 inliers = np.array([r["inlier"] == "1" for r in rows], bool)
                 residuals = np.array([float(r["residual_px"]) for r in rows], np.float32)
-            return MatchFile(
+            return _checked(
                 np.stack([table["x0"], table["y0"]], 1).reshape(-1, 2),
                 np.stack([table["x1"], table["y1"]], 1).reshape(-1, 2),
                 table["score"],
@@ -191,6 +253,30 @@ def read_matches(path: str | Path) -> MatchFile:
                 inliers,
                 residuals,
             )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ExportError(f"cannot read {path.name}: {exc}") from exc
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ExportError(f"cannot read {path.name}: it is not a complete match file ({_reason(exc)})") from exc
     raise ExportError(f"unknown match file format '{path.suffix}'")
+
+
+def _checked(
+    kpts0: np.ndarray,
+    kpts1: np.ndarray,
+    scores: np.ndarray,
+    prov: Any,
+    inliers: np.ndarray | None,
+    residuals: np.ndarray | None,
+) -> MatchFile:
+    """A MatchFile whose arrays agree in length (a hand-edited or damaged file may not)."""
+    n = len(scores)
+    if scores.ndim != 1 or len(kpts0) != n or len(kpts1) != n or not isinstance(prov, dict):
+        raise ValueError("the keypoint and score arrays do not have the same length")
+    if any(extra is not None and len(extra) != n for extra in (inliers, residuals)):
+        raise ValueError("the inlier or residual column does not have one value per match")
+    if prov.get("matches_in_file", n) != n:
+        raise ValueError(f"it holds {n} of the {prov['matches_in_file']} matches it was written with")
+    return MatchFile(kpts0, kpts1, scores, prov, inliers, residuals)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

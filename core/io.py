@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from .errors import ExportError, UserError
 
 # Refuse images above this many pixels before decoding them (a 30000 x 30000 header would need 2.7 GB as RGB).
 MAX_IMAGE_PIXELS = 120_000_000
 MIN_IMAGE_SIDE = 16
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(UserError):
     """An image that cannot be used; the message is one line meant for the user."""
 
 
@@ -30,6 +31,7 @@ class LoadedImage:
     path: Path | None
     exif_applied: bool
     note: str = ""  # e.g. "16-bit image reduced to 8 bits"
+    orientation: int = 1  # the EXIF orientation (1-8) that was applied to the stored pixels; 1: none
 
     @property
     def size(self) -> tuple[int, int]:
@@ -64,24 +66,35 @@ def pil_to_rgb8(img: Image.Image) -> tuple[np.ndarray, str]:
     return np.asarray(rgb, dtype=np.uint8).copy(), note
 
 
-_pil_limit_lock = threading.Lock()
+def _declared_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header, read without decoding a pixel: PIL's decompression-bomb error
+    names only a pixel count, and the user should see the image's size."""
+    Image.init()
+    with open(path, "rb") as handle:
+        prefix = handle.read(16)
+        for format_id in Image.ID:
+            factory, accept = Image.OPEN[format_id]
+            if accept is not None and accept(prefix) is not True:
+                continue
+            try:
+                handle.seek(0)
+                return tuple(factory(handle, str(path)).size)  # type: ignore[return-value]
+            except Exception:  # not this format: try the next one, as Image.open does
+                continue
+    return None
 
 
-@contextmanager
-def _own_pixel_limit() -> Iterator[None]:
-    """Let Image.open read the header of a huge image, so that we refuse it ourselves, naming its size, before
-    any pixel is decoded (PIL's own check would refuse it without saying how large it is)."""
-    with _pil_limit_lock:
-        previous = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = previous
+def _too_large(name: str, width: int, height: int, max_pixels: int) -> ImageLoadError:
+    return ImageLoadError(
+        f"{name}: {width} x {height} pixels is more than this tool opens ({max_pixels / 1e6:.0f} megapixels)"
+    )
 
 
 def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_IMAGE_PIXELS) -> LoadedImage:
-    """Decode an image file to RGB uint8. Every failure raises ImageLoadError with a one-line message."""
+    """Decode an image file to RGB uint8. Every failure raises ImageLoadError with a one-line message.
+
+    PIL's decompression-bomb guard stays on; sizes between its warning level and `max_pixels` are accepted.
+    """
     path = Path(path)
     name = path.name or str(path)
     if not path.exists():
@@ -91,26 +104,29 @@ def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_
     try:
         if path.stat().st_size == 0:
             raise ImageLoadError(f"{name}: the file is empty")
-        with warnings.catch_warnings(), _own_pixel_limit():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise ImageLoadError(
-                        f"{name}: {width} x {height} pixels is more than this tool opens "
-                        f"({max_pixels / 1e6:.0f} megapixels)"
-                    )
-                if getattr(img, "n_frames", 1) > 1:
-                    img.seek(0)  # animations: the first frame
-                img.load()
-                oriented = ImageOps.exif_transpose(img) if apply_exif else img
-                pixels, note = pil_to_rgb8(oriented)
+        with warnings.catch_warnings():
+            # The warning level of PIL's guard lies below our own limit, which is checked right after opening.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img_context = Image.open(path)
+        with img_context as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise _too_large(name, width, height, max_pixels)
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # animations: the first frame
+            img.load()
+            orientation = int(img.getexif().get(ExifTags.Base.Orientation, 1)) if apply_exif else 1
+            oriented = ImageOps.exif_transpose(img) if apply_exif else img
+            pixels, note = pil_to_rgb8(oriented)
     except ImageLoadError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        if isinstance(exc, UnidentifiedImageError):
-            raise ImageLoadError(f"{name}: not an image format this tool can read") from exc
+    except Image.DecompressionBombError as exc:
+        declared = _declared_size(path)
+        if declared is not None:
+            raise _too_large(name, declared[0], declared[1], max_pixels) from exc
         raise ImageLoadError(f"{name}: the image is too large to open safely") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"{name}: not an image format this tool can read") from exc
     except (OSError, SyntaxError, ValueError, MemoryError, EOFError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageLoadError(f"{name}: cannot decode the image ({detail})") from exc
@@ -119,7 +135,34 @@ def load_image(path: str | Path, apply_exif: bool = True, max_pixels: int = MAX_
             f"{name}: {pixels.shape[1]} x {pixels.shape[0]} pixels is too small to match "
             f"(at least {MIN_IMAGE_SIDE} pixels a side)"
         )
-    return LoadedImage(pixels, path, apply_exif, note)
+    return LoadedImage(pixels, path, apply_exif, note, orientation if orientation in range(1, 9) else 1)
+
+
+def to_stored_frame(points: np.ndarray, orientation: int, upright_size: tuple[int, int]) -> np.ndarray:
+    """Map (x, y) points (pixel centres at integers) from the EXIF-rotated image back to the file's stored pixels,
+    the frame COLMAP and hloc read (they ignore EXIF orientation). `upright_size` is (height, width) as shown."""
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    u, v = points[:, 0], points[:, 1]
+    height, width = upright_size
+    # Stored size: orientations 5-8 swap the sides.
+    w, h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    x, y = {
+        1: (u, v),
+        2: (w - 1 - u, v),  # mirrored left-right
+        3: (w - 1 - u, h - 1 - v),  # rotated 180
+        4: (u, h - 1 - v),  # mirrored top-bottom
+        5: (v, u),  # transposed
+        6: (v, h - 1 - u),  # shown rotated 90 degrees clockwise
+        7: (w - 1 - v, h - 1 - u),  # transversed
+        8: (w - 1 - v, u),  # shown rotated 90 degrees counter-clockwise
+    }[orientation]
+    return np.stack([x, y], axis=1)
+
+
+def stored_size(orientation: int, upright_size: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of the file's stored pixels, given the shown (height, width) and the applied orientation."""
+    height, width = upright_size
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def as_rgb8(image: np.ndarray) -> np.ndarray:
@@ -146,41 +189,83 @@ def as_rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-@contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, then replace it: readers see the old file or the new one, never half.
-
-    On any error the temporary file is removed and the previous file stays intact.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+def file_sha256(path: str | Path) -> str | None:
+    """Hex SHA-256 of a file's bytes; None if it cannot be read."""
     try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
 
 
-def write_atomically(path: str | Path, writer: Callable[[Path], None]) -> None:
-    """For libraries that write to a path themselves (numpy, h5py, PIL): write a temporary path, then replace."""
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows (setting it is process-wide)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_umask_lock = threading.Lock()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable. Not every system can open a folder (Windows): then the rename must do."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: str | Path, writer: Callable[[Path], object]) -> None:
+    """The one way files are written: `writer` fills a temporary path in the same folder, which is then flushed to
+    disk, given the mode a new file gets under the umask (0666 & ~umask), and renamed over `path`; the folder is
+    flushed too. Readers see the old file or the new one, never half of one; on any error the temporary file is
+    removed and the previous file stays intact. Raises OSError."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
+    tmp = Path(name)
     try:
-        writer(Path(tmp))
+        writer(tmp)
+        with open(tmp, "rb+") as handle:  # the writer may have replaced the file: flush what is there now
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_folder(folder)
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise ExportError now if `path` cannot be written (missing or read-only folder), before expensive work."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ExportError(f"cannot write {path}: it is a folder")
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {path.name}: the folder {folder} does not exist")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path.name} in {folder}: {exc.strerror or exc}") from exc

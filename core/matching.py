@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MatchCancelled
+from .errors import MatchCancelled, OptionsError
 from .io import LoadedImage
 from .sizing import plan_inference_sizes
 from .types import MatchOptions, MatchResult, RunInfo
+from .weights_help import DEFAULT_HUB_ID
 
 ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the run done)
 CancelCheck = Callable[[], bool]
@@ -34,11 +35,11 @@ def resolve_device(name: str) -> str:
             return "mps"
         return "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("CUDA was asked for but no CUDA device is available")
+        raise OptionsError("CUDA was asked for but no CUDA device is available")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("MPS was asked for but is not available on this machine")
+        raise OptionsError("MPS was asked for but is not available on this machine")
     if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise ValueError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)")
+        raise OptionsError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)")
     return name
 
 
@@ -95,7 +96,7 @@ def match_pair(
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
 ) -> MatchResult:
-    """Match two images. Raises MatchCancelled, WeightsError (no usable weights) or ValueError (bad options)."""
+    """Match two images. Raises MatchCancelled, WeightsError (no usable weights) or OptionsError (bad options)."""
     options = options or MatchOptions()
     rgb0, rgb1 = _as_rgb(image0), _as_rgb(image1)
     if options.matcher == "sift":
@@ -103,7 +104,7 @@ def match_pair(
 
         return match_sift(rgb0, rgb1, progress=progress, cancelled=cancelled)
     if options.matcher != "eloftr":
-        raise ValueError(f"unknown matcher '{options.matcher}'")
+        raise OptionsError(f"unknown matcher '{options.matcher}'")
     return _match_eloftr(rgb0, rgb1, options, progress, cancelled)
 
 
@@ -162,7 +163,7 @@ def _match_eloftr(
     order = np.argsort(-scores, kind="stable")  # best first: views draw and tables list in this order
     info = RunInfo(
         matcher="eloftr",
-        weights_source=str(options.weights or "zju-community/efficientloftr"),
+        weights_source=str(options.weights or DEFAULT_HUB_ID),
         device=str(device),
         precision=options.precision,
         inference_sizes=(input_sizes[0], input_sizes[1]),

@@ -7,34 +7,26 @@ selection, the geometry options and fitted model, and the view settings.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .io import write_atomically
+from .errors import UserError
+from .io import file_sha256, write_atomically
 from .types import MatchResult, RunInfo
+from .version import __version__
 
 SESSION_SUFFIX = ".misession"
 VERSION = 1
 
 
-class SessionError(ValueError):
+class SessionError(UserError):
     """A session file that cannot be written or read; the message is for the user."""
-
-
-def file_sha256(path: str | Path) -> str | None:
-    try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    except OSError:
-        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +62,8 @@ def save_session(path: str | Path, session: Session) -> Path:
         "version": VERSION,
         "image_paths": list(session.image_paths),
         "image_hashes": list(session.image_hashes),
-        "image_sizes": [list(s) for s in session.result.image_sizes],
+        "app_version": __version__,
+        "image_sizes_hw": [list(s) for s in session.result.image_sizes],
         "run": session.result.info.to_dict(),
         "threshold": session.threshold,
         "selected": session.selected,
@@ -109,7 +102,7 @@ def load_session(path: str | Path) -> Session:
         if record.get("version") != VERSION:
             raise SessionError(f"{path.name}: unsupported session version {record.get('version')}")
         info = RunInfo.from_dict(record["run"])
-        sizes = tuple(tuple(int(v) for v in s) for s in record["image_sizes"])
+        sizes = tuple(tuple(int(v) for v in s) for s in record.get("image_sizes_hw", record.get("image_sizes")))
         result = MatchResult(kpts0, kpts1, scores, sizes, info)  # type: ignore[arg-type]
         run_a = None
         if a_arrays is not None:
@@ -128,5 +121,7 @@ def load_session(path: str | Path) -> Session:
         )
     except SessionError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise SessionError(f"{path.name} is not a readable session file ({type(exc).__name__}: {exc})") from exc
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        raise SessionError(f"{path.name} is not a readable session file ({reason})") from exc

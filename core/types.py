@@ -51,7 +51,7 @@ class RunInfo:
             "precision": self.precision,
             "inference_sizes": [list(s) for s in self.inference_sizes],
             "internal_threshold": self.internal_threshold,
-            "timings": {k: round(float(v), 6) for k, v in self.timings.items()},
+            "timings_s": {k: round(float(v), 6) for k, v in self.timings.items()},
             "notes": list(self.notes),
         }
 
@@ -69,7 +69,7 @@ class RunInfo:
                 (int(sizes[1][0]), int(sizes[1][1])),
             ),
             internal_threshold=float(data.get("internal_threshold", 0.0)),
-            timings={str(k): float(v) for k, v in dict(data.get("timings", {})).items()},
+            timings={str(k): float(v) for k, v in dict(data.get("timings_s", data.get("timings", {}))).items()},
             notes=tuple(str(n) for n in data.get("notes", ())),
         )
 

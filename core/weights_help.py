@@ -1,6 +1,7 @@
 """Where the EfficientLoFTR weights come from, in words: torch-free, so a Help menu can show it without the model."""
 
 DEFAULT_HUB_ID = "zju-community/efficientloftr"
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt", ".bin")  # single-file checkpoints we read
 
 HOW_TO_GET_WEIGHTS = (
     "Get the EfficientLoFTR weights on a machine with internet access, either with "

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+from resources import resource_path
 
 
 def run_app(paths: list[str]) -> int:
@@ -19,12 +17,7 @@ def run_app(paths: list[str]) -> int:
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Match Inspector")
     app.setOrganizationName("MatchInspector")
-    icon = RESOURCES / "icon.png"
-    if icon.is_file():
-        app.setWindowIcon(QIcon(str(icon)))
-    style = RESOURCES / "style.qss"
-    if style.is_file():
-        app.setStyleSheet(style.read_text())
+    app.setStyleSheet(resource_path("style.qss").read_text())  # a missing style sheet is an error, not a look
     from .main_window import MainWindow
 
     window = MainWindow()

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
+
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb")
+
+
+def display_problem() -> str | None:
+    """Why the window cannot open here, or None. Qt aborts the process without a display; we say it first."""
+    if sys.platform in ("win32", "darwin"):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0]
+    if platform in HEADLESS_PLATFORMS or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return "no display (DISPLAY is not set)"
+    if display.startswith(":"):  # a local X server listens on its socket
+        number = display[1:].split(".")[0]
+        if number.isdigit() and not Path(f"/tmp/.X11-unix/X{number}").exists():
+            return f"no X server answers on display {display}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,11 +36,25 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "usage: match-inspector [IMAGE0 IMAGE1]        open the inspector window (with a pair)\n"
             "       match-inspector match IMG0 IMG1 -o OUT  match one pair headless (see: match --help)\n"
-            "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)"
+            "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
+            "       match-inspector --version"
         )
+        return 0
+    if argv == ["--version"]:
+        from core.version import __version__
+
+        print(f"match-inspector {__version__}")
         return 0
     if len(argv) > 2 or any(a.startswith("-") for a in argv):
         print("match-inspector: give at most two image paths (or a command: match, batch; --help)", file=sys.stderr)
+        return 2
+    problem = display_problem()
+    if problem is not None:
+        print(
+            f"match-inspector: the window needs a display, and there is {problem}. "
+            "Without one, use `match-inspector match IMG0 IMG1 -o OUT.csv` (or `batch`; see --help).",
+            file=sys.stderr,
+        )
         return 2
     from .app import run_app
 

@@ -9,7 +9,6 @@ from PySide6.QtCore import QByteArray, QPointF, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -166,7 +165,6 @@ class MainWindow(QMainWindow):
         model, controls = self.model, self.controls
         controls.runRequested.connect(self.runs.run)
         controls.cancelRequested.connect(self.runs.cancel)
-        controls.browseWeightsRequested.connect(self.browse_weights)
         self.runs.progressChanged.connect(self._progress)
         self.runs.weightsMissing.connect(lambda text: self.report_error(text, "Use SIFT baseline", self.use_sift))
         self.analysis.overlayReady.connect(self.view.show_overlay)
@@ -216,21 +214,6 @@ class MainWindow(QMainWindow):
             or self.exports.busy
             or self.table.refresh_pending
         )
-
-    def browse_weights(self) -> None:
-        """A checkpoint file, or (when the file dialog is cancelled) a model folder."""
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Choose EfficientLoFTR weights (cancel to pick a model folder)",
-            "",
-            "Checkpoints (*.safetensors *.ckpt *.pth *.pt *.bin)",
-        )
-        if not path:
-            path = QFileDialog.getExistingDirectory(self, "Choose a model folder (config.json + model.safetensors)")
-        if path:
-            from dataclasses import replace
-
-            self.model.set_match_options(replace(self.model.match_options, weights=path))
 
     # --- drag and drop ------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -1,14 +1,10 @@
-"""Files the app ships in `resources/` (style sheet, sample pair, icon)."""
+"""Files the app ships in `resources/` (style sheet, sample pair): package data, found with importlib.resources.
+
+One accessor for the whole app lives in the `resources` package; this module keeps the window's import path.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from resources import ResourceMissing, resource_path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-
-
-def resource_path(name: str) -> Path:
-    path = RESOURCES / name
-    if not path.is_file():
-        raise FileNotFoundError(f"the app's resource {name} is missing from {RESOURCES}")
-    return path
+__all__ = ["ResourceMissing", "resource_path"]

@@ -16,8 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.errors import MatchCancelled, WeightsError, user_message
-from core.io import ImageLoadError
+from core.errors import MatchCancelled, UserError, user_message
 
 from .match_process import MatchProcess
 
@@ -111,7 +110,7 @@ class MatchWorker(QObject):
             except MatchCancelled:
                 self.cancelled.emit(job.request_id)
             except BaseException as exc:  # the worker must survive anything a run throws
-                if not isinstance(exc, (WeightsError, ImageLoadError, ValueError)):
+                if not isinstance(exc, UserError):
                     log.error("matching failed:\n%s", traceback.format_exc())
                 self.failed.emit(job.request_id, user_message(exc))
             finally:

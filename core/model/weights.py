@@ -16,15 +16,17 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
+from ..weights_help import CHECKPOINT_SUFFIXES, DEFAULT_HUB_ID, HOW_TO_GET_WEIGHTS
 from .config import EfficientLoFTRConfig
 
-DEFAULT_HUB_ID = "zju-community/efficientloftr"
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt", ".bin")
-HOW_TO_GET_WEIGHTS = (
-    "Get the EfficientLoFTR weights on a machine with internet access, either with "
-    f"`hf download {DEFAULT_HUB_ID}` (then run offline from the same cache) or by downloading "
-    "eloftr_outdoor.ckpt from the EfficientLoFTR project page, and choose that file as the weights source."
-)
+__all__ = [
+    "CHECKPOINT_SUFFIXES",
+    "DEFAULT_HUB_ID",
+    "HOW_TO_GET_WEIGHTS",
+    "load_pretrained",
+    "read_checkpoint",
+    "resolve_source",
+]
 
 M = TypeVar("M", bound=nn.Module)
 DownloadProgress = Callable[[str, int, int], None]  # (file name, bytes done, bytes total)
@@ -91,7 +93,11 @@ def _unwrap_checkpoint(obj: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of one checkpoint file. Pickle files are read with weights_only=True, so they cannot run code."""
+    """Tensors of one checkpoint file. Pickle files are read with weights_only=True, so they cannot run code; a
+    damaged or unsafe file raises WeightsError with our own one-line message (never PyTorch's advice to turn the
+    safety off)."""
+    import pickle
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
@@ -101,11 +107,22 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
             return load_file(str(path), device="cpu")
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except WeightsError:
-        raise
-    except Exception as exc:  # every reader error becomes one message naming the file
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot read weights file {path.name}: {first_line}") from exc
+    except pickle.UnpicklingError as exc:
+        # torch's weights-only unpickler names the Python global it refused ("GLOBAL posix.system"); anything else
+        # it cannot parse is a damaged file.
+        refused = re.search(r"GLOBAL (\S+)", str(exc))
+        if refused:
+            raise WeightsError(
+                f"cannot read weights file {path.name}: it holds Python objects besides tensors ({refused.group(1)}), "
+                "which could run code, so it was refused unread; use a .safetensors file or a checkpoint of plain "
+                "tensors"
+            ) from None
+        raise WeightsError(f"cannot read weights file {path.name}: the file is damaged or not a checkpoint") from None
+    except Exception as exc:  # every reader error (zip, safetensors header, truncation) becomes one message
+        raise WeightsError(
+            f"cannot read weights file {path.name}: the file is damaged, truncated or not a checkpoint "
+            f"({type(exc).__name__})"
+        ) from exc
     return _unwrap_checkpoint(obj, path)
 
 
@@ -136,7 +153,8 @@ def load_weights_into(model: nn.Module, state_dict: dict[str, torch.Tensor], ori
     model.load_state_dict(state_dict, strict=True)
 
 
-def _progress_tqdm(progress: DownloadProgress | None) -> type | None:
+def _progress_tqdm(progress: DownloadProgress | None, name: str) -> type | None:
+    """A tqdm class for huggingface_hub that still draws its bar (the CLI's) and also reports (name, done, total)."""
     if progress is None:
         return None
     from tqdm.auto import tqdm
@@ -146,7 +164,7 @@ def _progress_tqdm(progress: DownloadProgress | None) -> type | None:
     class CallbackTqdm(tqdm):  # type: ignore[misc]
         def update(self, n: float | None = 1) -> bool | None:
             result = super().update(n)
-            report(str(self.desc or ""), int(self.n), int(self.total or 0))
+            report(name, int(self.n), int(self.total or 0))
             return result
 
     return CallbackTqdm
@@ -158,10 +176,11 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     import socket
     from urllib.parse import urlparse
 
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    host = urlparse(endpoint).hostname or "huggingface.co"
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -186,12 +205,26 @@ def download_from_hub(repo_id: str, progress: DownloadProgress | None = None, lo
             f"the weights '{repo_id}' are not in the local cache and the Hub cannot be reached. {HOW_TO_GET_WEIGHTS}"
         )
     try:
-        files = [hf_hub_download(repo_id, name, tqdm_class=_progress_tqdm(progress)) for name in names]
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+        files = [hf_hub_download(repo_id, name, tqdm_class=_progress_tqdm(progress, name)) for name in names]
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
         raise WeightsError(
-            f"cannot fetch '{repo_id}' from the Hugging Face Hub ({type(exc).__name__}). {HOW_TO_GET_WEIGHTS}"
+            f"cannot fetch '{repo_id}' from the Hugging Face Hub (HTTP {status or type(exc).__name__}). "
+            f"{HOW_TO_GET_WEIGHTS}"
+        ) from exc
+    except Exception as exc:  # network errors of the HTTP client, consistency checks, a full disk
+        raise WeightsError(
+            f"the download of '{repo_id}' from the Hugging Face Hub did not complete ({type(exc).__name__}); "
+            "run again to resume it"
         ) from exc
     return Path(files[1]).parent
+
+
+def _read_config(path: Path) -> EfficientLoFTRConfig:
+    try:
+        return EfficientLoFTRConfig.from_json_file(path)
+    except (ValueError, TypeError) as exc:
+        raise WeightsError(f"the model config {path.name} in {path.parent} is not usable: {exc}") from exc
 
 
 def resolve_source(
@@ -206,16 +239,16 @@ def resolve_source(
             raise WeightsError(f"the folder {path} has no config.json; it is not a saved EfficientLoFTR model")
         for name in ("model.safetensors", "pytorch_model.bin"):
             if (path / name).is_file():
-                return path / name, EfficientLoFTRConfig.from_json_file(config_path)
+                return path / name, _read_config(config_path)
         raise WeightsError(f"the folder {path} has no model.safetensors")
     if path.suffix.lower() in CHECKPOINT_SUFFIXES or path.exists():
         if not path.is_file():
             raise WeightsError(f"weights file not found: {path}")
         beside = path.parent / "config.json"
-        return path, EfficientLoFTRConfig.from_json_file(beside) if beside.is_file() else None
+        return path, _read_config(beside) if beside.is_file() else None
     if re.fullmatch(r"[\w.-]+/[\w.-]+", text):
         folder = download_from_hub(text, progress, local_files_only)
-        return folder / "model.safetensors", EfficientLoFTRConfig.from_json_file(folder / "config.json")
+        return folder / "model.safetensors", _read_config(folder / "config.json")
     raise WeightsError(f"'{text}' is neither a file, a folder, nor a Hugging Face Hub id (owner/name)")
 
 

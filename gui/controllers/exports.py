@@ -90,7 +90,10 @@ class ExportActions(QObject):
         if fit is not None and fit.geometry.ok:
             geometry = fit.geometry.subset(result.keep(model.threshold))
         try:
-            write_matches(path, build_match_file(result, model.paths(), model.threshold, geometry))
+            orientations = tuple(image.orientation if image is not None else 1 for image in model.images)
+            write_matches(
+                path, build_match_file(result, model.paths(), model.threshold, geometry, orientations=orientations)
+            )
         except ExportError as exc:
             self._failed(str(exc))
             return False

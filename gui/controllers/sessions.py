@@ -161,8 +161,7 @@ class SessionIO(QObject):
             return False
         info = RunInfo.from_dict(prov, fallback_source=Path(path).name)
         info = replace(info, notes=(*info.notes, f"opened from {Path(path).name}"))
-        sizes = (tuple(prov.get("image0_size", (0, 0))), tuple(prov.get("image1_size", (0, 0))))
-        result = MatchResult(data.kpts0, data.kpts1, data.scores, sizes, info)  # type: ignore[arg-type]
+        result = MatchResult(data.kpts0, data.kpts1, data.scores, data.image_sizes(), info)
         threshold = float(prov.get("threshold", self.model.threshold))
         self._show(paths, result, lambda: self.model.set_threshold(threshold))  # type: ignore[arg-type]
         return True

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +25,7 @@ from core.types import DEFAULT_LONG_SIDE, MatchOptions
 from ..inspection import InspectionModel
 from .inputs import combo, integer_box, number_box, slider
 from .legend import Legend
+from .weights_chooser import WeightsChooser
 
 RESOLUTIONS: list[tuple[str, int | None, tuple[int, int] | None]] = [
     ("long side 480", 480, None),
@@ -65,7 +65,6 @@ def resolution_index(options: MatchOptions) -> int:
 class ControlsPanel(QWidget):
     runRequested = Signal()
     cancelRequested = Signal()
-    browseWeightsRequested = Signal()
 
     def __init__(self, model: InspectionModel) -> None:
         super().__init__()
@@ -106,10 +105,8 @@ class ControlsPanel(QWidget):
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("zju-community/efficientloftr (Hub)")
         self.weights.setToolTip("A Hugging Face Hub id, a model folder, or a checkpoint file (.safetensors, .ckpt)")
-        self.browse = QToolButton()
-        self.browse.setText("…")
-        self.browse.setToolTip("Choose a checkpoint file or a model folder")
-        self.browse.clicked.connect(self.browseWeightsRequested)
+        self.browse = WeightsChooser()
+        self.browse.chosen.connect(self._weights_chosen)
         weights_row = QHBoxLayout()
         weights_row.addWidget(self.weights)
         weights_row.addWidget(self.browse)
@@ -285,6 +282,10 @@ class ControlsPanel(QWidget):
 
     def _write_match_options(self, *_: object) -> None:
         self.model.set_match_options(self.read_match_options())
+
+    def _weights_chosen(self, path: str) -> None:
+        self.weights.setText(path)
+        self._write_match_options()
 
     def _write_geometry_options(self, *_: object) -> None:
         self.model.set_geometry_options(

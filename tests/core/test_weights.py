@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -116,22 +114,6 @@ def test_wrong_shapes_are_reported(original_state, tmp_path):
     torch.save(state, path)
     with pytest.raises(WeightsError, match="wrong shape"):
         EfficientLoFTRForKeypointMatching.from_pretrained(str(path))
-
-
-class _RunsCode:
-    def __reduce__(self):
-        return (os.system, (f"touch {_RunsCode.marker}",))
-
-
-def test_pickle_that_would_run_code_is_refused_without_running_it(tmp_path):
-    marker = tmp_path / "code-ran"
-    _RunsCode.marker = marker
-    path = tmp_path / "evil.ckpt"
-    with open(path, "wb") as handle:
-        pickle.dump({"state_dict": {"x": _RunsCode()}}, handle)
-    with pytest.raises(WeightsError, match="cannot read weights file evil.ckpt"):
-        EfficientLoFTRForKeypointMatching.from_pretrained(str(path))
-    assert not marker.exists()
 
 
 def test_folder_without_config(tmp_path):
