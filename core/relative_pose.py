@@ -32,9 +32,8 @@ class PoseOptions:
     confidence: float = 0.99999
     max_iters: int = 10_000
     homography_ratio: float = 0.8  # H inliers / E inliers from which the pair counts as planar or rotation-only
-    rotation_tolerance: float = (
-        0.02  # largest / smallest singular value of the normalized H below 1 + this: no baseline
-    )
+    min_inliers: int = 15  # fewer E inliers than this is no confident pose (random matches reach 5-10)
+    rotation_tolerance: float = 0.02  # normalized H with singular value ratio below 1 + this: no baseline
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +45,7 @@ class RelativePose:
     in_front: int  # inliers triangulated in front of both cameras
     sampson_px: np.ndarray  # (N,) Sampson error of each match under E, in pixels; NaN without E
     homography_inliers: int
-    degeneracy: str | None  # None, "pure rotation" or "planar scene"
+    degeneracy: str | None  # None, "pure rotation", "planar scene" or "too few inliers"
     status: str  # "ok", or what is wrong, in words for the user
 
     @property
@@ -153,6 +152,18 @@ def estimate_relative_pose(
             "planar scene",
             f"planar scene: one homography explains {h_inliers} of {int(e_inliers.sum())} inliers, "
             "so the pose from E is ambiguous",
+        )
+    if int(e_inliers.sum()) < options.min_inliers:
+        return RelativePose(
+            rotation,
+            translation / np.linalg.norm(translation),
+            essential,
+            e_inliers,
+            in_front,
+            sampson,
+            h_inliers,
+            "too few inliers",
+            f"too few inliers for a confident pose ({int(e_inliers.sum())}, need {options.min_inliers})",
         )
     if in_front == 0:
         return RelativePose(
