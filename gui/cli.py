@@ -11,11 +11,16 @@ def main(argv: list[str] | None = None) -> int:
         from core.cli import run_cli
 
         return run_cli(argv)
+    if argv and argv[0] == "browse":
+        from .browse_window import run_browse
+
+        return run_browse(argv[1:])
     if argv and argv[0] in ("-h", "--help"):
         print(
             "usage: match-inspector [IMAGE0 IMAGE1]        open the inspector window (with a pair)\n"
             "       match-inspector match IMG0 IMG1 -o OUT  match one pair headless (see: match --help)\n"
-            "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)"
+            "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
+            "       match-inspector browse RUN [--images D]  browse a COLMAP database, hloc files or batch folder"
         )
         return 0
     if len(argv) > 2 or any(a.startswith("-") for a in argv):

@@ -1,0 +1,151 @@
+"""The pair browser and matrix widgets on a pycolmap-written run: choosing, keyboard navigation, filters, checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from core.matching_run import StoredPair, open_run
+from core.reference_poses import find_model_beside, load_reference_poses
+from gui.pair_table import PairTable
+from gui.views.pair_browser import PairBrowser
+from gui.views.pair_matrix import PairMatrix, heat_colors
+from tests.scene_run import UNRELATED, write_scene_run
+
+pytest.importorskip("pycolmap")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def table(tmp_path):
+    database = write_scene_run(tmp_path, count=4)
+    run = open_run(database)
+    yield PairTable(run, load_reference_poses(find_model_beside(database)))
+    run.close()
+
+
+@pytest.fixture
+def browser(qtbot, table):
+    widget = PairBrowser()
+    qtbot.addWidget(widget)
+    widget.set_table(table)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def test_arrow_keys_walk_the_pairs_and_emit_what_the_inspector_needs(qtbot, browser, table):
+    chosen: list[StoredPair] = []
+    browser.pairChosen.connect(chosen.append)
+    browser.select_pair(int(table.order[0]))
+    browser.view.setFocus()
+    qtbot.keyClick(browser.view, Qt.Key.Key_Down)
+    qtbot.keyClick(browser.view, Qt.Key.Key_Down)
+    assert [p.index for p in chosen] == [int(i) for i in table.order[:3]]
+    pair = chosen[-1]
+    assert pair.names == table.run.pair_names(pair.index)
+    assert len(pair.result) == table.run.pairs.matches[pair.index]
+    expected = table.run.read_pair(pair.index).result.kpts0
+    np.testing.assert_array_equal(pair.result.kpts0, expected)
+
+
+def test_sorting_from_the_header_keeps_the_current_pair(qtbot, browser, table):
+    browser.select_pair(int(table.order[2]))
+    current = browser.current_pair
+    browser.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)  # matches
+    assert int(table.order[0]) == table.pair_at(*UNRELATED)
+    assert browser.current_pair == current
+    assert browser.view.currentIndex().row() == table.position_of(current)
+
+
+def test_filters_from_the_widgets(qtbot, browser, table):
+    browser.name_filter.setText("view2")
+    qtbot.waitUntil(lambda: len(table.order) == 3, timeout=2000)
+    assert browser.model.rowCount() == 3
+    browser.name_filter.setText("")
+    browser.inlier_filter.setValue(30)
+    qtbot.waitUntil(lambda: len(table.order) == 1, timeout=2000)
+    assert "showing 1 of 6 pairs" in browser.status.text()
+
+
+def test_background_check_fills_the_table_and_reports_auc(qtbot, browser, table):
+    browser.check_visible()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=20000)
+    assert (table.check_inliers >= 0).all()
+    assert "pose AUC@5/10/20" in browser.status.text()
+    junk = table.pair_at(*UNRELATED)
+    assert browser.model.data(browser.model.index(table.position_of(junk), 6)) == "no overlap found"
+
+
+def test_cancelled_check_stops_early(qtbot, browser, table, monkeypatch):
+    import time
+
+    import core.quick_check
+
+    real = core.quick_check.check_pair
+
+    def slow(*args, **kwargs):
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.quick_check, "check_pair", slow)
+    browser.check_visible()
+    qtbot.waitUntil(lambda: browser._checked_count >= 1, timeout=10000)
+    browser.cancel_button.click()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=10000)
+    assert "check cancelled" in browser.status.text()
+    assert 1 <= int((table.check_inliers >= 0).sum()) < len(table)
+
+
+def test_matrix_click_chooses_the_pair(qtbot, table):
+    matrix = PairMatrix()
+    qtbot.addWidget(matrix)
+    matrix.set_table(table)
+    chosen: list[StoredPair] = []
+    matrix.pairChosen.connect(chosen.append)
+
+    class Click:
+        def __init__(self, x, y):
+            self._pos = QPointF(x, y)
+            self.accepted = False
+
+        def pos(self):
+            return self._pos
+
+        def accept(self):
+            self.accepted = True
+
+    a, b = UNRELATED
+    matrix._clicked(Click(b + 0.5, a + 0.5))
+    matrix._clicked(Click(2.5, 2.5))  # the diagonal: no pair
+    assert [set(p.names) for p in chosen] == [{f"view{a}.png", f"view{b}.png"}]
+    rgba = heat_colors(matrix.grid)
+    assert rgba.shape == (4, 4, 4) and (rgba[np.diag_indices(4)][:, 3] == 0).all()
+
+
+def test_browse_command_refuses_a_broken_run_with_one_line(tmp_path):
+    broken = tmp_path / "database.db"
+    broken.write_bytes(b"nonsense" * 100)
+    out = subprocess.run(
+        [sys.executable, "-m", "gui.cli", "browse", str(broken)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "not a COLMAP database" in out.stderr
+
+
+def test_browse_window_shows_a_pair_with_its_pose(qtbot, tmp_path):
+    from gui.browse_window import BrowseWindow
+
+    database = write_scene_run(tmp_path, count=3)
+    run = open_run(database)
+    window = BrowseWindow(run, load_reference_poses(find_model_beside(database)))
+    qtbot.addWidget(window)
+    window.show()
+    window.browser.select_pair(0)
+    assert "pose error vs reference" in window.summary.text()
+    assert window.picture.pixmap() is not None and not window.picture.pixmap().isNull()
