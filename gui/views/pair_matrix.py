@@ -21,17 +21,24 @@ from ..pair_table import PairTable
 VALUES = {"inliers": "Inliers", "matches": "Raw matches", "check": "Our check (F inliers)"}
 
 
-def heat_colors(grid: np.ndarray, colormap: str = "viridis") -> np.ndarray:
-    """(n, n) counts with NaN -> (n, n, 4) uint8 RGBA on a log scale, NaN transparent."""
-    known = ~np.isnan(grid)
-    top = float(np.nanmax(grid)) if known.any() else 0.0
-    scaled = np.zeros(grid.shape, np.float64)
-    if top > 0:
-        scaled[known] = np.log1p(np.maximum(grid[known], 0)) / np.log1p(top)
-    table = pg.colormap.get(colormap).getLookupTable(0.0, 1.0, 256, alpha=True)
-    rgba = table[np.clip((scaled * 255).astype(np.int64), 0, 255)]
-    rgba[~known] = 0
-    return np.ascontiguousarray(rgba, np.uint8)
+def heat_colors(values: np.ndarray, rows: np.ndarray, columns: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 4) uint8 RGBA: each pair's value at (row, column) and (column, row) on a log scale.
+
+    Cells without a pair, or with an unknown (NaN) value, stay transparent. Only the pairs' cells are coloured, so
+    a sparse 1,000 x 1,000 matrix costs its 20,000 pairs, not its million cells.
+    """
+    rgba = np.zeros((size, size, 4), np.uint8)
+    known = ~np.isnan(values)
+    if not known.any():
+        return rgba
+    values, rows, columns = values[known], rows[known], columns[known]
+    top = float(values.max())
+    scaled = np.log1p(np.maximum(values, 0)) / np.log1p(top) if top > 0 else np.zeros(len(values))
+    table = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=True)
+    colors = table[np.clip((scaled * 255).astype(np.int64), 0, 255)]
+    rgba[rows, columns] = colors
+    rgba[columns, rows] = colors
+    return rgba
 
 
 class PairMatrix(QWidget):
@@ -79,8 +86,11 @@ class PairMatrix(QWidget):
     def redraw(self) -> None:
         if self.table is None:
             return
-        self.grid = self.table.matrix(self.value_key)
-        self.image.setImage(heat_colors(self.grid), autoLevels=False)
+        pairs = self.table.run.pairs
+        values = self.table.sort_values(self.value_key)
+        self.image.setImage(
+            heat_colors(values, pairs.image0, pairs.image1, len(self.table.run.images)), autoLevels=False
+        )
 
     def _cell(self, event: Any) -> tuple[int, int] | None:
         position = event.pos()

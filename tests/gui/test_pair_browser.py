@@ -124,8 +124,11 @@ def test_matrix_click_chooses_the_pair(qtbot, table):
     matrix._clicked(Click(b + 0.5, a + 0.5))
     matrix._clicked(Click(2.5, 2.5))  # the diagonal: no pair
     assert [set(p.names) for p in chosen] == [{f"view{a}.png", f"view{b}.png"}]
-    rgba = heat_colors(matrix.grid)
-    assert rgba.shape == (4, 4, 4) and (rgba[np.diag_indices(4)][:, 3] == 0).all()
+    pairs = table.run.pairs
+    rgba = heat_colors(table.sort_values("matches"), pairs.image0, pairs.image1, 4)
+    assert rgba.shape == (4, 4, 4) and (rgba[np.diag_indices(4)][:, 3] == 0).all(), "no pair: transparent"
+    assert (rgba[a, b] == rgba[b, a]).all() and rgba[a, b, 3] == 255
+    assert not (rgba[a, b] == rgba[0, 1]).all(), "20 matches and 300 matches get different colours"
 
 
 def test_browse_command_refuses_a_broken_run_with_one_line(tmp_path):
