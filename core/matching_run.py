@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
-from .intrinsics import Intrinsics
+from .intrinsics import Intrinsics, from_exif
 from .types import MatchResult
 
 UNKNOWN = -1  # a count the file does not have (e.g. verified inliers in hloc files)
@@ -78,12 +78,33 @@ class MatchingRun(ABC):
         empty = np.zeros(0, np.int64)
         self.pairs = PairRows(empty, empty, empty, empty, np.zeros(0, str))
         self._lock = threading.Lock()  # readers may be called from a background check and the GUI thread
+        self.focal_px: float | None = None  # typed in: overrides the file's cameras and EXIF for every image
 
     def read_pair(self, index: int) -> StoredPair:
         if not 0 <= index < len(self.pairs):
             raise IndexError(f"pair {index} is not in this run ({len(self.pairs)} pairs)")
         with self._lock:
-            return self._read_pair(index)
+            pair = self._read_pair(index)
+        return replace(pair, intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
+
+    def _intrinsics(self, pair: StoredPair, side: int) -> Intrinsics | None:
+        """A typed-in focal length wins; else the file's camera; else EXIF of the image file; else unknown."""
+        size = pair.result.image_sizes[side]
+        if self.focal_px is not None:
+            return Intrinsics.from_focal(self.focal_px, size)
+        stored = pair.intrinsics[side]
+        if stored is not None:
+            return stored
+        path = pair.image_paths[side]
+        if path is None:
+            return None
+        try:
+            found = from_exif(path)
+        except OSError:
+            return None
+        if found is None or (found.cx * 2 + 1, found.cy * 2 + 1) != (size[1], size[0]):
+            return None  # EXIF of an image whose size differs from the run's: not the frame the matches use
+        return found
 
     @abstractmethod
     def _read_pair(self, index: int) -> StoredPair: ...

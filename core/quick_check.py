@@ -79,8 +79,12 @@ def describe(pair: StoredPair, check: QuickCheck | None) -> list[str]:
     coverage = check.overlap.coverage
     lines.append(f"overlap: {check.overlap.verdict} (covers {coverage[0]:.0%} / {coverage[1]:.0%} of the images)")
     pose = check.pose
+    known = [k for k in pair.intrinsics if k is not None]
+    if known:
+        sources = sorted({f"{k.source}{', ' + k.note if k.note else ''}" for k in known})
+        lines.append(f"intrinsics: {'; '.join(sources)}")
     if pose is None:
-        lines.append("relative pose: intrinsics unknown")
+        lines.append("relative pose: intrinsics unknown (type a focal length)")
     elif pose.rotation is None:
         lines.append(f"relative pose: {pose.status}")
     else:

@@ -127,14 +127,22 @@ class BrowseWindow(QMainWindow):
         super().closeEvent(event)  # type: ignore[arg-type]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise RunOpenError(message)  # one line on stderr, exit code 2, like the other commands
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="match-inspector browse",
         description="Browse every pair of a matching run: a COLMAP database, hloc matches.h5, or a batch folder.",
     )
     parser.add_argument("path", help="database.db, matches.h5 (features.h5 beside it) or a folder holding either")
     parser.add_argument("--images", help="the image folder (default: images/ beside the run, if present)")
     parser.add_argument("--pairs", help="hloc pairs file: the pairs to show, in its order")
+    parser.add_argument(
+        "--focal", type=float, help="focal length in pixels for every image (default: the run's cameras)"
+    )
     parser.add_argument("--reference", help="COLMAP model folder with reference poses (default: sparse/0 beside)")
     return parser
 
@@ -142,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 def open_for_browsing(args: argparse.Namespace) -> tuple[MatchingRun, ReferencePoses | None]:
     """Raises RunOpenError with a message for the user."""
     run = open_run(args.path, args.images, args.pairs)
+    if args.focal is not None:
+        if not args.focal > 0:
+            run.close()
+            raise RunOpenError(f"--focal must be a positive number of pixels, got {args.focal}")
+        run.focal_px = args.focal
     model = args.reference or find_model_beside(run.source)
     reference = load_reference_poses(model) if model is not None else None
     return run, reference
@@ -149,11 +162,7 @@ def open_for_browsing(args: argparse.Namespace) -> tuple[MatchingRun, ReferenceP
 
 def run_browse(argv: list[str]) -> int:
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exit_:
-        return 0 if exit_.code == 0 else 2
-    try:
-        run, reference = open_for_browsing(args)
+        run, reference = open_for_browsing(build_parser().parse_args(argv))
     except RunOpenError as exc:
         print(f"match-inspector browse: {exc}", file=sys.stderr)
         return 2

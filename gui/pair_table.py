@@ -207,6 +207,17 @@ class PairTable:
         if refresh:
             self.refresh()
 
+    def clear_checks(self) -> None:
+        """Forget every quick check (their poses used intrinsics that changed)."""
+        self._checks.clear()
+        self.check_messages.clear()
+        self.check_inliers[:] = UNKNOWN
+        self.check_ratio[:] = np.nan
+        self.overlap[:] = ""
+        self.rotation[:] = np.nan
+        self.pose_error[:] = np.nan
+        self.refresh()
+
     def refresh(self) -> None:
         """Re-apply the filter and sort after values changed (checks arrive in batches)."""
         self._apply()

@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -96,6 +97,7 @@ class QuickCheckRunner(QObject):
         super().__init__()
         self._cancel = threading.Event()
         self._run_id = 0
+        self._thread: threading.Thread | None = None
 
     def start(self, table: PairTable, indices: np.ndarray, reference: ReferencePoses | None) -> int:
         self.cancel()
@@ -115,11 +117,18 @@ class QuickCheckRunner(QObject):
             finally:
                 self.finished.emit(run_id, cancel.is_set())
 
-        threading.Thread(target=work, name="pair-checks", daemon=True).start()
+        self._thread = threading.Thread(target=work, name="pair-checks", daemon=True)
+        self._thread.start()
         return run_id
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Cancel and wait for the pair being checked, so no signal outlives the window."""
+        self.cancel()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
     @property
     def run_id(self) -> int:
@@ -143,6 +152,11 @@ class PairBrowser(QWidget):
         self.inlier_filter.setSpecialValueText("any inliers")
         self.check_button = QPushButton("Check visible pairs")
         self.check_button.setToolTip("F by MAGSAC++, overlap and relative pose for every pair shown, in the background")
+        self.focal = QDoubleSpinBox(minimum=0.0, maximum=100_000.0, decimals=1, singleStep=10.0)
+        self.focal.setSpecialValueText("focal: from the run / EXIF")
+        self.focal.setPrefix("focal ")
+        self.focal.setSuffix(" px")
+        self.focal.setToolTip("a focal length in pixels for every image, for the relative pose (0: the run's cameras)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.status = QLabel("no matching run open")
@@ -165,6 +179,7 @@ class PairBrowser(QWidget):
         checks.addWidget(self.check_button)
         checks.addWidget(self.cancel_button)
         checks.addStretch(1)
+        checks.addWidget(self.focal)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(filters)
@@ -185,6 +200,7 @@ class PairBrowser(QWidget):
         self._refresh_timer.timeout.connect(self._flush_checks)
         self.check_button.clicked.connect(self.check_visible)
         self.cancel_button.clicked.connect(self.checks.cancel)
+        self.focal.editingFinished.connect(self._focal_changed)
 
     # the run
     def set_table(self, table: PairTable) -> None:
@@ -198,6 +214,7 @@ class PairBrowser(QWidget):
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         table.subscribe(self._rows_changed)
         self.current_pair = None
+        self.focal.setValue(table.run.focal_px or 0.0)
         self._update_status()
 
     def _rows_changed(self, event: str) -> None:
@@ -250,6 +267,19 @@ class PairBrowser(QWidget):
         limit = self.inlier_filter.value()
         self.table.set_filter(limit if limit > 0 else None, self.name_filter.text())
 
+    def _focal_changed(self) -> None:
+        """New intrinsics change every pose: drop the checks made with the old ones."""
+        if self.table is None:
+            return
+        focal = self.focal.value() or None
+        if focal == self.table.run.focal_px:
+            return
+        self.checks.cancel()
+        self.table.run.focal_px = focal
+        self.table.clear_checks()
+        if self.current_pair is not None:
+            self._open(self.current_pair)
+
     # quick checks
     def check_visible(self) -> None:
         if self.table is None:
@@ -300,4 +330,5 @@ class PairBrowser(QWidget):
         self.status.setText(" · ".join(parts))
 
     def shutdown(self) -> None:
-        self.checks.cancel()
+        """Call when the browser goes away: stops the background check."""
+        self.checks.stop()

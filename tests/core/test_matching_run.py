@@ -270,3 +270,23 @@ def test_image_folder_that_does_not_exist_is_refused(colmap_db):
     path, _, _ = colmap_db
     with pytest.raises(RunOpenError, match="image folder"):
         open_run(path, image_dir=Path(path).parent / "missing")
+
+
+def test_intrinsics_come_from_exif_when_the_run_has_no_cameras_and_typed_in_focal_wins(hloc_files):
+    folder, _, _ = hloc_files
+    images = folder / "images"
+    (images / "sub").mkdir(parents=True)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28  # 35 mm-equivalent focal length
+    Image.new("RGB", (640, 480)).save(images / "a.jpg", exif=exif)
+    Image.new("RGB", (640, 480)).save(images / "sub" / "b.jpg")  # no EXIF
+    with open_run(folder) as run:
+        assert run.image_dir == images, "images/ beside the run is found by itself"
+        pair = run.read_pair(_row(run, "a.jpg", "sub/b.jpg"))
+        assert pair.intrinsics[0] is not None and pair.intrinsics[0].fx == pytest.approx(28 / 36 * 640)
+        assert pair.intrinsics[0].source.startswith("EXIF")
+        assert pair.intrinsics[1] is None
+        run.focal_px = 500.0
+        typed = run.read_pair(_row(run, "a.jpg", "sub/b.jpg"))
+        assert [k.fx for k in typed.intrinsics] == [500.0, 500.0]
+        assert typed.intrinsics[1].source == "typed in" and typed.intrinsics[1].cx == pytest.approx(319.5)

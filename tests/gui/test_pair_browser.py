@@ -131,14 +131,42 @@ def test_matrix_click_chooses_the_pair(qtbot, table):
     assert not (rgba[a, b] == rgba[0, 1]).all(), "20 matches and 300 matches get different colours"
 
 
-def test_browse_command_refuses_a_broken_run_with_one_line(tmp_path):
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["BROKEN"], "not a COLMAP database"),
+        (["BROKEN", "--bogus"], "unrecognized arguments"),
+        (["FOLDER", "--focal", "-3"], "--focal must be a positive"),
+        (["FOLDER", "--images", "nowhere"], "image folder not found"),
+    ],
+)
+def test_browse_command_refuses_bad_input_with_one_line(tmp_path, arguments, message):
     broken = tmp_path / "database.db"
     broken.write_bytes(b"nonsense" * 100)
+    folder = tmp_path / "run"
+    write_scene_run(folder.mkdir() or folder, count=2)
+    substitutes = {"BROKEN": str(broken), "FOLDER": str(folder), "nowhere": str(tmp_path / "nowhere")}
+    argv = [substitutes.get(a, a) for a in arguments]
     out = subprocess.run(
-        [sys.executable, "-m", "gui.cli", "browse", str(broken)], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "gui.cli", "browse", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 2
-    assert out.stderr.strip().count("\n") == 0 and "not a COLMAP database" in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and message in out.stderr, out.stderr
+
+
+def test_browse_window_never_imports_torch(tmp_path):
+    write_scene_run(tmp_path, count=3)
+    script = (
+        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen';"
+        "from PySide6.QtWidgets import QApplication; app = QApplication([]);"
+        "from gui.browse_window import BrowseWindow, build_parser, open_for_browsing;"
+        f"run, reference = open_for_browsing(build_parser().parse_args([{str(tmp_path)!r}]));"
+        "w = BrowseWindow(run, reference); w.show(); w.browser.select_pair(0); w.browser.check_visible();"
+        "app.processEvents(); w.close(); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_browse_window_shows_a_pair_with_its_pose(qtbot, tmp_path):
