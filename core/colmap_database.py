@@ -10,6 +10,7 @@ convention (pixel centres at integers), as the writer in colmap_export adds it.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,13 +78,16 @@ class ColmapDatabaseRun(MatchingRun):
 
     def _load_index(self) -> None:
         cameras = {}
-        for camera_id, model, width, height, params in self._db.execute(
-            "SELECT camera_id, model, width, height, params FROM cameras"
+        for camera_id, model, width, height, params, prior in self._db.execute(
+            "SELECT camera_id, model, width, height, params, prior_focal_length FROM cameras"
         ):
             try:
                 intrinsics = from_colmap_camera(camera_id, model, np.frombuffer(params or b"", np.float64))
             except ValueError:
                 intrinsics = None  # a camera without a pinhole part: the pose needs intrinsics typed in
+            if intrinsics is not None and not prior:  # COLMAP's flag: the focal length is a default guess
+                note = "; ".join(n for n in (intrinsics.note, "focal length guessed, not known") if n)
+                intrinsics = replace(intrinsics, note=note)
             cameras[camera_id] = ((int(height), int(width)), intrinsics)
         images: list[RunImage] = []
         self._index_of_id: dict[int, int] = {}

@@ -47,6 +47,7 @@ class BrowseWindow(QMainWindow):
         pair_page.addWidget(self.picture)
         pair_page.addWidget(self.summary)
         pair_page.setStretchFactor(0, 4)
+        pair_page.setSizes([640, 220])
         self.tabs = QTabWidget()
         self.tabs.addTab(pair_page, "Pair")
         self.tabs.addTab(self.matrix, "Matrix")
@@ -54,6 +55,7 @@ class BrowseWindow(QMainWindow):
         dock = QDockWidget("Pairs", self)
         dock.setWidget(self.browser)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.resizeDocks([dock], [640], Qt.Orientation.Horizontal)
         self.browser.pairChosen.connect(self.show_pair)
         self.matrix.pairChosen.connect(self._chosen_in_matrix)
         for source in (self.browser, self.matrix):

@@ -167,6 +167,7 @@ class PairBrowser(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # image names differ at their ends
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().setDefaultSectionSize(20)
@@ -210,7 +211,11 @@ class PairBrowser(QWidget):
         self.model = PairTableModel(table)
         self.view.setModel(self.model)
         self.view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
-        self.view.setColumnWidth(0, 260)
+        metrics = self.view.fontMetrics()  # widths from the titles: sizing to contents would read every row
+        self.view.setColumnWidth(0, 240)
+        for column, spec in enumerate(COLUMNS[1:], start=1):
+            sample = "no overlap found" if spec.key == "overlap" else spec.title
+            self.view.setColumnWidth(column, metrics.horizontalAdvance(sample) + 28)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         table.subscribe(self._rows_changed)
         self.current_pair = None

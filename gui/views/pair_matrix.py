@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.matching_run import RunOpenError
 
 from ..pair_table import PairTable
 
+LEGEND = "log scale: dark = few, yellow = many; empty = not matched or unknown"
 VALUES = {"inliers": "Inliers", "matches": "Raw matches", "check": "Our check (F inliers)"}
 
 
@@ -51,7 +52,7 @@ class PairMatrix(QWidget):
         self.value_choice = QComboBox()
         for key, title in VALUES.items():
             self.value_choice.addItem(title, key)
-        self.hover = QLabel("")
+        self.hover = QLabel(LEGEND)
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)  # image 0 at the top, as in a table
@@ -88,9 +89,9 @@ class PairMatrix(QWidget):
             return
         pairs = self.table.run.pairs
         values = self.table.sort_values(self.value_key)
-        self.image.setImage(
-            heat_colors(values, pairs.image0, pairs.image1, len(self.table.run.images)), autoLevels=False
-        )
+        n = len(self.table.run.images)
+        self.image.setImage(heat_colors(values, pairs.image0, pairs.image1, n), autoLevels=False)
+        self.image.setRect(QRectF(-0.5, -0.5, n, n))  # cell i centred on i: integer ticks name images
 
     def _cell(self, event: Any) -> tuple[int, int] | None:
         position = event.pos()
@@ -116,7 +117,7 @@ class PairMatrix(QWidget):
 
     def _hovered(self, event: Any) -> None:
         if event.isExit() or self.table is None:
-            self.hover.setText("")
+            self.hover.setText(LEGEND)
             return
         cell = self._cell(event)
         if cell is None:
@@ -134,4 +135,4 @@ class PairMatrix(QWidget):
         if self.table is None:
             return
         i, j = int(self.table.run.pairs.image0[index]), int(self.table.run.pairs.image1[index])
-        self.marker.setData([j + 0.5, i + 0.5], [i + 0.5, j + 0.5])
+        self.marker.setData([j, i], [i, j])
