@@ -100,7 +100,7 @@ class MatchingRun(ABC):
             return None
         try:
             found = from_exif(path)
-        except OSError:
+        except (OSError, ValueError, SyntaxError):  # an unreadable image or EXIF block: no intrinsics from it
             return None
         if found is None or (found.cx * 2 + 1, found.cy * 2 + 1) != (size[1], size[0]):
             return None  # EXIF of an image whose size differs from the run's: not the frame the matches use

@@ -6,6 +6,8 @@ which the GUI runs on a background thread.
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from .overlap import Overlap, check_overlap
 from .reference_poses import ReferencePoses
 from .relative_pose import PoseError, RelativePose, estimate_relative_pose, pose_error
 
+log = logging.getLogger(__name__)
 CHECK_THRESHOLD_PX = 3.0  # F inlier threshold, the project's geometry default
 
 
@@ -60,6 +63,9 @@ def check_pairs(
             outcome: QuickCheck | str = check_pair(run.read_pair(int(index)), reference)
         except RunOpenError as exc:
             outcome = str(exc)
+        except Exception as exc:  # one bad pair must not end the run's check; the table shows why
+            log.error("checking pair %s failed:\n%s", index, traceback.format_exc())
+            outcome = f"check failed ({type(exc).__name__}: {exc})"
         on_result(int(index), outcome)
 
 
@@ -93,7 +99,7 @@ def describe(pair: StoredPair, check: QuickCheck | None) -> list[str]:
             t = pose.translation
             lines.append(f"translation direction ({t[0]:+.3f}, {t[1]:+.3f}, {t[2]:+.3f})")
         if pose.degeneracy is not None:
-            lines.append(f"degenerate: {pose.status}")
+            lines.append(f"no confident pose: {pose.status}")
     if check.pose_error is not None:
         e = check.pose_error
         lines.append(f"pose error vs reference: R {e.rotation_deg:.2f}°, t {e.translation_deg:.2f}°")

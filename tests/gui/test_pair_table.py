@@ -105,3 +105,22 @@ def test_stored_inliers_take_precedence(scene):
     check = check_pair(table.open_pair(good), table.reference)
     table.set_check(good, check)
     assert table.inliers[good] == check.inliers
+
+
+def test_a_pair_whose_check_fails_is_reported_and_the_rest_go_on(scene, monkeypatch):
+    import core.quick_check
+
+    real = core.quick_check.check_pair
+
+    def flaky(pair, reference=None):
+        if pair.index == 2:
+            raise FloatingPointError("boom")
+        return real(pair, reference)
+
+    monkeypatch.setattr(core.quick_check, "check_pair", flaky)
+    outcomes = {}
+    check_pairs(scene.run, range(6), outcomes.__setitem__)
+    assert sorted(outcomes) == list(range(6))
+    assert outcomes[2] == "check failed (FloatingPointError: boom)"
+    scene.set_check(2, outcomes[2])
+    assert scene.display(2, "check") == "error" and "boom" in scene.check_messages[2]
