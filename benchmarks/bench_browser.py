@@ -11,6 +11,8 @@ same run: the bare SQLite work the step cannot avoid (reading the pair_id/rows c
   measured on the model and through the Qt table (offscreen, including the repaint of the visible rows)
 - pair: reading one pair (keypoints, matches, inlier flags) as the inspector gets it, goal < 300 ms
 - matrix: rebuilding the 1,000 x 1,000 heat map
+- the same run as hloc files: opening (pair list only: hloc keeps no counts, so they are read in the background
+  after opening, one dataset per pair), counting every pair, reading a pair
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from core.colmap_export import SCHEMA, SIMPLE_RADIAL, pair_id  # noqa: E402
 
-GOALS_S = {"open": 2.0, "sort/filter": 0.1, "pair": 0.3}
+GOALS_S = {"open": 2.0, "sort/filter": 0.1, "pair": 0.3, "background": float("inf")}
 
 
 def median_time(function: Callable[[], object], runs: int) -> float:
@@ -82,11 +84,61 @@ def generate(path: Path, images: int, pairs: int, seed: int = 0) -> None:
     connection.close()
 
 
+def generate_hloc(folder: Path, images: int, pairs: int, seed: int = 0) -> None:
+    """The same shape of run in hloc's layout: features.h5 (keypoints, image_size) and matches.h5 (matches0)."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1500, 2500, images)
+    with h5py.File(folder / "features.h5", "w") as features:
+        for i in range(images):
+            group = features.create_group(f"img_{i + 1:04d}.jpg")
+            group.create_dataset("keypoints", data=rng.uniform(0, 1000, (counts[i], 2)).astype(np.float32))
+            group.create_dataset("image_size", data=np.array([1024, 768]))
+    chosen: set[tuple[int, int]] = set()
+    while len(chosen) < pairs:
+        a, b = (int(v) for v in rng.integers(0, images, 2))
+        if a != b:
+            chosen.add((min(a, b), max(a, b)))
+    with h5py.File(folder / "matches.h5", "w") as matches:
+        for a, b in sorted(chosen):
+            matches0 = np.full(counts[a], -1, np.int32)
+            n = int(min(rng.integers(100, 2000), counts[a], counts[b]))
+            matches0[rng.choice(counts[a], n, replace=False)] = rng.choice(counts[b], n, replace=False)
+            group = matches.create_group(f"img_{a + 1:04d}.jpg/img_{b + 1:04d}.jpg")
+            group.create_dataset("matches0", data=matches0)
+            group.create_dataset("matching_scores0", data=np.where(matches0 > -1, 0.5, 0).astype(np.float16))
+
+
+def hloc_figures(folder: Path, images: int, pairs: int) -> list[tuple[str, str, float, float | None]]:
+    from core.matching_run import count_pairs, open_run
+    from gui.pair_table import PairTable
+
+    if not (folder / "matches.h5").exists():
+        started = time.perf_counter()
+        generate_hloc(folder, images, pairs)
+        print(f"generated hloc files in {time.perf_counter() - started:.1f} s")
+    opened = median_time(lambda: PairTable(open_run(folder / "matches.h5")).run.close(), 3)
+    run = open_run(folder / "matches.h5")
+    started = time.perf_counter()
+    count_pairs(run, run.uncounted(), lambda index, count: None)
+    counting = time.perf_counter() - started
+    picks = iter(np.random.default_rng(2).integers(0, len(run.pairs), 100).tolist())
+    pair = median_time(lambda: run.read_pair(next(picks)), 50)
+    run.close()
+    return [
+        ("open", "hloc: open run + table model", opened, None),
+        ("background", "hloc: count all matches (background)", counting, None),
+        ("pair", "hloc: open a pair (StoredPair)", pair, None),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--pairs", type=int, default=20000)
     parser.add_argument("--keep", help="write the database here (kept) instead of a temporary folder")
+    parser.add_argument("--no-hloc", action="store_true", help="skip the same run in hloc's layout")
     args = parser.parse_args()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-browser-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,12 +228,18 @@ def main() -> None:
     app.processEvents()
     results.append(("sort/filter", "matrix: rebuild 1000 x 1000 heat map", median_time(matrix.redraw, 5), None))
     browser.shutdown()
+    if not args.no_hloc:
+        (folder / "hloc").mkdir(exist_ok=True)
+        results += hloc_figures(folder / "hloc", args.images, args.pairs)
 
     print(f"{'step':44} {'median':>10} {'goal':>8} {'ratio':>7}  vs bare SQLite")
     for goal, step, seconds, reference_s in results:
         limit = GOALS_S[goal]
-        verdict = "met" if seconds < limit else "NOT met"
         extra = f"  {seconds / reference_s:.1f}x the bare read" if reference_s else ""
+        if limit == float("inf"):  # no goal: the window stays usable while it runs
+            print(f"{step:44} {seconds * 1000:8.1f} ms {'-':>9} {'-':>7}  [no goal: runs in the background]")
+            continue
+        verdict = "met" if seconds < limit else "NOT met"
         print(f"{step:44} {seconds * 1000:8.1f} ms {limit * 1000:6.0f} ms {seconds / limit:6.2f}x  [{verdict}]{extra}")
 
 

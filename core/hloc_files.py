@@ -40,52 +40,62 @@ class HlocRun(MatchingRun):
             raise RunOpenError(f"{matches.name}: {exc}") from exc
 
     def _load_index(self, pairs_file: Path | None) -> None:
-        import h5py
-
-        names: list[str] = []
-
-        def visit(name: str, item: Any) -> None:
-            if isinstance(item, h5py.Dataset) and name.endswith("/keypoints"):
-                names.append(name[: -len("/keypoints")])
-
-        self._features.visititems(visit)
+        # Names only (h5py's visit, keys): creating an h5py object per item costs ~0.1 ms, too much for 20,000 pairs.
+        items: list[str] = []
+        self._features.visit(items.append)
+        names = sorted(item[: -len("/keypoints")] for item in items if item.endswith("/keypoints"))
         if not names:
             raise ValueError(f"{self.features_path.name} holds no keypoints: not an hloc features file")
-        names.sort()
-        images = []
-        for name in names:
-            group = self._features[name]
-            size = None
-            if "image_size" in group:
-                width, height = (int(v) for v in np.asarray(group["image_size"]).ravel()[:2])
-                size = (height, width)
-            images.append(RunImage(name, size))
-        self.images = tuple(images)
+        # Sizes are read with a pair (one dataset per image would be 1,000 reads before the window shows anything).
+        self._sized = {item[: -len("/image_size")] for item in items if item.endswith("/image_size")}
+        self.images = tuple(RunImage(name, None) for name in names)
         index_of = {name: i for i, name in enumerate(names)}
         # Pair group names replace "/" in image names by "-": map those back to the real names.
         self._by_flat_name = {name.replace("/", "-"): name for name in names}
-        wanted = self._read_pairs_file(pairs_file) if pairs_file is not None else self._stored_pairs()
-        rows0, rows1, counts, self._groups = [], [], [], []
-        for name0, name1 in wanted:
+        stored = self._stored_groups()
+        if pairs_file is not None:
+            wanted = self._read_pairs_file(pairs_file)
+            located_groups = [self._locate(stored, name0, name1) for name0, name1 in wanted]
+        else:
+            groups = sorted(stored)
+            wanted = [self._split_group_name(group) for group in groups]
+            located_groups = [(group, False) for group in groups]
+        rows0, rows1, self._groups = [], [], []
+        for (name0, name1), located in zip(wanted, located_groups):
             if name0 not in index_of or name1 not in index_of:
                 missing = name0 if name0 not in index_of else name1
                 raise ValueError(f"image {missing} of pair ({name0}, {name1}) has no keypoints in the features file")
-            located = self._locate(name0, name1)
             if located is None:
                 raise ValueError(f"pair ({name0}, {name1}) is not in the matches file")
-            group, reverse = located
             rows0.append(index_of[name0])
             rows1.append(index_of[name1])
-            counts.append(int(np.count_nonzero(np.asarray(self._matches[group]["matches0"]) > -1)))
-            self._groups.append((group, reverse))
+            self._groups.append(located)
         count = len(rows0)
         self.pairs = PairRows(
             np.array(rows0, np.int64),
             np.array(rows1, np.int64),
-            np.array(counts, np.int64),
+            np.full(count, UNKNOWN, np.int64),  # counted on demand (count_matches): one read per pair
             np.full(count, UNKNOWN, np.int64),
             np.full(count, "", dtype=str),
         )
+
+    def _stored_groups(self) -> set[str]:
+        """Every pair group of matches.h5: "name0/name1" (two levels) or, in older files, "name0_name1" (one)."""
+        groups = set()
+        for first in self._matches.keys():
+            group = self._matches[first]
+            if "matches0" in group:
+                groups.add(first)
+            else:
+                groups.update(f"{first}/{second}" for second in group.keys())
+        return groups
+
+    def count_matches(self, index: int) -> int:
+        with self._lock:
+            group, _ = self._groups[index]
+            count = int(np.count_nonzero(_read(self._matches, f"{group}/matches0") > -1))
+        self.pairs.matches[index] = count
+        return count
 
     @staticmethod
     def _read_pairs_file(path: Path) -> list[tuple[str, str]]:
@@ -99,20 +109,10 @@ class HlocRun(MatchingRun):
             pairs.append((parts[0], parts[1]))
         return pairs
 
-    def _stored_pairs(self) -> list[tuple[str, str]]:
-        """Every group of matches.h5 holding matches0, its name split back into the two image names."""
-        import h5py
-
-        found: list[tuple[str, str]] = []
-
-        def visit(name: str, item: Any) -> None:
-            if isinstance(item, h5py.Dataset) and name.endswith("/matches0"):
-                found.append(self._split_group_name(name[: -len("/matches0")]))
-
-        self._matches.visititems(visit)
-        return found
-
     def _split_group_name(self, group: str) -> tuple[str, str]:
+        first, _, second = group.partition("/")  # the usual case: names hold no "/" (names_to_pair replaced it)
+        if first in self._by_flat_name and second in self._by_flat_name:
+            return self._by_flat_name[first], self._by_flat_name[second]
         for separator in ("/", "_"):
             parts = group.split(separator)
             for cut in range(1, len(parts)):
@@ -121,15 +121,22 @@ class HlocRun(MatchingRun):
                     return self._by_flat_name[first], self._by_flat_name[second]
         raise ValueError(f"pair group '{group}' names images that are not in the features file")
 
-    def _locate(self, name0: str, name1: str) -> tuple[str, bool] | None:
+    @staticmethod
+    def _locate(stored: set[str], name0: str, name1: str) -> tuple[str, bool] | None:
         """hloc's find_pair: the group of the pair in either order, joined by "/" or (older files) "_"."""
         for first, second, reverse in ((name0, name1, False), (name1, name0, True)):
             current = names_to_pair(first, second)
-            older = "_".join(current.split("/", 1))
-            for group in (current, older):
-                if group in self._matches and "matches0" in self._matches[group]:
+            for group in (current, "_".join(current.split("/", 1))):
+                if group in stored:
                     return group, reverse
         return None
+
+    def image_size(self, index: int, fallback_points: np.ndarray) -> tuple[tuple[int, int], str]:
+        name = self.images[index].name
+        if name in self._sized:
+            width, height = (int(v) for v in _read(self._features, f"{name}/image_size").ravel()[:2])
+            return (height, width), ""
+        return super().image_size(index, fallback_points)
 
     def _read_pair(self, index: int) -> StoredPair:
         try:
@@ -143,13 +150,14 @@ class HlocRun(MatchingRun):
         image0, image1 = self.images[i0], self.images[i1]
         # matches0 runs over the keypoints of the image named first in the group
         stored0, stored1 = (image1, image0) if reverse else (image0, image1)
-        matches0 = np.asarray(self._matches[group]["matches0"]).astype(np.int64)
-        scores0 = np.asarray(self._matches[group]["matching_scores0"], np.float32)
+        matches0 = _read(self._matches, f"{group}/matches0").astype(np.int64)
+        scores0 = _read(self._matches, f"{group}/matching_scores0").astype(np.float32)
+        self.pairs.matches[index] = int(np.count_nonzero(matches0 > -1))
         first = np.flatnonzero(matches0 > -1)
         pairs = np.column_stack([first, matches0[first]])
         scores = scores0[first]
-        keypoints_first = np.asarray(self._features[stored0.name]["keypoints"], np.float32)
-        keypoints_second = np.asarray(self._features[stored1.name]["keypoints"], np.float32)
+        keypoints_first = _read(self._features, f"{stored0.name}/keypoints").astype(np.float32)
+        keypoints_second = _read(self._features, f"{stored1.name}/keypoints").astype(np.float32)
         if len(pairs) and (pairs[:, 0].max() >= len(keypoints_first) or pairs[:, 1].max() >= len(keypoints_second)):
             raise ValueError("a match points past the keypoints stored for its image")
         kpts_first, kpts_second = keypoints_first[pairs[:, 0]], keypoints_second[pairs[:, 1]]
@@ -180,3 +188,17 @@ class HlocRun(MatchingRun):
         for handle in (getattr(self, "_features", None), getattr(self, "_matches", None)):
             if handle is not None:
                 handle.close()
+
+
+def _read(handle: Any, path: str) -> np.ndarray:
+    """A whole dataset through h5py's low-level API: half the cost of handle[path][()] for small arrays."""
+    import h5py
+
+    try:
+        dataset = h5py.h5d.open(handle.id, path.encode())
+    except KeyError as exc:
+        raise KeyError(f"no dataset {path}") from exc
+    array = np.empty(dataset.shape, dataset.dtype)
+    if array.size:
+        dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, array)
+    return array

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -109,6 +110,14 @@ class MatchingRun(ABC):
     @abstractmethod
     def _read_pair(self, index: int) -> StoredPair: ...
 
+    def count_matches(self, index: int) -> int:
+        """The raw match count of a pair, reading it where opening left it UNKNOWN (hloc files)."""
+        return int(self.pairs.matches[index])
+
+    def uncounted(self) -> np.ndarray:
+        """Pairs whose match count is not read yet."""
+        return np.flatnonzero(self.pairs.matches == UNKNOWN)
+
     def close(self) -> None:  # noqa: B027 - readers without open handles need nothing
         """Release file handles."""
 
@@ -204,3 +213,20 @@ def _features_beside(matches: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise RunOpenError(f"no features file (features.h5) beside {matches.name}")
+
+
+def count_pairs(
+    run: MatchingRun,
+    indices: Iterable[int],
+    on_count: Callable[[int, int | str], None],
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
+    """Read the match counts opening left unknown; on_count gets (index, count) or (index, message)."""
+    for index in indices:
+        if cancelled():
+            return
+        try:
+            outcome: int | str = run.count_matches(int(index))
+        except (RunOpenError, KeyError, ValueError, OSError) as exc:
+            outcome = f"cannot count the matches of pair {index} ({exc})"
+        on_count(int(index), outcome)

@@ -5,6 +5,7 @@ arrays, so sorting or filtering 20,000 pairs is a few vectorised operations, not
 
 "Inliers" is the best count known for a pair: the run's verified inliers, else our quick check's F inliers, else
 unknown (-1). The "fewer than N inliers" filter also keeps unknown pairs whose raw matches alone are fewer than N.
+Raw match counts of hloc files are read in the background after opening (unknown until then).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class PairTable:
         if key == "pair":
             return self._label_rank.astype(np.float64)
         if key == "matches":
-            return pairs.matches.astype(np.float64)
+            return np.where(pairs.matches == UNKNOWN, np.nan, pairs.matches.astype(np.float64))
         if key == "inliers":
             inliers = self.inliers.astype(np.float64)
             return np.where(inliers == UNKNOWN, np.nan, inliers)
@@ -120,7 +121,7 @@ class PairTable:
         inliers = self.inliers.astype(np.float64)
         matches = self.run.pairs.matches.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where((inliers == UNKNOWN) | (matches == 0), np.nan, inliers / matches)
+            return np.where((inliers == UNKNOWN) | (matches <= 0), np.nan, inliers / matches)
 
     def display(self, index: int, key: str) -> str:
         """The text a table cell shows for pair `index`."""
@@ -128,7 +129,7 @@ class PairTable:
         if key == "pair":
             return str(self.labels[index])
         if key == "matches":
-            return str(int(pairs.matches[index]))
+            return "…" if pairs.matches[index] == UNKNOWN else str(int(pairs.matches[index]))
         if key == "inliers":
             value = int(self.inliers[index])
             return "–" if value == UNKNOWN else str(value)
@@ -142,7 +143,7 @@ class PairTable:
             return str(self.overlap[index]) or "–"
         if key == "ratio":
             inliers, matches = int(self.inliers[index]), int(pairs.matches[index])
-            return "–" if inliers == UNKNOWN or matches == 0 else f"{inliers / matches:.0%}"
+            return "–" if inliers == UNKNOWN or matches <= 0 else f"{inliers / matches:.0%}"
         angle = float(getattr(self, key)[index])  # rotation, pose_error
         return "–" if np.isnan(angle) else f"{angle:.2f}"
 
@@ -168,7 +169,9 @@ class PairTable:
         if self._max_inliers is not None:
             inliers = self.inliers
             known = inliers != UNKNOWN
-            mask &= np.where(known, inliers < self._max_inliers, self.run.pairs.matches < self._max_inliers)
+            matches = self.run.pairs.matches
+            few_matches = (matches != UNKNOWN) & (matches < self._max_inliers)
+            mask &= np.where(known, inliers < self._max_inliers, few_matches)
         if self._name_filter:
             mask &= np.char.find(self._lower, self._name_filter) >= 0
         visible = np.flatnonzero(mask)

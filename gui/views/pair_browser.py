@@ -9,9 +9,9 @@ columns as results arrive.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,9 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.matching_run import RunOpenError
+from core.matching_run import RunOpenError, count_pairs
 from core.quick_check import check_pairs
-from core.reference_poses import ReferencePoses
 
 from ..pair_table import COLUMNS, PairTable
 
@@ -87,19 +86,26 @@ class PairTableModel(QAbstractTableModel):
         return int(self.table.order[row])
 
 
-class QuickCheckRunner(QObject):
-    """Runs core.quick_check.check_pairs on a daemon thread; a new start or cancel() stops the previous run."""
+PairJob = Callable[[Callable[[int, object], None], Callable[[], bool]], None]  # (on_result, cancelled) -> None
 
-    checked = Signal(int, int, object)  # run id, pair index, QuickCheck or message
+
+class PairJobRunner(QObject):
+    """Runs a per-pair job (core.quick_check.check_pairs, core.matching_run.count_pairs) on a daemon thread.
+
+    A new start or cancel() stops the previous run; results carry the run id so a cancelled run's last one is dropped.
+    """
+
+    result = Signal(int, int, object)  # run id, pair index, outcome
     finished = Signal(int, bool)  # run id, cancelled
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
+        self.name = name
         self._cancel = threading.Event()
         self._run_id = 0
         self._thread: threading.Thread | None = None
 
-    def start(self, table: PairTable, indices: np.ndarray, reference: ReferencePoses | None) -> int:
+    def start(self, job: PairJob) -> int:
         self.cancel()
         self._run_id += 1
         run_id, cancel = self._run_id, threading.Event()
@@ -107,17 +113,11 @@ class QuickCheckRunner(QObject):
 
         def work() -> None:
             try:
-                check_pairs(
-                    table.run,
-                    indices,
-                    lambda index, outcome: self.checked.emit(run_id, index, outcome),
-                    cancel.is_set,
-                    reference,
-                )
+                job(lambda index, outcome: self.result.emit(run_id, index, outcome), cancel.is_set)
             finally:
                 self.finished.emit(run_id, cancel.is_set())
 
-        self._thread = threading.Thread(target=work, name="pair-checks", daemon=True)
+        self._thread = threading.Thread(target=work, name=self.name, daemon=True)
         self._thread.start()
         return run_id
 
@@ -125,7 +125,7 @@ class QuickCheckRunner(QObject):
         self._cancel.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Cancel and wait for the pair being checked, so no signal outlives the window."""
+        """Cancel and wait for the pair in hand, so no signal outlives the window."""
         self.cancel()
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -192,13 +192,17 @@ class PairBrowser(QWidget):
         self._filter_timer.timeout.connect(self._apply_filter)
         self.name_filter.textChanged.connect(lambda *_: self._filter_timer.start())
         self.inlier_filter.valueChanged.connect(lambda *_: self._filter_timer.start())
-        self.checks = QuickCheckRunner()
-        self.checks.checked.connect(self._checked)
+        self.checks = PairJobRunner("pair-checks")
+        self.checks.result.connect(self._checked)
         self.checks.finished.connect(self._checks_finished)
+        self.counts = PairJobRunner("pair-counts")
+        self.counts.result.connect(self._counted)
+        self.counts.finished.connect(self._counts_finished)
         self._dirty = False
         self._checked_count = self._todo = 0
+        self._counting = False
         self._refresh_timer = QTimer(self, interval=REFRESH_MS)
-        self._refresh_timer.timeout.connect(self._flush_checks)
+        self._refresh_timer.timeout.connect(self._flush)
         self.check_button.clicked.connect(self.check_visible)
         self.cancel_button.clicked.connect(self.checks.cancel)
         self.focal.editingFinished.connect(self._focal_changed)
@@ -207,6 +211,7 @@ class PairBrowser(QWidget):
     def set_table(self, table: PairTable) -> None:
         """Show a run's pairs (any previous run's checks are cancelled)."""
         self.checks.cancel()
+        self.counts.cancel()
         self.table = table
         self.model = PairTableModel(table)
         self.view.setModel(self.model)
@@ -220,6 +225,12 @@ class PairBrowser(QWidget):
         table.subscribe(self._rows_changed)
         self.current_pair = None
         self.focal.setValue(table.run.focal_px or 0.0)
+        uncounted = table.run.uncounted()
+        self._counting = bool(len(uncounted))
+        if self._counting:  # hloc files: counts are read after opening, in the background
+            run = table.run
+            self.counts.start(lambda on_result, cancelled: count_pairs(run, uncounted, on_result, cancelled))
+            self._refresh_timer.start()
         self._update_status()
 
     def _rows_changed(self, event: str) -> None:
@@ -294,7 +305,8 @@ class PairBrowser(QWidget):
             self._update_status("every pair shown is checked")
             return
         self._checked_count, self._todo = 0, len(todo)
-        self.checks.start(self.table, todo, self.table.reference)
+        run, reference = self.table.run, self.table.reference
+        self.checks.start(lambda on_result, cancelled: check_pairs(run, todo, on_result, cancelled, reference))
         self.cancel_button.setEnabled(True)
         self.check_button.setEnabled(False)
         self._refresh_timer.start()
@@ -307,7 +319,23 @@ class PairBrowser(QWidget):
         self._checked_count += 1
         self._dirty = True
 
-    def _flush_checks(self) -> None:
+    def _counted(self, run_id: int, index: int, outcome: object) -> None:
+        if run_id != self.counts.run_id or self.table is None:
+            return
+        if isinstance(outcome, str):
+            self.table.check_messages[index] = outcome
+        self._dirty = True  # the reader stored the count in the run's pair rows
+
+    def _counts_finished(self, run_id: int, cancelled: bool) -> None:
+        if run_id != self.counts.run_id:
+            return
+        self._counting = False
+        if not self.cancel_button.isEnabled():
+            self._refresh_timer.stop()
+        self._flush()
+        self._update_status()
+
+    def _flush(self) -> None:
         if self._dirty and self.table is not None:
             self._dirty = False
             self.table.refresh()
@@ -315,8 +343,9 @@ class PairBrowser(QWidget):
     def _checks_finished(self, run_id: int, cancelled: bool) -> None:
         if run_id != self.checks.run_id:
             return
-        self._refresh_timer.stop()
-        self._flush_checks()
+        if not self.counting:
+            self._refresh_timer.stop()
+        self._flush()
         self.cancel_button.setEnabled(False)
         self.check_button.setEnabled(True)
         self._update_status("check cancelled" if cancelled else "")
@@ -325,6 +354,8 @@ class PairBrowser(QWidget):
         if self.table is None:
             return
         parts = [f"showing {len(self.table.order)} of {len(self.table)} pairs"]
+        if self.counting:
+            parts.append(f"counting matches: {len(self.table) - len(self.table.run.uncounted())} of {len(self.table)}")
         if self.cancel_button.isEnabled():
             parts.append(f"checking {self._checked_count} of {self._todo}…")
         auc = self.table.pose_auc()
@@ -334,6 +365,11 @@ class PairBrowser(QWidget):
             parts.append(note)
         self.status.setText(" · ".join(parts))
 
+    @property
+    def counting(self) -> bool:
+        return self._counting
+
     def shutdown(self) -> None:
-        """Call when the browser goes away: stops the background check."""
+        """Call when the browser goes away: stops the background work."""
         self.checks.stop()
+        self.counts.stop()

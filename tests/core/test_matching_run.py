@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.matching_run import UNKNOWN, RunOpenError, open_run
+from core.matching_run import UNKNOWN, RunOpenError, count_pairs, open_run
 
 pycolmap = pytest.importorskip("pycolmap")
 
@@ -180,9 +180,13 @@ def test_hloc_files_open_with_hlocs_pair_names(hloc_files):
     folder, keypoints, stored = hloc_files
     with open_run(folder / "matches.h5") as run:
         assert [image.name for image in run.images] == ["a.jpg", "c.jpg", "sub/b.jpg"]
-        assert run.images[1].size == (300, 200)
+        assert run.images[1].size is None, "sizes are read with a pair, not on opening"
         assert len(run.pairs) == 2
-        assert sorted(run.pairs.matches.tolist()) == [2, 3]
+        assert run.pairs.matches.tolist() == [UNKNOWN, UNKNOWN], "opening reads no pair's matches"
+        counted = {}
+        count_pairs(run, run.uncounted(), counted.__setitem__)
+        assert sorted(counted.values()) == [2, 3] and sorted(run.pairs.matches.tolist()) == [2, 3]
+        assert len(run.uncounted()) == 0
         assert np.all(run.pairs.inliers == UNKNOWN), "hloc stores no verification"
         index = _row(run, "a.jpg", "sub/b.jpg")
         pair = run.read_pair(index)
@@ -199,6 +203,7 @@ def test_hloc_pairs_file_order_and_reversed_pairs(hloc_files):
     with open_run(folder, pairs_file=folder / "pairs.txt") as run:
         assert [run.pair_names(i) for i in range(len(run.pairs))] == [("a.jpg", "sub/b.jpg"), ("a.jpg", "c.jpg")]
         pair = run.read_pair(1)
+        assert run.pairs.matches[1] == 2, "reading a pair counts it"
         expected = stored[("c.jpg", "a.jpg")]
         np.testing.assert_array_equal(pair.result.kpts0, keypoints["a.jpg"][expected[:, 1]])
         np.testing.assert_array_equal(pair.result.kpts1, keypoints["c.jpg"][expected[:, 0]])
@@ -290,3 +295,18 @@ def test_intrinsics_come_from_exif_when_the_run_has_no_cameras_and_typed_in_foca
         typed = run.read_pair(_row(run, "a.jpg", "sub/b.jpg"))
         assert [k.fx for k in typed.intrinsics] == [500.0, 500.0]
         assert typed.intrinsics[1].source == "typed in" and typed.intrinsics[1].cx == pytest.approx(319.5)
+
+
+def test_older_hloc_files_join_pair_names_with_an_underscore(hloc_files):
+    folder, keypoints, stored = hloc_files
+    with h5py.File(folder / "matches.h5", "a") as matches:
+        for n0, n1 in list(stored):
+            matches.move(_names_to_pair(n0, n1), n0.replace("/", "-") + "_" + n1.replace("/", "-"))
+        for name in [k for k in matches if not len(matches[k])]:
+            del matches[name]
+    with open_run(folder / "matches.h5", pairs_file=folder / "pairs.txt") as run:
+        pair = run.read_pair(0)
+        expected = stored[("a.jpg", "sub/b.jpg")]
+        np.testing.assert_array_equal(pair.result.kpts1, keypoints["sub/b.jpg"][expected[:, 1]])
+    with open_run(folder / "matches.h5") as run:
+        assert sorted(run.pair_names(i) for i in range(len(run.pairs))) == [("a.jpg", "sub/b.jpg"), ("c.jpg", "a.jpg")]

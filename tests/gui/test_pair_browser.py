@@ -180,3 +180,31 @@ def test_browse_window_shows_a_pair_with_its_pose(qtbot, tmp_path):
     window.browser.select_pair(0)
     assert "pose error vs reference" in window.summary.text()
     assert window.picture.pixmap() is not None and not window.picture.pixmap().isNull()
+
+
+def test_hloc_match_counts_arrive_in_the_background(qtbot, tmp_path):
+    from core.hloc_export import write_hloc
+
+    rng = np.random.default_rng(0)
+    names = [f"im{i}.png" for i in range(5)]
+    pairs = []
+    for a in range(5):
+        for b in range(a + 1, 5):
+            n = 10 * (a + b + 1)
+            kpts = np.column_stack([np.arange(n) * 2.0, rng.uniform(0, 90, n)]).astype(np.float32)  # no 1-px merges
+            pairs.append((names[a], names[b], kpts, kpts + 1, np.ones(n, np.float32)))
+    write_hloc(pairs, tmp_path / "features.h5", tmp_path / "matches.h5")
+    run = open_run(tmp_path)
+    table = PairTable(run)
+    assert len(run.uncounted()) == 10
+    widget = PairBrowser()
+    qtbot.addWidget(widget)
+    widget.set_table(table)
+    qtbot.waitUntil(lambda: not widget.counting, timeout=10000)
+    assert len(run.uncounted()) == 0
+    expected = {(n0, n1): len(k0) for n0, n1, k0, _, _ in pairs}
+    for index in range(len(table)):
+        assert table.display(index, "matches") == str(expected[run.pair_names(index)])
+    assert "counting" not in widget.status.text()
+    widget.shutdown()
+    run.close()
