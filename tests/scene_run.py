@@ -45,6 +45,7 @@ def write_scene_run(folder: Path, count: int = 4, points: int = 300, seed: int =
     ids = []
     for i, (rotation, translation) in enumerate(poses):
         camera = pycolmap.Camera.create_from_model_name(i + 1, "SIMPLE_PINHOLE", FOCAL, w, h)
+        camera.has_prior_focal_length = True  # a calibrated camera: the focal length is known, not guessed
         camera_id = db.write_camera(camera, use_camera_id=True)
         ids.append(db.write_image(pycolmap.Image(name=f"view{i}.png", camera_id=camera_id)))
         local = world @ rotation.T + translation

@@ -98,6 +98,7 @@ def test_colmap_pair_has_the_stored_keypoints_in_our_pixel_convention(colmap_db)
         assert pair.result.image_sizes == ((480, 640), (480, 640))
         assert pair.intrinsics[0] is not None and pair.intrinsics[0].fx == pytest.approx(768.0)
         assert pair.intrinsics[0].cx == pytest.approx(320 - 0.5)
+        assert pair.intrinsics[0].note == "focal length guessed, not known", "pycolmap's default: no focal prior"
         assert pair.stored_pose is not None
         np.testing.assert_allclose(pair.stored_pose[1], [1.0, 0.0, 0.0])
         np.testing.assert_allclose(pair.stored_pose[0], np.eye(3), atol=1e-12)

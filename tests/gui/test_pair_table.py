@@ -73,6 +73,7 @@ def test_quick_checks_fill_the_columns_and_pose_auc(scene):
         assert isinstance(table.display(junk, key), str)
     lines = describe(table.open_pair(good), table.check(good))
     assert any("rotation 4.0" in line for line in lines) and any("pose error" in line for line in lines)
+    assert "intrinsics: COLMAP camera 1 (SIMPLE_PINHOLE); COLMAP camera 2 (SIMPLE_PINHOLE)" in lines
 
 
 def test_check_pairs_stops_when_cancelled(scene):
