@@ -242,16 +242,6 @@ class PairTable:
         return self.reference is not None and self.reference.relative(*self.run.pair_names(index)) is not None
 
     # the image x image view
-    def matrix(self, key: str = "inliers") -> np.ndarray:
-        """(images, images) float32, symmetric: the pair's value in both cells, NaN where no pair or unknown."""
-        n = len(self.run.images)
-        grid = np.full((n, n), np.nan, np.float32)
-        values = self.sort_values(key) if key != "pair" else np.ones(len(self))
-        i, j = self.run.pairs.image0, self.run.pairs.image1
-        grid[i, j] = values
-        grid[j, i] = values
-        return grid
-
     def pair_at(self, image_a: int, image_b: int) -> int | None:
         """The pair joining two images (either order), None when they were not matched."""
         n = max(len(self.run.images), 1)
