@@ -20,7 +20,6 @@ from .reference_poses import ReferencePoses
 from .relative_pose import PoseError, RelativePose, estimate_relative_pose, pose_error
 
 log = logging.getLogger(__name__)
-CHECK_THRESHOLD_PX = 3.0  # F inlier threshold, the project's geometry default
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,7 +34,7 @@ class QuickCheck:
 
 def check_pair(pair: StoredPair, reference: ReferencePoses | None = None) -> QuickCheck:
     result = pair.result
-    fundamental = estimate(result.kpts0, result.kpts1, GeometryOptions(model="F", threshold_px=CHECK_THRESHOLD_PX))
+    fundamental = estimate(result.kpts0, result.kpts1, GeometryOptions(model="F"))
     overlap = check_overlap(result.kpts0, result.kpts1, result.image_sizes, fundamental.inliers)
     pose = error = None
     intrinsics0, intrinsics1 = pair.intrinsics
