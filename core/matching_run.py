@@ -2,8 +2,8 @@
 
 Opening reads the image list and, per pair, the image indices and counts; a pair's keypoints and matches are read
 only when `read_pair` asks for them. Matches come back as a MatchResult in the frame the file stores (images as the
-file stores them, without EXIF rotation), in the project's pixel convention (pixel centres at integers), with the
-file's verified inlier flags where it has them.
+file stores them, without EXIF rotation), in the project's pixel convention (pixel centres at integers), sorted best
+first like core.matching's results, with the file's verified inlier flags (same order) where it has them.
 
 `open_run` accepts a COLMAP database, an hloc features.h5 / matches.h5 pair, or a folder holding either (or the
 per-pair files of `match-inspector batch`).
@@ -86,7 +86,7 @@ class MatchingRun(ABC):
             raise IndexError(f"pair {index} is not in this run ({len(self.pairs)} pairs)")
         with self._lock:
             pair = self._read_pair(index)
-        return replace(pair, intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
+        return replace(_best_first(pair), intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
 
     def _intrinsics(self, pair: StoredPair, side: int) -> Intrinsics | None:
         """A typed-in focal length wins; else the file's camera; else EXIF of the image file; else unknown."""
@@ -154,6 +154,19 @@ class MatchingRun(ABC):
                 pass
         extent = np.ceil(fallback_points.max(axis=0) + 1) if len(fallback_points) else np.array([1.0, 1.0])
         return (int(extent[1]), int(extent[0])), f"size of {image.name} unknown: taken from its keypoints"
+
+
+def _best_first(pair: StoredPair) -> StoredPair:
+    """Matches sorted by score, best first (stable), as core.matching returns them and the inspector expects."""
+    scores = pair.result.scores
+    if not np.any(np.diff(scores) > 0):
+        return pair
+    order = np.argsort(-scores, kind="stable")
+    result = pair.result
+    sorted_result = MatchResult(
+        result.kpts0[order], result.kpts1[order], scores[order], result.image_sizes, result.info
+    )
+    return replace(pair, result=sorted_result, inliers=None if pair.inliers is None else pair.inliers[order])
 
 
 def _default_image_dir(folder: Path) -> Path | None:

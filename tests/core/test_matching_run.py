@@ -251,18 +251,21 @@ def test_batch_output_folder_opens_with_its_inlier_flags(tmp_path):
     rng = np.random.default_rng(3)
     kpts0, kpts1 = _keypoints(rng, (90, 100), 12), _keypoints(rng, (80, 100), 12)
     inliers = rng.random(12) < 0.5
+    scores = rng.random(12).astype(np.float32)  # not sorted: the reader returns matches best first
     provenance = {"image0": "p/x.png", "image1": "y.png", "image0_size": [90, 100], "image1_size": [80, 100]}
     write_matches(
         tmp_path / "pairs" / "p-x.png__y.png.npz",
-        MatchFile(kpts0, kpts1, rng.random(12).astype(np.float32), provenance, inliers, np.zeros(12, np.float32)),
+        MatchFile(kpts0, kpts1, scores, provenance, inliers, np.zeros(12, np.float32)),
     )
     with open_run(tmp_path) as run:
         assert run.kind == "match-inspector batch"
         assert run.pairs.matches.tolist() == [12] and run.pairs.inliers.tolist() == [int(inliers.sum())]
         pair = run.read_pair(0)
         assert pair.names == ("p/x.png", "y.png")
-        np.testing.assert_array_equal(pair.result.kpts1, kpts1)
-        np.testing.assert_array_equal(pair.inliers, inliers)
+        order = np.argsort(-scores, kind="stable")
+        assert np.all(np.diff(pair.result.scores) <= 0), "best first, as core.matching returns results"
+        np.testing.assert_array_equal(pair.result.kpts1, kpts1[order])
+        np.testing.assert_array_equal(pair.inliers, inliers[order])  # the flags follow their matches
         assert pair.result.image_sizes == ((90, 100), (80, 100))
 
 
