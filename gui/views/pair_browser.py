@@ -2,17 +2,17 @@
 
 The table reads a Qt-free gui.pair_table.PairTable and keeps no copy. Choosing a row (click, arrow keys, Page Up/Down)
 reads that pair from the run and emits `pairChosen(StoredPair)`; a pair that cannot be read emits `pairFailed(str)`.
-Our quick check (F by MAGSAC++, overlap, relative pose) runs on a background thread, cancellable, and fills its
-columns as results arrive.
+Our quick check (F by MAGSAC++, overlap, relative pose) and, for hloc files, the match counts run on the project's
+background runners (gui.jobs), cancellable; each pair's outcome is queued and folded into the table every 250 ms.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import deque
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
 from core.matching_run import RunOpenError, count_pairs
 from core.quick_check import check_pairs
 
+from ..jobs import LatestJobRunner
 from ..pair_table import COLUMNS, PairTable
 
 Index = QModelIndex | QPersistentModelIndex
-REFRESH_MS = 250  # quick-check results are folded into the table at most this often
+REFRESH_MS = 250  # background outcomes are folded into the table at most this often
 
 
 class PairTableModel(QAbstractTableModel):
@@ -84,55 +85,6 @@ class PairTableModel(QAbstractTableModel):
 
     def pair_at_row(self, row: int) -> int:
         return int(self.table.order[row])
-
-
-PairJob = Callable[[Callable[[int, object], None], Callable[[], bool]], None]  # (on_result, cancelled) -> None
-
-
-class PairJobRunner(QObject):
-    """Runs a per-pair job (core.quick_check.check_pairs, core.matching_run.count_pairs) on a daemon thread.
-
-    A new start or cancel() stops the previous run; results carry the run id so a cancelled run's last one is dropped.
-    """
-
-    result = Signal(int, int, object)  # run id, pair index, outcome
-    finished = Signal(int, bool)  # run id, cancelled
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self._cancel = threading.Event()
-        self._run_id = 0
-        self._thread: threading.Thread | None = None
-
-    def start(self, job: PairJob) -> int:
-        self.cancel()
-        self._run_id += 1
-        run_id, cancel = self._run_id, threading.Event()
-        self._cancel = cancel
-
-        def work() -> None:
-            try:
-                job(lambda index, outcome: self.result.emit(run_id, index, outcome), cancel.is_set)
-            finally:
-                self.finished.emit(run_id, cancel.is_set())
-
-        self._thread = threading.Thread(target=work, name=self.name, daemon=True)
-        self._thread.start()
-        return run_id
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Cancel and wait for the pair in hand, so no signal outlives the window."""
-        self.cancel()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    @property
-    def run_id(self) -> int:
-        return self._run_id
 
 
 class PairBrowser(QWidget):
@@ -192,26 +144,32 @@ class PairBrowser(QWidget):
         self._filter_timer.timeout.connect(self._apply_filter)
         self.name_filter.textChanged.connect(lambda *_: self._filter_timer.start())
         self.inlier_filter.valueChanged.connect(lambda *_: self._filter_timer.start())
-        self.checks = PairJobRunner("pair-checks")
-        self.checks.result.connect(self._checked)
+        self.checks = LatestJobRunner("pair-checks")
         self.checks.finished.connect(self._checks_finished)
-        self.counts = PairJobRunner("pair-counts")
-        self.counts.result.connect(self._counted)
+        self.checks.failed.connect(self._job_failed)
+        self.counts = LatestJobRunner("pair-counts")
         self.counts.finished.connect(self._counts_finished)
-        self._dirty = False
+        self.counts.failed.connect(self._job_failed)
+        # Outcomes the jobs append from their threads: (generation, kind, pair index, outcome). A new run or new
+        # intrinsics bump the kind's generation, so a stopped job's late outcomes never land on the table.
+        self._arrived: deque[tuple[int, str, int, object]] = deque()
+        self._generation = {"check": 0, "count": 0}
+        self._stop_checks = self._stop_counts = threading.Event()
         self._checked_count = self._todo = 0
-        self._counting = False
+        self._counting = self._checking = False
         self._refresh_timer = QTimer(self, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._flush)
         self.check_button.clicked.connect(self.check_visible)
-        self.cancel_button.clicked.connect(self.checks.cancel)
+        self.cancel_button.clicked.connect(lambda: self._stop_checks.set())
         self.focal.editingFinished.connect(self._focal_changed)
 
     # the run
     def set_table(self, table: PairTable) -> None:
         """Show a run's pairs (any previous run's checks are cancelled)."""
-        self.checks.cancel()
-        self.counts.cancel()
+        self._stop_counts.set()
+        self._generation["count"] += 1
+        self._drop_checks()
+        self._arrived.clear()
         self.table = table
         self.model = PairTableModel(table)
         self.view.setModel(self.model)
@@ -228,8 +186,8 @@ class PairBrowser(QWidget):
         uncounted = table.run.uncounted()
         self._counting = bool(len(uncounted))
         if self._counting:  # hloc files: counts are read after opening, in the background
-            run = table.run
-            self.counts.start(lambda on_result, cancelled: count_pairs(run, uncounted, on_result, cancelled))
+            self._stop_counts = stop = threading.Event()
+            self.counts.submit(count_pairs, table.run, uncounted, self._collector("count"), stop.is_set)
             self._refresh_timer.start()
         self._update_status()
 
@@ -290,7 +248,7 @@ class PairBrowser(QWidget):
         focal = self.focal.value() or None
         if focal == self.table.run.focal_px:
             return
-        self.checks.cancel()
+        self._drop_checks()
         self.table.run.focal_px = focal
         self.table.clear_checks()
         if self.current_pair is not None:
@@ -305,50 +263,71 @@ class PairBrowser(QWidget):
             self._update_status("every pair shown is checked")
             return
         self._checked_count, self._todo = 0, len(todo)
-        run, reference = self.table.run, self.table.reference
-        self.checks.start(lambda on_result, cancelled: check_pairs(run, todo, on_result, cancelled, reference))
+        self._stop_checks = stop = threading.Event()
+        self.checks.submit(
+            check_pairs, self.table.run, todo, self._collector("check"), stop.is_set, self.table.reference
+        )
+        self._checking = True
         self.cancel_button.setEnabled(True)
         self.check_button.setEnabled(False)
         self._refresh_timer.start()
         self._update_status()
 
-    def _checked(self, run_id: int, index: int, outcome: object) -> None:
-        if run_id != self.checks.run_id or self.table is None:
-            return  # a cancelled run's last result
-        self.table.set_check(index, outcome, refresh=False)  # type: ignore[arg-type]
-        self._checked_count += 1
-        self._dirty = True
+    def _drop_checks(self) -> None:
+        """Stop a running check and forget what it has not delivered yet."""
+        self._stop_checks.set()
+        self.checks.cancel()
+        self._generation["check"] += 1
+        self._checking = False
+        self.cancel_button.setEnabled(False)
+        self.check_button.setEnabled(True)
 
-    def _counted(self, run_id: int, index: int, outcome: object) -> None:
-        if run_id != self.counts.run_id or self.table is None:
-            return
-        if isinstance(outcome, str):
-            self.table.check_messages[index] = outcome
-        self._dirty = True  # the reader stored the count in the run's pair rows
-
-    def _counts_finished(self, run_id: int, cancelled: bool) -> None:
-        if run_id != self.counts.run_id:
-            return
-        self._counting = False
-        if not self.cancel_button.isEnabled():
-            self._refresh_timer.stop()
-        self._flush()
-        self._update_status()
+    def _collector(self, kind: str) -> Any:
+        """The on_result callback for a job: queue the outcome (called on the job's thread; no Qt there)."""
+        generation, arrived = self._generation[kind], self._arrived
+        return lambda index, outcome: arrived.append((generation, kind, index, outcome))
 
     def _flush(self) -> None:
-        if self._dirty and self.table is not None:
-            self._dirty = False
-            self.table.refresh()
-
-    def _checks_finished(self, run_id: int, cancelled: bool) -> None:
-        if run_id != self.checks.run_id:
+        """Fold the queued outcomes into the table, then refresh it once."""
+        if self.table is None:
             return
-        if not self.counting:
+        changed = False
+        while self._arrived:
+            generation, kind, index, outcome = self._arrived.popleft()
+            if generation != self._generation[kind]:
+                continue
+            changed = True
+            if kind == "check":
+                self.table.set_check(index, outcome, refresh=False)  # type: ignore[arg-type]
+                self._checked_count += 1
+            elif isinstance(outcome, str):  # a count that could not be read
+                self.table.check_messages[index] = outcome
+        if changed:
+            self.table.refresh()
+        if not (self._checking or self._counting):
             self._refresh_timer.stop()
+
+    def _checks_finished(self, job: int, _value: object) -> None:
+        if self.checks.superseded(job):
+            return
+        self._checking = False
         self._flush()
         self.cancel_button.setEnabled(False)
         self.check_button.setEnabled(True)
-        self._update_status("check cancelled" if cancelled else "")
+        self._update_status("check cancelled" if self._stop_checks.is_set() else "")
+
+    def _counts_finished(self, job: int, _value: object) -> None:
+        if self.counts.superseded(job):
+            return
+        self._counting = False
+        self._flush()
+        self._update_status()
+
+    def _job_failed(self, _job: int, message: str) -> None:
+        self._checking = self._counting = False
+        self.cancel_button.setEnabled(False)
+        self.check_button.setEnabled(True)
+        self._update_status(message)
 
     def _update_status(self, note: str = "") -> None:
         if self.table is None:
@@ -356,7 +335,7 @@ class PairBrowser(QWidget):
         parts = [f"showing {len(self.table.order)} of {len(self.table)} pairs"]
         if self.counting:
             parts.append(f"counting matches: {len(self.table) - len(self.table.run.uncounted())} of {len(self.table)}")
-        if self.cancel_button.isEnabled():
+        if self._checking:
             parts.append(f"checking {self._checked_count} of {self._todo}…")
         auc = self.table.pose_auc()
         if auc is not None:
@@ -370,6 +349,9 @@ class PairBrowser(QWidget):
         return self._counting
 
     def shutdown(self) -> None:
-        """Call when the browser goes away: stops the background work."""
-        self.checks.stop()
-        self.counts.stop()
+        """Call when the browser goes away: stops the background work (no signal comes after this)."""
+        self._stop_checks.set()
+        self._stop_counts.set()
+        for runner in (self.checks, self.counts):
+            runner.cancel()
+            runner.shutdown()

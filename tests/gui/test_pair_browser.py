@@ -208,3 +208,18 @@ def test_hloc_match_counts_arrive_in_the_background(qtbot, tmp_path):
     assert "counting" not in widget.status.text()
     widget.shutdown()
     run.close()
+
+
+def test_typing_a_focal_length_drops_old_checks_and_reopens_the_pair(qtbot, browser, table):
+    browser.select_pair(0)
+    browser.check_visible()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=20000)
+    assert (table.check_inliers >= 0).all()
+    chosen: list[StoredPair] = []
+    browser.pairChosen.connect(chosen.append)
+    browser.focal.setValue(450.0)
+    browser.focal.editingFinished.emit()
+    assert table.run.focal_px == 450.0
+    assert (table.check_inliers == -1).all() and table.pose_auc() is None
+    assert [k.fx for k in chosen[-1].intrinsics] == [450.0, 450.0]
+    assert chosen[-1].intrinsics[0].source == "typed in"
