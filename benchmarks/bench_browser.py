@@ -194,6 +194,11 @@ def main() -> None:
 
     raw = median_time(raw_pair, 50)
     results.append(("pair", "open a pair (StoredPair)", median_time(lambda: table.open_pair(next(picks)), 50), raw))
+    from core.quick_check import check_pair
+
+    # Generated matches are random (no geometry): MAGSAC++ runs to its iteration limit, the worst case.
+    check = median_time(lambda: check_pair(table.open_pair(next(picks))), 10)
+    results.append(("background", "quick check of one pair (F, E, H, overlap)", check, None))
 
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
