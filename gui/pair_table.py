@@ -57,7 +57,6 @@ class PairTable:
         self._label_rank = np.empty(count, np.int64)
         self._label_rank[np.argsort(self.labels, kind="stable")] = np.arange(count)
         self.check_inliers = np.full(count, UNKNOWN, np.int64)
-        self.check_ratio = np.full(count, np.nan)
         self.overlap = np.full(count, "", dtype=object)
         self.rotation = np.full(count, np.nan)
         self.pose_error = np.full(count, np.nan)
@@ -105,7 +104,8 @@ class PairTable:
         if key == "ratio":
             return self.ratio
         if key == "geometry":
-            return np.unique(pairs.geometry, return_inverse=True)[1].astype(np.float64)
+            ranks = np.unique(pairs.geometry, return_inverse=True)[1].astype(np.float64)
+            return np.where(pairs.geometry == "", np.nan, ranks)
         if key == "check":
             return np.where(self.check_inliers == UNKNOWN, np.nan, self.check_inliers.astype(np.float64))
         if key == "overlap":
@@ -202,7 +202,6 @@ class PairTable:
             self._checks[index] = outcome
             self.check_messages.pop(index, None)
             self.check_inliers[index] = outcome.inliers
-            self.check_ratio[index] = outcome.ratio
             self.overlap[index] = outcome.overlap.verdict
             pose = outcome.pose
             self.rotation[index] = np.nan if pose is None or pose.rotation_deg is None else pose.rotation_deg
@@ -215,7 +214,6 @@ class PairTable:
         self._checks.clear()
         self.check_messages.clear()
         self.check_inliers[:] = UNKNOWN
-        self.check_ratio[:] = np.nan
         self.overlap[:] = ""
         self.rotation[:] = np.nan
         self.pose_error[:] = np.nan
