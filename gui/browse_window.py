@@ -77,8 +77,11 @@ class BrowseWindow(QMainWindow):
         lines = describe(pair, check)
         result = pair.result
         if check.pose is not None and check.pose.essential is not None:
-            colors = residual_colors(check.pose.sampson_px, PoseOptions().threshold_px)
-            lines.append("lines: Sampson error under E (green 0 px, red from 2 px)")
+            threshold = PoseOptions().threshold_px
+            colors = residual_colors(check.pose.sampson_px, threshold)
+            lines.append(
+                f"lines: Sampson error under E (green 0 px, yellow {threshold:g} px, red from {2 * threshold:g} px)"
+            )
         elif pair.inliers is not None:
             colors = np.where(pair.inliers[:, None], INLIER_COLOR, OUTLIER_COLOR).astype(np.uint8)
             lines.append("lines: stored inliers green, the rest red")
