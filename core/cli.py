@@ -188,15 +188,49 @@ def command_match(args: argparse.Namespace) -> int:
     )
     write_matches(output, match_file)
     if args.viz:
-        from .drawing import draw_matches
-
-        picture = draw_matches(image0.pixels, image1.pixels, match_file.kpts0, match_file.kpts1, match_file.scores)
-        _write_picture(Path(args.viz), picture)
+        _write_picture(Path(args.viz), _picture(image0, image1, match_file, result, geometry, args))
     line = f"{len(match_file.scores)} matches (of {len(result)}) in {time.perf_counter() - started:.2f} s"
     if geometry is not None:
         line += f"; {geometry.model}: " + (f"{geometry.inlier_count} inliers" if geometry.ok else geometry.status)
     print(f"{line} -> {output}")
     return EXIT_OK
+
+
+def _picture(
+    image0: Any, image1: Any, match_file: Any, result: MatchResult, geometry: Any, args: argparse.Namespace
+) -> Any:
+    """The window's picture of the kept matches: the same colour function (inlier/outlier when --geometry), caption
+    and legend."""
+    from .drawing import caption, draw_matches, line_colors, score_range
+    from .geometry import assess
+
+    verdict = None
+    if geometry is not None and geometry.ok:
+        colors = line_colors("inlier", match_file.scores, inliers=geometry.inliers)
+    else:
+        colors = line_colors("confidence", match_file.scores, score_range(result.scores))
+    if geometry is not None:
+        verdict = assess(geometry.model, geometry.ok, geometry.inlier_count, len(match_file.scores), geometry.status)
+    names = (Path(args.image0).name, Path(args.image1).name)
+    text = caption(
+        names,
+        result.info.matcher,
+        args.threshold,
+        len(match_file.scores),
+        len(result),
+        None,
+        verdict.label if verdict is not None else None,
+    )
+    return draw_matches(
+        image0.pixels,
+        image1.pixels,
+        match_file.kpts0,
+        match_file.kpts1,
+        match_file.scores,
+        colors=colors.rgb(),
+        caption=text,
+        legend=colors.legend,
+    )
 
 
 @dataclass

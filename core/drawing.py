@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 Layout = Literal["side", "stacked"]
 LayoutChoice = Literal["auto", "side", "stacked"]
-ColorMode = Literal["confidence", "inlier", "residual", "compare"]
+ColorMode = Literal["confidence", "inlier", "residual", "compare", "stored"]
 Color = tuple[int, int, int]
 GAP_PX = 8
 GRADIENT_LEVELS = 32
@@ -86,6 +86,7 @@ def line_colors(
     residuals: np.ndarray | None = None,
     threshold_px: float = 3.0,
     shared: np.ndarray | None = None,
+    stored_inliers: np.ndarray | None = None,
 ) -> LineColors:
     """The colour of every match line for a colour mode; arrays cover all N matches of the result.
 
@@ -95,6 +96,9 @@ def line_colors(
     if mode == "inlier" and inliers is not None:
         legend = LegendSpec("geometry", "swatches", (INLIER_COLOR, OUTLIER_COLOR), ("inlier", "outlier"))
         return LineColors(np.array([INLIER_COLOR, OUTLIER_COLOR], np.uint8), (~inliers).astype(np.int16), legend)
+    if mode == "stored" and stored_inliers is not None:
+        legend = LegendSpec("stored verification", "swatches", (INLIER_COLOR, OUTLIER_COLOR), ("inlier", "outlier"))
+        return LineColors(np.array([INLIER_COLOR, OUTLIER_COLOR], np.uint8), (~stored_inliers).astype(np.int16), legend)
     if mode == "residual" and residuals is not None:
         scale = np.nan_to_num(np.asarray(residuals, np.float64), nan=np.inf) / max(2 * threshold_px, 1e-9)
         legend = LegendSpec(
@@ -113,7 +117,12 @@ def line_colors(
         )
         return LineColors(np.array([SHARED_COLOR, GAINED_COLOR], np.uint8), (~shared).astype(np.int16), legend)
     if mode != "confidence":
-        missing = {"inlier": "no geometric model", "residual": "no geometric model", "compare": "no run A"}[mode]
+        missing = {
+            "inlier": "no geometric model",
+            "residual": "no geometric model",
+            "compare": "no run A",
+            "stored": "no stored verification",
+        }[mode]
         legend = LegendSpec(missing, "swatches", (NEUTRAL_COLOR,), (missing,))
         return LineColors(np.array([NEUTRAL_COLOR], np.uint8), np.zeros(n, np.int16), legend)
     low, high = score_range
@@ -125,6 +134,16 @@ def line_colors(
         (_fmt(low), _fmt((low + high) / 2), _fmt(high)),
     )
     return LineColors(_gradient_palette(), _levels((np.asarray(scores, np.float64) - low) / span), legend)
+
+
+def score_range(scores: np.ndarray) -> tuple[float, float]:
+    """(0, 1) for probabilities; the scores' own range otherwise (the `opt` variant returns similarity logits)."""
+    if len(scores) == 0:
+        return 0.0, 1.0
+    low, high = float(scores.min()), float(scores.max())
+    if low >= 0.0 and high <= 1.0:
+        return 0.0, 1.0
+    return float(np.floor(min(low, 0.0))), float(np.ceil(high))
 
 
 def second_image_offset(size0: tuple[int, int], layout: Layout, gap: int = GAP_PX) -> tuple[int, int]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -12,7 +14,8 @@ from PySide6.QtWidgets import QApplication
 from resources import resource_path
 
 
-def run_app(paths: list[str]) -> int:
+def run_app(paths: list[str], then: Callable[[Any], None] | None = None) -> int:
+    """The window, with a pair (`paths`) or anything else to open once it is shown (`then(window)`)."""
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Match Inspector")
@@ -26,6 +29,8 @@ def run_app(paths: list[str]) -> int:
         QTimer.singleShot(0, lambda: window.load_pair(paths[0], paths[1]))
     elif len(paths) == 1:
         QTimer.singleShot(0, lambda: window.load_image_into(0, paths[0]))
+    if then is not None:
+        QTimer.singleShot(0, lambda: then(window))
     # Ctrl+C in the terminal closes the window instead of being swallowed by the event loop.
     signal.signal(signal.SIGINT, lambda *_: window.close())
     ticker = QTimer(interval=250)

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             "usage: match-inspector [IMAGE0 IMAGE1]        open the inspector window (with a pair)\n"
             "       match-inspector match IMG0 IMG1 -o OUT  match one pair headless (see: match --help)\n"
             "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
+            "       match-inspector browse RUN [--images D]  browse a COLMAP database, hloc files or batch folder\n"
             "       match-inspector --version"
         )
         return 0
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"match-inspector {__version__}")
         return 0
-    if len(argv) > 2 or any(a.startswith("-") for a in argv):
+    browse = bool(argv) and argv[0] == "browse"
+    if not browse and (len(argv) > 2 or any(a.startswith("-") for a in argv)):
         print("match-inspector: give at most two image paths (or a command: match, batch; --help)", file=sys.stderr)
         return 2
     problem = display_problem()
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if browse:
+        from .browse_command import run_browse
+
+        return run_browse(argv[1:])
     from .app import run_app
 
     return run_app(argv)

@@ -24,6 +24,7 @@ from .controllers.analysis import AnalysisController
 from .controllers.exports import ExportActions
 from .controllers.feedback import Feedback
 from .controllers.files import FileActions
+from .controllers.matching_runs import MatchingRunDocks
 from .controllers.runs import RunController
 from .controllers.sessions import SessionIO
 from .inspection import InspectionModel
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.inspector_dock = self._dock("Inspect", inspect, Qt.DockWidgetArea.RightDockWidgetArea)
         self.histogram = ScoreHistogram(self.model)
         self.histogram_dock = self._dock("Score histogram", self.histogram, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.matching_run = MatchingRunDocks(self, self.model, self.files, feedback, beside=self.controls_dock)
         self.resizeDocks([self.controls_dock, self.inspector_dock], [310, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.inspector_dock, self.histogram_dock], [600, 160], Qt.Orientation.Vertical)
 
@@ -121,6 +123,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open session…", sessions.open_dialog)
         self._action(file_menu, "Save session…", sessions.save_dialog, "Ctrl+Alt+S")
         self._action(file_menu, "Open matches file (NPZ, JSON, CSV)…", sessions.open_matches_dialog)
+        self._action(file_menu, "Open matching run (COLMAP, hloc, batch folder)…", self.matching_run.open_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Export matches…", exports.export_matches_dialog, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Export view as PNG…", exports.export_png_dialog, "Ctrl+Shift+S")
@@ -169,6 +172,7 @@ class MainWindow(QMainWindow):
         self.runs.weightsMissing.connect(lambda text: self.report_error(text, "Use SIFT baseline", self.use_sift))
         self.analysis.overlayReady.connect(self.view.show_overlay)
         self.files.recentChanged.connect(self._refresh_recent_menu)
+        self.matching_run.rematchRequested.connect(self.runs.run)
         self.exports.current_layout = lambda: self.view.layout_mode  # the picture is laid out as the screen is
         self.sessions.view_range = self._view_range
         self.sessions.set_view_range = self._set_view_range
@@ -322,7 +326,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop every background worker; never waits for a model stage."""
-        for part in (self.runs, self.analysis, self.exports, self.files):
+        for part in (self.runs, self.analysis, self.exports, self.files, self.matching_run):
             part.shutdown()
         self.model.disconnect_all()
 

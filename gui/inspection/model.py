@@ -18,6 +18,7 @@ from psygnal import Signal
 
 from core.compare import Comparison, Counterparts, classify
 from core.drawing import ColorMode, LayoutChoice, LineColors, line_colors
+from core.drawing import score_range as scores_range
 from core.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
 from core.io import LoadedImage
 from core.line_budget import DEFAULT_LINE_BUDGET, LineSubsample, even_subsample
@@ -81,13 +82,7 @@ class RunA:
 
 
 def score_range(result: MatchResult | None) -> tuple[float, float]:
-    """(0, 1) for probabilities; the scores' own range otherwise (the `opt` variant returns similarity logits)."""
-    if result is None or len(result) == 0:
-        return 0.0, 1.0
-    low, high = float(result.scores.min()), float(result.scores.max())
-    if low >= 0.0 and high <= 1.0:
-        return 0.0, 1.0
-    return float(np.floor(min(low, 0.0))), float(np.ceil(high))
+    return (0.0, 1.0) if result is None else scores_range(result.scores)
 
 
 class InspectionModel:
@@ -112,6 +107,7 @@ class InspectionModel:
         self.result: MatchResult | None = None
         self.result_id = 0
         self.result_options: MatchOptions | None = None  # what the shown result was computed with
+        self.stored_inliers: np.ndarray | None = None  # verification stored with matches from a matching run
         self.match_options = MatchOptions()  # what the next run uses
         self.threshold = DEFAULT_DISPLAY_THRESHOLD
         self.region: Region | None = None
@@ -168,6 +164,7 @@ class InspectionModel:
     def _clear_result(self) -> None:
         had = self.result is not None
         self.result = None
+        self.stored_inliers = None
         self._score_range = score_range(None)
         self._next_id += 1  # whatever was computed for the old result matches no id from now on
         self.result_id = self._next_id
@@ -182,15 +179,22 @@ class InspectionModel:
             self.visible_changed.emit()
             self.match_options_changed.emit()
 
-    def set_result(self, result: MatchResult, pair_version: int, options: MatchOptions | None = None) -> bool:
-        """Accept a result only if it was computed for the pair shown now; the previous one becomes run A."""
+    def set_result(
+        self,
+        result: MatchResult,
+        pair_version: int,
+        options: MatchOptions | None = None,
+        stored_inliers: np.ndarray | None = None,
+    ) -> bool:
+        """Accept a result only if it was computed for the pair shown now; the previous one becomes run A.
+        `stored_inliers`: the verification stored with matches opened from a matching run (colour mode "stored")."""
         if pair_version != self.pair_version or not self.has_pair:
             return False
         if np.any(np.diff(result.scores) > 0):  # the visible-prefix logic needs best-first order
             order = np.argsort(-result.scores, kind="stable")
-            result = MatchResult(
-                result.kpts0[order], result.kpts1[order], result.scores[order], result.image_sizes, result.info
-            )
+            result = result.subset(order)
+            stored_inliers = None if stored_inliers is None else stored_inliers[order]
+        self.stored_inliers = stored_inliers
         if self.result is not None and (self.run_a is None or not self.run_a.kept):
             self.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
         self._next_id += 1
@@ -385,6 +389,7 @@ class InspectionModel:
                 residuals=geometry.residuals if geometry is not None else None,
                 threshold_px=geometry.threshold_px if geometry is not None else self.geometry_options.threshold_px,
                 shared=comparison.shared_b if comparison is not None else None,
+                stored_inliers=self.stored_inliers,
             )
             self._colors = (key, colors)
         return self._colors[1]

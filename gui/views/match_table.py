@@ -49,11 +49,10 @@ class MatchTableModel(QAbstractTableModel):
     def _apply_sort(self) -> None:
         if self.inspection.result is None or len(self.rows) == 0:
             return
-        keys = self._column_values(self.sort_column)
-        order = np.argsort(np.nan_to_num(keys, nan=np.inf), kind="stable")
+        keys = self._column_values(self.sort_column).astype(np.float64)
         if self.sort_order == Qt.SortOrder.DescendingOrder:
-            order = order[::-1]
-        self.order = self.rows[order]
+            keys = -keys  # stable either way: equal values keep score order; missing values (NaN) go last
+        self.order = self.rows[np.argsort(np.nan_to_num(keys, nan=np.inf), kind="stable")]
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.layoutAboutToBeChanged.emit()

@@ -184,6 +184,7 @@ class ControlsPanel(QWidget):
             ("inlier / outlier", "inlier"),
             ("residual", "residual"),
             ("A/B: shared / gained / lost", "compare"),
+            ("stored verification (matching run)", "stored"),
         )
         self.legend = Legend()
         self.line_width = number_box(0.5, 6.0, 1.0, 0.5, decimals=1, suffix=" px")

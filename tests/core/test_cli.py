@@ -85,7 +85,31 @@ def test_match_with_model_weights_and_picture(image_dir, tmp_path, random_weight
     assert data.provenance["weights_source"] == random_weights
     assert data.provenance["inference_sizes"] == [[256, 320], [256, 320]]
     with Image.open(viz) as picture:
-        assert picture.size == (320 + 8 + 320, 240)
+        assert picture.size[0] == 320 + 8 + 320 and picture.size[1] > 240, "the pair, then caption and legend"
+
+
+def test_viz_is_coloured_by_the_geometry_like_the_window(tmp_path):
+    """`match --viz --geometry` draws inliers and outliers in the window's colours, with a caption saying so."""
+    from core.drawing import INLIER_COLOR, OUTLIER_COLOR
+    from resources import resource_path
+
+    out, viz = tmp_path / "m.npz", tmp_path / "m.png"
+    pair = [str(resource_path("sample_pair_0.png")), str(resource_path("sample_pair_1.png"))]
+    argv = ["match", *pair, "--matcher", "sift", "--geometry", "H", "--threshold", "0.2", "-o", str(out)]
+    assert run_cli([*argv, "--viz", str(viz)]) == 0
+    data = read_matches(out)
+    assert data.inliers is not None and data.inliers.any() and (~data.inliers).any()
+    with Image.open(viz) as picture:
+        pixels = np.asarray(picture.convert("RGB")).astype(int)
+    offset = np.array([1024 + 8, 0])
+    hits = {True: 0, False: 0}
+    for k0, k1, inlier in zip(data.kpts0, data.kpts1, data.inliers):
+        x, y = np.round((k0 + 0.5 + k1 + 0.5 + offset) / 2).astype(int)
+        patch = pixels[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3)
+        colour = np.array(INLIER_COLOR if inlier else OUTLIER_COLOR)
+        hits[bool(inlier)] += bool((np.abs(patch - colour).max(axis=1) <= 30).any())
+    assert hits[True] > 0.8 * data.inliers.sum() and hits[False] > 0.5 * (~data.inliers).sum()
+    assert pixels.shape[0] > 683, "caption and legend under the pair"
 
 
 @pytest.mark.parametrize(

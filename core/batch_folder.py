@@ -1,0 +1,87 @@
+"""The per-pair files of `match-inspector batch` (OUT/pairs/*.npz|json|csv), opened as a matching run.
+
+Each file names its images (relative to the batch's image folder) and sizes in its provenance, and holds inlier flags
+when the batch ran with --geometry. Opening reads every file once for its counts; a pair's matches are read again
+when it is shown, so memory stays small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .export import FORMATS, ExportError, MatchFile, read_matches
+from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from .types import MatchResult, RunInfo
+
+
+class BatchFolderRun(MatchingRun):
+    kind = "match-inspector batch"
+
+    def __init__(self, folder: Path, image_dir: Path | None) -> None:
+        super().__init__(folder, image_dir)
+        files = sorted(p for p in (folder / "pairs").iterdir() if p.suffix.lower() in FORMATS)
+        if not files:
+            raise RunOpenError(f"{folder / 'pairs'} holds no match files ({', '.join(FORMATS)})")
+        sizes: dict[str, tuple[int, int] | None] = {}
+        named: list[tuple[str, str]] = []
+        matches, inliers = [], []
+        for path in files:
+            data = self._load(path)
+            name0, name1 = str(data.provenance.get("image0") or ""), str(data.provenance.get("image1") or "")
+            if not name0 or not name1:
+                raise RunOpenError(f"{path.name}: its provenance does not name the two images")
+            for name, key in ((name0, "image0_size"), (name1, "image1_size")):
+                size = data.provenance.get(key)
+                sizes.setdefault(name, (int(size[0]), int(size[1])) if size else None)
+            named.append((name0, name1))
+            matches.append(len(data.scores))
+            inliers.append(int(np.count_nonzero(data.inliers)) if data.inliers is not None else UNKNOWN)
+        names = sorted(sizes)
+        index_of = {name: i for i, name in enumerate(names)}
+        self.images = tuple(RunImage(name, sizes[name]) for name in names)
+        self._files = files
+        geometry = np.array(["" if count == UNKNOWN else "verified" for count in inliers], dtype=str)
+        self.pairs = PairRows(
+            np.array([index_of[a] for a, _ in named], np.int64),
+            np.array([index_of[b] for _, b in named], np.int64),
+            np.array(matches, np.int64),
+            np.array(inliers, np.int64),
+            geometry,
+        )
+
+    @staticmethod
+    def _load(path: Path) -> MatchFile:
+        try:
+            return read_matches(path)
+        except ExportError as exc:
+            raise RunOpenError(str(exc)) from exc
+
+    def _read_pair(self, index: int) -> StoredPair:
+        path = self._files[index]
+        data = self._load(path)
+        i0, i1 = int(self.pairs.image0[index]), int(self.pairs.image1[index])
+        size0, note0 = self.image_size(i0, data.kpts0)
+        size1, note1 = self.image_size(i1, data.kpts1)
+        info = RunInfo.from_dict(data.provenance, fallback_source=str(path))
+        info = replace(info, notes=info.notes + tuple(n for n in (note0, note1) if n))
+        result = MatchResult(
+            np.asarray(data.kpts0, np.float32),
+            np.asarray(data.kpts1, np.float32),
+            np.asarray(data.scores, np.float32),
+            (size0, size1),
+            info,
+        )
+        name0, name1 = self.images[i0].name, self.images[i1].name
+        inliers = None if data.inliers is None else np.asarray(data.inliers, bool)
+        return StoredPair(
+            index,
+            (name0, name1),
+            (self.image_path(name0), self.image_path(name1)),
+            result,
+            inliers,
+            str(self.pairs.geometry[index]),
+            exif_applied=True,  # batch matches images upright unless run with --no-exif (not recorded in the files)
+        )

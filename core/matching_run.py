@@ -1,0 +1,245 @@
+"""A whole matching run opened for browsing: its images, one row per pair, and any pair's matches on demand.
+
+Opening reads the image list and, per pair, the image indices and counts; a pair's keypoints and matches are read
+only when `read_pair` asks for them. Matches come back as a MatchResult in the frame the file stores (images as the
+file stores them, without EXIF rotation), in the project's pixel convention (pixel centres at integers), sorted best
+first like core.matching's results, with the file's verified inlier flags (same order) where it has them.
+
+`open_run` accepts a COLMAP database, an hloc features.h5 / matches.h5 pair, or a folder holding either (or the
+per-pair files of `match-inspector batch`).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from .intrinsics import Intrinsics, from_exif
+from .types import MatchResult
+
+UNKNOWN = -1  # a count the file does not have (e.g. verified inliers in hloc files)
+
+
+class RunOpenError(ValueError):
+    """A matching run that cannot be opened or read; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class RunImage:
+    name: str  # as the run names it, relative to the image folder
+    size: tuple[int, int] | None  # (height, width) in the frame the file stores; None when the run does not say
+    intrinsics: Intrinsics | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class PairRows:
+    """One row per pair, as numpy columns (fast to sort and filter for tens of thousands of pairs)."""
+
+    image0: np.ndarray  # (P,) int: index into the run's images
+    image1: np.ndarray
+    matches: np.ndarray  # (P,) int: raw matches stored
+    inliers: np.ndarray  # (P,) int: verified inliers stored, UNKNOWN when the file has none
+    geometry: np.ndarray  # (P,) str: the file's two-view geometry type ("calibrated", "planar", ...), "" if none
+
+    def __len__(self) -> int:
+        return len(self.image0)
+
+
+@dataclass(frozen=True, eq=False)
+class StoredPair:
+    """Everything the inspector needs to show one pair of a run."""
+
+    index: int  # row in the run's pairs
+    names: tuple[str, str]
+    image_paths: tuple[Path | None, Path | None]  # None when no image folder holds the file
+    result: MatchResult  # coordinates in the frame the file stores (see exif_applied)
+    inliers: np.ndarray | None  # (N,) bool, the file's verified inliers; None when the file has no verification
+    geometry: str  # the file's two-view geometry type, "" if none
+    intrinsics: tuple[Intrinsics | None, Intrinsics | None] = (None, None)
+    stored_pose: tuple[np.ndarray, np.ndarray] | None = None  # (R, t) cam1_from_cam0 stored by the file
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)  # stored "F", "E", "H" where present
+    exif_applied: bool = False  # coordinates refer to the EXIF-rotated image (load images with apply_exif=this)
+
+
+class MatchingRun(ABC):
+    """Base of the readers; subclasses fill `images` and `pairs` on open and implement `_read_pair`."""
+
+    kind: str = ""  # the format, in words
+
+    def __init__(self, source: Path, image_dir: Path | None) -> None:
+        self.source = source
+        self.image_dir = image_dir
+        self.images: tuple[RunImage, ...] = ()
+        empty = np.zeros(0, np.int64)
+        self.pairs = PairRows(empty, empty, empty, empty, np.zeros(0, str))
+        self._lock = threading.Lock()  # readers may be called from a background check and the GUI thread
+        self.focal_px: float | None = None  # typed in: overrides the file's cameras and EXIF for every image
+
+    def read_pair(self, index: int) -> StoredPair:
+        if not 0 <= index < len(self.pairs):
+            raise IndexError(f"pair {index} is not in this run ({len(self.pairs)} pairs)")
+        with self._lock:
+            pair = self._read_pair(index)
+        return replace(_best_first(pair), intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
+
+    def _intrinsics(self, pair: StoredPair, side: int) -> Intrinsics | None:
+        """A typed-in focal length wins; else the file's camera; else EXIF of the image file; else unknown."""
+        size = pair.result.image_sizes[side]
+        if self.focal_px is not None:
+            return Intrinsics.from_focal(self.focal_px, size)
+        stored = pair.intrinsics[side]
+        if stored is not None:
+            return stored
+        path = pair.image_paths[side]
+        if path is None:
+            return None
+        try:
+            found = from_exif(path)
+        except (OSError, ValueError, SyntaxError):  # an unreadable image or EXIF block: no intrinsics from it
+            return None
+        if found is None or (found.cx * 2 + 1, found.cy * 2 + 1) != (size[1], size[0]):
+            return None  # EXIF of an image whose size differs from the run's: not the frame the matches use
+        return found
+
+    @abstractmethod
+    def _read_pair(self, index: int) -> StoredPair: ...
+
+    def count_matches(self, index: int) -> int:
+        """The raw match count of a pair, reading it where opening left it UNKNOWN (hloc files)."""
+        return int(self.pairs.matches[index])
+
+    def uncounted(self) -> np.ndarray:
+        """Pairs whose match count is not read yet."""
+        return np.flatnonzero(self.pairs.matches == UNKNOWN)
+
+    def close(self) -> None:  # noqa: B027 - readers without open handles need nothing
+        """Release file handles."""
+
+    def __enter__(self) -> MatchingRun:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def pair_names(self, index: int) -> tuple[str, str]:
+        return self.images[int(self.pairs.image0[index])].name, self.images[int(self.pairs.image1[index])].name
+
+    def image_path(self, name: str) -> Path | None:
+        if self.image_dir is None:
+            return None
+        path = self.image_dir / name
+        return path if path.is_file() else None
+
+    def image_size(self, index: int, fallback_points: np.ndarray) -> tuple[tuple[int, int], str]:
+        """(height, width) of image `index`: from the run, else the image file's header, else the keypoint extent."""
+        image = self.images[index]
+        if image.size is not None:
+            return image.size, ""
+        path = self.image_path(image.name)
+        if path is not None:
+            from PIL import Image
+
+            try:
+                with Image.open(path) as handle:
+                    return (handle.height, handle.width), ""
+            except OSError:
+                pass
+        extent = np.ceil(fallback_points.max(axis=0) + 1) if len(fallback_points) else np.array([1.0, 1.0])
+        return (int(extent[1]), int(extent[0])), f"size of {image.name} unknown: taken from its keypoints"
+
+
+def _best_first(pair: StoredPair) -> StoredPair:
+    """Matches sorted by score, best first (stable), as core.matching returns them and the inspector expects."""
+    scores = pair.result.scores
+    if not np.any(np.diff(scores) > 0):
+        return pair
+    order = np.argsort(-scores, kind="stable")
+    result = pair.result
+    sorted_result = MatchResult(
+        result.kpts0[order], result.kpts1[order], scores[order], result.image_sizes, result.info
+    )
+    return replace(pair, result=sorted_result, inliers=None if pair.inliers is None else pair.inliers[order])
+
+
+def _default_image_dir(folder: Path) -> Path | None:
+    candidate = folder / "images"  # COLMAP's and hloc's usual project layout
+    return candidate if candidate.is_dir() else None
+
+
+def open_run(
+    path: str | Path, image_dir: str | Path | None = None, pairs_file: str | Path | None = None
+) -> MatchingRun:
+    """Open a COLMAP database, an hloc matches.h5 (features.h5 beside it) or a folder holding either.
+
+    A folder opens, in this order: database.db, features.h5 + matches.h5, or the per-pair files of
+    `match-inspector batch` (pairs/*.npz|json|csv). Raises RunOpenError with a message for the user.
+    """
+    path = Path(path)
+    images = Path(image_dir) if image_dir is not None else None
+    if images is not None and not images.is_dir():
+        raise RunOpenError(f"image folder not found: {images}")
+    if not path.exists():
+        raise RunOpenError(f"not found: {path}")
+    pairs = Path(pairs_file) if pairs_file is not None else None
+    if pairs is not None and not pairs.is_file():
+        raise RunOpenError(f"pairs file not found: {pairs}")
+    if path.is_dir():
+        folder = path
+        if (folder / "database.db").is_file():
+            path = folder / "database.db"
+        elif (folder / "matches.h5").is_file():
+            path = folder / "matches.h5"
+        elif (folder / "pairs").is_dir():
+            from .batch_folder import BatchFolderRun
+
+            return BatchFolderRun(folder, images)
+        else:
+            raise RunOpenError(f"{folder} holds no database.db, matches.h5 or pairs/ folder of a matching run")
+    folder = path.parent
+    images = images or _default_image_dir(folder)
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        from .hloc_files import HlocRun
+
+        if path.name.startswith("features"):
+            raise RunOpenError(f"{path.name} holds keypoints only: open the matches file (features beside it)")
+        return HlocRun(_features_beside(path), path, images, pairs)
+    from .colmap_database import ColmapDatabaseRun
+
+    return ColmapDatabaseRun(path, images)
+
+
+def _features_beside(matches: Path) -> Path:
+    """hloc names its files features.h5 / matches.h5, or feats-NAME.h5 / matches-NAME_feats-NAME.h5."""
+    candidates = [matches.parent / "features.h5"]
+    if "_" in matches.stem:
+        candidates.append(matches.parent / (matches.stem.split("_", 1)[1] + ".h5"))
+    candidates += sorted(p for p in matches.parent.glob("feat*.h5") if p != matches)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise RunOpenError(f"no features file (features.h5) beside {matches.name}")
+
+
+def count_pairs(
+    run: MatchingRun,
+    indices: Iterable[int],
+    on_count: Callable[[int, int | str], None],
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
+    """Read the match counts opening left unknown; on_count gets (index, count) or (index, message)."""
+    for index in indices:
+        if cancelled():
+            return
+        try:
+            outcome: int | str = run.count_matches(int(index))
+        except (RunOpenError, KeyError, ValueError, OSError) as exc:
+            outcome = f"cannot count the matches of pair {index} ({exc})"
+        on_count(int(index), outcome)

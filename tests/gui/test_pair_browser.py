@@ -1,0 +1,253 @@
+"""The pair browser and matrix widgets on a pycolmap-written run: choosing, keyboard navigation, filters, checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from core.matching_run import StoredPair, open_run
+from core.reference_poses import find_model_beside, load_reference_poses
+from gui.pair_table import PairTable
+from gui.views.pair_browser import PairBrowser
+from gui.views.pair_matrix import PairMatrix, heat_colors
+from tests.scene_run import UNRELATED, write_scene_run
+
+pytest.importorskip("pycolmap")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def table(tmp_path):
+    database = write_scene_run(tmp_path, count=4)
+    run = open_run(database)
+    yield PairTable(run, load_reference_poses(find_model_beside(database)))
+    run.close()
+
+
+@pytest.fixture
+def browser(qtbot, table):
+    widget = PairBrowser()
+    qtbot.addWidget(widget)
+    widget.set_table(table)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+def test_arrow_keys_walk_the_pairs_and_emit_what_the_inspector_needs(qtbot, browser, table):
+    chosen: list[StoredPair] = []
+    browser.pairChosen.connect(chosen.append)
+    browser.select_pair(int(table.order[0]))
+    browser.view.setFocus()
+    qtbot.keyClick(browser.view, Qt.Key.Key_Down)
+    qtbot.keyClick(browser.view, Qt.Key.Key_Down)
+    assert [p.index for p in chosen] == [int(i) for i in table.order[:3]]
+    pair = chosen[-1]
+    assert pair.names == table.run.pair_names(pair.index)
+    assert len(pair.result) == table.run.pairs.matches[pair.index]
+    expected = table.run.read_pair(pair.index).result.kpts0
+    np.testing.assert_array_equal(pair.result.kpts0, expected)
+
+
+def test_sorting_from_the_header_keeps_the_current_pair(qtbot, browser, table):
+    browser.select_pair(int(table.order[2]))
+    current = browser.current_pair
+    browser.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)  # matches
+    assert int(table.order[0]) == table.pair_at(*UNRELATED)
+    assert browser.current_pair == current
+    assert browser.view.currentIndex().row() == table.position_of(current)
+
+
+def test_filters_from_the_widgets(qtbot, browser, table):
+    browser.name_filter.setText("view2")
+    qtbot.waitUntil(lambda: len(table.order) == 3, timeout=2000)
+    assert browser.model.rowCount() == 3
+    browser.name_filter.setText("")
+    browser.inlier_filter.setValue(30)
+    qtbot.waitUntil(lambda: len(table.order) == 1, timeout=2000)
+    assert "showing 1 of 6 pairs" in browser.status.text()
+
+
+def test_background_check_fills_the_table_and_reports_auc(qtbot, browser, table):
+    browser.check_visible()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=20000)
+    assert (table.check_inliers >= 0).all()
+    assert "pose AUC@5/10/20" in browser.status.text()
+    junk = table.pair_at(*UNRELATED)
+    assert browser.model.data(browser.model.index(table.position_of(junk), 6)) == "no overlap found"
+
+
+def test_cancelled_check_stops_early(qtbot, browser, table, monkeypatch):
+    import time
+
+    import core.quick_check
+
+    real = core.quick_check.check_pair
+
+    def slow(*args, **kwargs):
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.quick_check, "check_pair", slow)
+    browser.check_visible()
+    qtbot.waitUntil(lambda: browser._checked_count >= 1, timeout=10000)
+    browser.cancel_button.click()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=10000)
+    assert "check cancelled" in browser.status.text()
+    assert 1 <= int((table.check_inliers >= 0).sum()) < len(table)
+
+
+def test_matrix_click_chooses_the_pair(qtbot, table):
+    matrix = PairMatrix()
+    qtbot.addWidget(matrix)
+    matrix.set_table(table)
+    chosen: list[StoredPair] = []
+    matrix.pairChosen.connect(chosen.append)
+
+    class Click:
+        def __init__(self, x, y):
+            self._pos = QPointF(x, y)
+            self.accepted = False
+
+        def pos(self):
+            return self._pos
+
+        def accept(self):
+            self.accepted = True
+
+    a, b = UNRELATED
+    matrix._clicked(Click(b + 0.5, a + 0.5))
+    matrix._clicked(Click(2.5, 2.5))  # the diagonal: no pair
+    assert [set(p.names) for p in chosen] == [{f"view{a}.png", f"view{b}.png"}]
+    pairs = table.run.pairs
+    rgba = heat_colors(table.sort_values("matches"), pairs.image0, pairs.image1, 4)
+    assert rgba.shape == (4, 4, 4) and (rgba[np.diag_indices(4)][:, 3] == 0).all(), "no pair: transparent"
+    assert (rgba[a, b] == rgba[b, a]).all() and rgba[a, b, 3] == 255
+    assert not (rgba[a, b] == rgba[0, 1]).all(), "20 matches and 300 matches get different colours"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["BROKEN"], "not a COLMAP database"),
+        (["BROKEN", "--bogus"], "unrecognized arguments"),
+        (["FOLDER", "--focal", "-3"], "--focal must be a positive"),
+        (["FOLDER", "--images", "nowhere"], "image folder not found"),
+    ],
+)
+def test_browse_command_refuses_bad_input_with_one_line(tmp_path, arguments, message):
+    broken = tmp_path / "database.db"
+    broken.write_bytes(b"nonsense" * 100)
+    folder = tmp_path / "run"
+    write_scene_run(folder.mkdir() or folder, count=2)
+    substitutes = {"BROKEN": str(broken), "FOLDER": str(folder), "nowhere": str(tmp_path / "nowhere")}
+    argv = [substitutes.get(a, a) for a in arguments]
+    out = subprocess.run(
+        [sys.executable, "-m", "gui.cli", "browse", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and message in out.stderr, out.stderr
+
+
+def test_browse_command_opens_the_run_without_torch(tmp_path):
+    write_scene_run(tmp_path, count=3)
+    script = (
+        "import os, sys, tempfile; os.environ['QT_QPA_PLATFORM'] = 'offscreen';"
+        "os.environ['MATCH_INSPECTOR_SETTINGS_DIR'] = tempfile.mkdtemp();"
+        "from PySide6.QtWidgets import QApplication; app = QApplication([]);"
+        "from gui.browse_command import build_parser, open_for_browsing; from gui.main_window import MainWindow;"
+        f"run, reference = open_for_browsing(build_parser().parse_args([{str(tmp_path)!r}]));"
+        "w = MainWindow(); w.show(); w.matching_run.open(run, reference); app.processEvents();"
+        "w.close(); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(make_window, qtbot, tmp_path):
+    import pycolmap
+    from PIL import Image
+
+    database = write_scene_run(tmp_path, count=3)
+    db = pycolmap.Database.open(str(database))  # verify one pair the way COLMAP stores it: every other match
+    first, second = sorted(db.read_all_images(), key=lambda image: image.image_id)[:2]
+    geometry = pycolmap.TwoViewGeometry()
+    geometry.config = pycolmap.TwoViewGeometryConfiguration.UNCALIBRATED
+    geometry.inlier_matches = db.read_matches(first.image_id, second.image_id)[::2]
+    db.write_two_view_geometry(first.image_id, second.image_id, geometry)
+    db.close()
+    images = tmp_path / "images"
+    images.mkdir(exist_ok=True)
+    run = open_run(database)
+    for image in run.images:  # the scene run has no pictures: grey ones of the stored size
+        height, width = image.size
+        Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(images / image.name)
+    run.close()
+    window = make_window()
+    assert window.matching_run.open_path(str(database), str(images))
+    qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=20000)
+    related = int(np.argmax(window.matching_run.run.pairs.inliers))  # the pair with most stored inliers
+    window.matching_run.browser.select_pair(related)
+    qtbot.waitUntil(lambda: window.matching_run.pair.index == related and window.is_idle(), timeout=20000)
+    pair = window.matching_run.pair
+    assert pair.inliers is not None and pair.inliers.any()
+    model = window.model
+    np.testing.assert_array_equal(model.result.kpts0, pair.result.kpts0)
+    assert model.visible_count() == len(pair.result), "every stored match is shown"
+    assert model.display.color_mode == "stored"
+    np.testing.assert_array_equal(model.line_colors().index == 0, pair.inliers)
+    qtbot.waitUntil(lambda: "pose error vs reference" in window.matching_run.summary.text(), timeout=20000)
+    # Re-matching the pair makes the stored matches run A.
+    window.model.set_match_options(window.model.match_options.__class__(matcher="sift"))
+    window.matching_run.rematch.click()
+    qtbot.waitUntil(lambda: window.model.run_a is not None and window.is_idle(), timeout=60000)
+    assert window.model.run_a.result is not None and len(window.model.run_a.result) == len(pair.result)
+
+
+def test_hloc_match_counts_arrive_in_the_background(qtbot, tmp_path):
+    from core.hloc_export import PairMatches, write_hloc
+
+    rng = np.random.default_rng(0)
+    names = [f"im{i}.png" for i in range(5)]
+    pairs = []
+    for a in range(5):
+        for b in range(a + 1, 5):
+            n = 10 * (a + b + 1)
+            kpts = np.column_stack([np.arange(n) * 2.0, rng.uniform(0, 90, n)]).astype(np.float32)  # no 1-px merges
+            pairs.append(PairMatches(names[a], names[b], kpts, kpts + 1, np.ones(n, np.float32)))
+    write_hloc(pairs, tmp_path / "features.h5", tmp_path / "matches.h5", {name: (100, 200) for name in names})
+    run = open_run(tmp_path)
+    table = PairTable(run)
+    assert len(run.uncounted()) == 10
+    widget = PairBrowser()
+    qtbot.addWidget(widget)
+    widget.set_table(table)
+    qtbot.waitUntil(lambda: not widget.counting, timeout=10000)
+    assert len(run.uncounted()) == 0
+    expected = {(p.name0, p.name1): len(p.kpts0) for p in pairs}
+    for index in range(len(table)):
+        assert table.display(index, "matches") == str(expected[run.pair_names(index)])
+    assert "counting" not in widget.status.text()
+    widget.shutdown()
+    run.close()
+
+
+def test_typing_a_focal_length_drops_old_checks_and_reopens_the_pair(qtbot, browser, table):
+    browser.select_pair(0)
+    browser.check_visible()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=20000)
+    assert (table.check_inliers >= 0).all()
+    chosen: list[StoredPair] = []
+    browser.pairChosen.connect(chosen.append)
+    browser.focal.setValue(450.0)
+    browser.focal.editingFinished.emit()
+    assert table.run.focal_px == 450.0
+    assert (table.check_inliers == -1).all() and table.pose_auc() is None
+    assert [k.fx for k in chosen[-1].intrinsics] == [450.0, 450.0]
+    assert chosen[-1].intrinsics[0].source == "typed in"
