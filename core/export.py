@@ -29,6 +29,8 @@ class MatchFile:
     provenance: dict[str, Any] = field(default_factory=dict)
     inliers: np.ndarray | None = None
     residuals: np.ndarray | None = None
+    # Second-best separated peak / best of each match's coarse confidence (core.ambiguity); None without features.
+    ambiguity: np.ndarray | None = None
 
 
 def provenance(
@@ -65,13 +67,17 @@ def build_match_file(
     inliers = residuals = None
     if geometry is not None and getattr(geometry, "ok", False) and len(geometry.inliers) == int(keep.sum()):
         inliers, residuals = geometry.inliers, geometry.residuals.astype(np.float32)
+    from .ambiguity import ambiguity_scores
+
+    kept = result.subset(keep)
     return MatchFile(
-        result.kpts0[keep],
-        result.kpts1[keep],
-        result.scores[keep],
+        kept.kpts0,
+        kept.kpts1,
+        kept.scores,
         provenance(result, image_paths, threshold, geometry),
         inliers,
         residuals,
+        ambiguity_scores(kept) if kept.coarse is not None else None,
     )
 
 
@@ -86,6 +92,8 @@ def _csv_text(match_file: MatchFile) -> str:
     header = ["index", "x0", "y0", "x1", "y1", "score"]
     if match_file.inliers is not None:
         header += ["inlier", "residual_px"]
+    if match_file.ambiguity is not None:
+        header.append("ambiguity")
     writer.writerow(header)
     for i in range(len(match_file.scores)):
         row = [
@@ -96,6 +104,8 @@ def _csv_text(match_file: MatchFile) -> str:
         ]
         if match_file.inliers is not None and match_file.residuals is not None:
             row += [str(int(match_file.inliers[i])), _f(match_file.residuals[i])]
+        if match_file.ambiguity is not None:
+            row.append(_f(match_file.ambiguity[i]))
         writer.writerow(row)
     return out.getvalue()
 
@@ -110,6 +120,8 @@ def _json_text(match_file: MatchFile) -> str:
     if match_file.inliers is not None and match_file.residuals is not None:
         data["inliers"] = match_file.inliers.astype(bool).tolist()
         data["residuals_px"] = match_file.residuals.tolist()
+    if match_file.ambiguity is not None:
+        data["ambiguity"] = match_file.ambiguity.tolist()
     return json.dumps(data)
 
 
@@ -130,6 +142,8 @@ def write_matches(path: str | Path, match_file: MatchFile) -> Path:
             if match_file.inliers is not None and match_file.residuals is not None:
                 arrays["inliers"] = match_file.inliers.astype(bool)
                 arrays["residuals_px"] = match_file.residuals.astype(np.float32)
+            if match_file.ambiguity is not None:
+                arrays["ambiguity"] = match_file.ambiguity.astype(np.float32)
             write_atomically(path, lambda tmp: _save_npz(tmp, arrays))
         else:
             text = _csv_text(match_file) if suffix == ".csv" else _json_text(match_file)
@@ -160,6 +174,7 @@ def read_matches(path: str | Path) -> MatchFile:
                     prov,
                     data["inliers"] if "inliers" in data else None,
                     data["residuals_px"] if "residuals_px" in data else None,
+                    data["ambiguity"] if "ambiguity" in data else None,
                 )
         if suffix == ".json":
             data = json.loads(path.read_text())
@@ -170,6 +185,7 @@ def read_matches(path: str | Path) -> MatchFile:
                 data.get("provenance", {}),
                 np.asarray(data["inliers"], bool) if "inliers" in data else None,
                 np.asarray(data["residuals_px"], np.float32) if "residuals_px" in data else None,
+                np.asarray(data["ambiguity"], np.float32) if "ambiguity" in data else None,
             )
         if suffix == ".csv":
             lines = path.read_text().splitlines()
@@ -183,6 +199,9 @@ def read_matches(path: str | Path) -> MatchFile:
             if rows and "inlier" in rows[0]:
                 inliers = np.array([r["inlier"] == "1" for r in rows], bool)
                 residuals = np.array([float(r["residual_px"]) for r in rows], np.float32)
+            ambiguity = (
+                np.array([float(r["ambiguity"]) for r in rows], np.float32) if rows and "ambiguity" in rows[0] else None
+            )
             return MatchFile(
                 np.stack([table["x0"], table["y0"]], 1).reshape(-1, 2),
                 np.stack([table["x1"], table["y1"]], 1).reshape(-1, 2),
@@ -190,6 +209,7 @@ def read_matches(path: str | Path) -> MatchFile:
                 prov,
                 inliers,
                 residuals,
+                ambiguity,
             )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"cannot read {path.name}: {exc}") from exc

@@ -142,3 +142,24 @@ def test_model_run_keeps_what_the_map_needs_and_repeats_show_several_peaks(rando
 
     without = match_pair(scene, scene, replace(options, keep_coarse_features=False))
     assert without.coarse is None
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".npz"])
+def test_exports_carry_the_ambiguity_column(tmp_path, suffix):
+    from core.export import build_match_file, read_matches, write_matches
+
+    repeated, _ = _repeated_and_unique()
+    cells = np.array([5 * GRID[1] + 6, 0, 100])
+    result = _result(_evidence(1.5 * repeated[cells], repeated, cells))
+    match_file = build_match_file(result, (None, None), threshold=0.0)
+    assert match_file.ambiguity is not None
+    np.testing.assert_allclose(match_file.ambiguity, ambiguity_scores(result))
+    back = read_matches(write_matches(tmp_path / f"m{suffix}", match_file))
+    assert back.ambiguity is not None
+    np.testing.assert_array_equal(back.ambiguity, match_file.ambiguity)
+    info = RunInfo("sift", "-", "cpu", "fp32", ((0, 0), (0, 0)), 0.0)
+    bare = MatchResult(zeros := np.zeros((1, 2), np.float32), zeros, np.ones(1, np.float32), ((9, 9), (9, 9)), info)
+    assert (
+        read_matches(write_matches(tmp_path / f"b{suffix}", build_match_file(bare, (None, None), 0.0))).ambiguity
+        is None
+    )
