@@ -189,7 +189,9 @@ class EfficientLoFTRImageProcessor:
         if path.is_dir():
             path = path / CONFIG_NAME
         elif not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
-            path = _hub_file(str(source), CONFIG_NAME)
+            from .model.weights import hub_file
+
+            path = hub_file(str(source), CONFIG_NAME)
         try:
             settings = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -340,19 +342,3 @@ class EfficientLoFTRImageProcessor:
                 )
             )
         return pictures
-
-
-def _hub_file(repo_id: str, name: str) -> Path:
-    """One file of a Hub repository from the local cache, fetched once when the Hub can be reached."""
-    import os
-
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    from .model.weights import HOW_TO_GET_WEIGHTS
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    try:
-        return Path(hf_hub_download(repo_id, name, local_files_only=offline))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-        raise ValueError(f"cannot get {name} of '{repo_id}' ({type(exc).__name__}). {HOW_TO_GET_WEIGHTS}") from exc

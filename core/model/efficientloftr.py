@@ -63,6 +63,9 @@ def split_pixel_values(
     Like transformers, the model reads channel 0 (the processor repeats gray into 3 channels). `input_sizes`
     (B, 2, 2), from the processor, crops each image to its own size when the pair was zero-padded to a common one.
     """
+    for given in (pixel_values, pixel_values0, pixel_values1):
+        if given is not None and not isinstance(given, torch.Tensor):
+            raise TypeError("pixel values must be torch tensors: call the processor with return_tensors='pt'")
     if pixel_values is not None:
         if pixel_values0 is not None or pixel_values1 is not None:
             raise ValueError("give either pixel_values or pixel_values0 and pixel_values1, not both")
@@ -110,7 +113,7 @@ class PretrainedModule(nn.Module):
         return next(self.parameters()).dtype
 
     def set_attn_implementation(self, name: str) -> None:
-        """ "sdpa" (the fused kernel, default) or "eager" (explicit softmax, as output_attentions uses)."""
+        """Attention kernel: "sdpa" (fused, the default) or "eager" (explicit softmax, as output_attentions uses)."""
         from .transformer import MultiHeadAttention
 
         if name not in ATTN_IMPLEMENTATIONS:

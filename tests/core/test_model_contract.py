@@ -81,6 +81,8 @@ def test_labels_and_unknown_arguments_are_refused(model, inputs):
         model(pixel_values=inputs.pixel_values[:, 0])
     with pytest.raises(ValueError, match="multiples of 32"):
         model(pixel_values=torch.zeros(1, 2, 1, 100, 96))
+    with pytest.raises(TypeError, match="return_tensors='pt'"):
+        model(pixel_values=inputs.pixel_values.numpy())
 
 
 def test_hidden_states_and_attentions_on_request(model, inputs, outputs):
@@ -181,6 +183,10 @@ def test_save_pretrained_round_trip(model, inputs, outputs, tmp_path):
     with torch.inference_mode():
         assert torch.equal(fresh(**inputs).keypoints, outputs.keypoints)
     assert EfficientLoFTRConfig.from_dict(model.config.to_dict()) == model.config
+    assert EfficientLoFTRConfig.from_pretrained(tmp_path / "copy") == model.config
+    assert EfficientLoFTRConfig.from_pretrained(tmp_path / "copy" / "config.json") == model.config
+    with pytest.raises(ValueError, match="local cache"):
+        EfficientLoFTRConfig.from_pretrained("zju-community/efficientloftr")  # offline, empty cache
     with pytest.raises(ValueError, match="fuse"):
         EfficientLoFTRForKeypointMatching(EfficientLoFTRConfig()).fuse().save_pretrained(tmp_path / "fused")
 
