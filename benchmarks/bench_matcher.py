@@ -68,12 +68,11 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
             with torch.inference_mode(), context:
                 out = ours(pixel_values0=a.to(device), pixel_values1=b.to(device))
             valid = out.matches[0, 0] >= 0
-            size = torch.tensor([a.shape[-1], a.shape[-2]], device=device)  # normalised -> model-input pixels
             return tuple(
                 t.float().cpu().numpy()
                 for t in (
-                    out.keypoints[0, 0][valid] * size,
-                    out.keypoints[0, 1][valid] * size,
+                    out.pixel_keypoints[0, 0][valid],
+                    out.pixel_keypoints[0, 1][valid],
                     out.matching_scores[0, 0][valid],
                 )
             )

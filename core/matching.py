@@ -155,8 +155,9 @@ def _match_eloftr(
     valid = output.matches[0, 0] >= 0
     kpts = []
     for side, rgb in enumerate((rgb0, rgb1)):
-        original = np.array([rgb.shape[1], rgb.shape[0]], dtype=np.float64)  # normalised -> original pixels
-        kpts.append((output.keypoints[0, side][valid].double().cpu().numpy() * original).astype(np.float32))
+        in_h, in_w = input_sizes[side]
+        scale = np.array([rgb.shape[1] / in_w, rgb.shape[0] / in_h], dtype=np.float64)
+        kpts.append((output.pixel_keypoints[0, side][valid].double().cpu().numpy() * scale).astype(np.float32))
     scores = output.matching_scores[0, 0][valid].float().cpu().numpy()
     order = np.argsort(-scores, kind="stable")  # best first: views draw and tables list in this order
     coarse = coarse_evidence(output, valid, order) if options.keep_coarse_features else None

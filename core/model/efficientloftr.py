@@ -305,18 +305,18 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         t = hooks.enter("fine")
         kpts0, kpts1, corners0, corners1 = self._refine(matches, coarse0, coarse1, feats0, feats1)
         hooks.leave("fine", t, device)
-        sizes = (
+        (h0, w0), (h1, w1) = sizes = (
             (int(image0.shape[-2]), int(image0.shape[-1])),
             (int(image1.shape[-2]), int(image1.shape[-1])),
         )
         slots = _Slots(matches.batch_ids, image0.shape[0])
-        keypoints = torch.stack(
-            [slots.fill(kp / kp.new_tensor(hw[::-1]), 0.0) for kp, hw in zip((kpts0, kpts1), sizes)], 1
-        )
+        pixels = torch.stack([slots.fill(kpts0, 0.0), slots.fill(kpts1, 0.0)], 1)
+        keypoints = pixels / torch.tensor([[[w0, h0]], [[w1, h1]]], dtype=pixels.dtype, device=pixels.device)
         output = KeypointMatchingOutput(
             matches=torch.stack([slots.fill(slots.slot, -1)] * 2, 1),
             matching_scores=torch.stack([slots.fill(matches.confidence.float(), 0.0)] * 2, 1),
             keypoints=keypoints,
+            pixel_keypoints=pixels,
             hidden_states=tuple(hidden) if hidden is not None else None,
             attentions=tuple(attentions) if attentions is not None else None,
             coarse_keypoints=torch.stack([slots.fill(corners0, 0.0), slots.fill(corners1, 0.0)], 1),

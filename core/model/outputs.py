@@ -74,7 +74,9 @@ class KeypointMatchingOutput(ModelOutput):
     loss: torch.Tensor | None = None  # never set: the model is inference-only
     hidden_states: tuple[PairTensor, ...] | None = None
     attentions: tuple[PairTensor, ...] | None = None
-    # Ours. Cell corners (B, 2, K, 2) in model-input pixels, for stage-by-stage checks.
+    # Ours. The keypoints in model-input pixels (B, 2, K, 2), exactly as computed (no normalising round trip).
+    pixel_keypoints: torch.Tensor | None = field(default=None, metadata=EXTRA)
+    # Cell corners (B, 2, K, 2) in model-input pixels, for stage-by-stage checks.
     coarse_keypoints: torch.Tensor | None = field(default=None, metadata=EXTRA)
     # Model-input (height, width) of image 0 and image 1.
     input_sizes: tuple[tuple[int, int], tuple[int, int]] | None = field(default=None, metadata=EXTRA)

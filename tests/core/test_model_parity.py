@@ -64,10 +64,9 @@ def runs(models) -> dict[str, PairRun]:
 
 def _ours_arrays(out) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     valid = out.matches[0, 0] >= 0
-    (h0, w0), (h1, w1) = out.input_sizes  # keypoints are normalised, as in transformers
-    return (
-        out.keypoints[0, 0][valid].numpy() * np.float32([w0, h0]),
-        out.keypoints[0, 1][valid].numpy() * np.float32([w1, h1]),
+    return (  # model-input pixels (out.keypoints are normalised, as in transformers)
+        out.pixel_keypoints[0, 0][valid].numpy(),
+        out.pixel_keypoints[0, 1][valid].numpy(),
         out.matching_scores[0, 0][valid].numpy(),
         out.coarse_keypoints[0, 0][valid].numpy(),
         out.coarse_keypoints[0, 1][valid].numpy(),
