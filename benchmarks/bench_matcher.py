@@ -70,7 +70,11 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
             valid = out.matches[0, 0] >= 0
             return tuple(
                 t.float().cpu().numpy()
-                for t in (out.keypoints[0, 0][valid], out.keypoints[0, 1][valid], out.matching_scores[0, 0][valid])
+                for t in (
+                    out.pixel_keypoints[0, 0][valid],
+                    out.pixel_keypoints[0, 1][valid],
+                    out.matching_scores[0, 0][valid],
+                )
             )
 
         runners["ours"] = run_ours

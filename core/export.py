@@ -46,6 +46,8 @@ class MatchFile:
     provenance: dict[str, Any] = field(default_factory=dict)
     inliers: np.ndarray | None = None
     residuals: np.ndarray | None = None
+    # Second-best separated peak / best of each match's coarse confidence (core.ambiguity); None without features.
+    ambiguity: np.ndarray | None = None
 
     def image_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """(height, width) of both images as recorded; (0, 0) where the file does not say."""
@@ -118,9 +120,13 @@ def build_match_file(
     inliers = residuals = None
     if geometry is not None and getattr(geometry, "ok", False) and len(geometry.inliers) == int(keep.sum()):
         inliers, residuals = geometry.inliers, geometry.residuals.astype(np.float32)
+    from .ambiguity import ambiguity_scores
+
+    kept = result.subset(keep)
     record = provenance(result, image_paths, threshold, geometry, **provenance_details)
     record["matches_in_file"] = int(keep.sum())  # lets a reader tell a file cut short at a row boundary
-    return MatchFile(result.kpts0[keep], result.kpts1[keep], result.scores[keep], record, inliers, residuals)
+    ambiguity = ambiguity_scores(kept) if kept.coarse is not None else None
+    return MatchFile(kept.kpts0, kept.kpts1, kept.scores, record, inliers, residuals, ambiguity)
 
 
 def _f(value: float) -> str:
@@ -133,6 +139,8 @@ def _csv_text(match_file: MatchFile) -> str:
     header = list(CSV_COLUMNS)
     if match_file.inliers is not None:
         header += ["inlier", "residual_px"]
+    if match_file.ambiguity is not None:
+        header.append("ambiguity")
     writer.writerow(header)
     for i in range(len(match_file.scores)):
         row = [
@@ -143,6 +151,8 @@ def _csv_text(match_file: MatchFile) -> str:
         ]
         if match_file.inliers is not None and match_file.residuals is not None:
             row += [str(int(match_file.inliers[i])), _f(match_file.residuals[i])]
+        if match_file.ambiguity is not None:
+            row.append(_f(match_file.ambiguity[i]))
         writer.writerow(row)
     return out.getvalue()
 
@@ -157,6 +167,8 @@ def _json_text(match_file: MatchFile) -> str:
     if match_file.inliers is not None and match_file.residuals is not None:
         data["inliers"] = match_file.inliers.astype(bool).tolist()
         data["residuals_px"] = match_file.residuals.tolist()
+    if match_file.ambiguity is not None:
+        data["ambiguity"] = match_file.ambiguity.tolist()
     return json.dumps(data)
 
 
@@ -183,6 +195,8 @@ def write_matches(path: str | Path, match_file: MatchFile) -> Path:
             if match_file.inliers is not None and match_file.residuals is not None:
                 arrays["inliers"] = match_file.inliers.astype(bool)
                 arrays["residuals_px"] = match_file.residuals.astype(np.float32)
+            if match_file.ambiguity is not None:
+                arrays["ambiguity"] = match_file.ambiguity.astype(np.float32)
             write_atomically(path, lambda tmp: _save_npz(tmp, arrays))
         elif suffix == ".csv":
             record = json.dumps(match_file.provenance, indent=1, sort_keys=True)
@@ -217,6 +231,7 @@ def read_matches(path: str | Path) -> MatchFile:
                     prov,
                     data["inliers"] if "inliers" in data else None,
                     data["residuals_px"] if "residuals_px" in data else None,
+                    data["ambiguity"] if "ambiguity" in data else None,
                 )
         if suffix == ".json":
             data = json.loads(path.read_text())
@@ -227,6 +242,7 @@ def read_matches(path: str | Path) -> MatchFile:
                 data.get("provenance", {}),
                 np.asarray(data["inliers"], bool) if "inliers" in data else None,
                 np.asarray(data["residuals_px"], np.float32) if "residuals_px" in data else None,
+                np.asarray(data["ambiguity"], np.float32) if "ambiguity" in data else None,
             )
         if suffix == ".csv":
             lines = path.read_text().splitlines()
@@ -245,6 +261,9 @@ def read_matches(path: str | Path) -> MatchFile:
             if rows and "inlier" in rows[0]:
                 inliers = np.array([r["inlier"] == "1" for r in rows], bool)
                 residuals = np.array([float(r["residual_px"]) for r in rows], np.float32)
+            ambiguity = (
+                np.array([float(r["ambiguity"]) for r in rows], np.float32) if rows and "ambiguity" in rows[0] else None
+            )
             return _checked(
                 np.stack([table["x0"], table["y0"]], 1).reshape(-1, 2),
                 np.stack([table["x1"], table["y1"]], 1).reshape(-1, 2),
@@ -252,6 +271,7 @@ def read_matches(path: str | Path) -> MatchFile:
                 prov,
                 inliers,
                 residuals,
+                ambiguity,
             )
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise ExportError(f"cannot read {path.name}: it is not a complete match file ({_reason(exc)})") from exc
@@ -265,16 +285,17 @@ def _checked(
     prov: Any,
     inliers: np.ndarray | None,
     residuals: np.ndarray | None,
+    ambiguity: np.ndarray | None = None,
 ) -> MatchFile:
     """A MatchFile whose arrays agree in length (a hand-edited or damaged file may not)."""
     n = len(scores)
     if scores.ndim != 1 or len(kpts0) != n or len(kpts1) != n or not isinstance(prov, dict):
         raise ValueError("the keypoint and score arrays do not have the same length")
-    if any(extra is not None and len(extra) != n for extra in (inliers, residuals)):
-        raise ValueError("the inlier or residual column does not have one value per match")
+    if any(extra is not None and len(extra) != n for extra in (inliers, residuals, ambiguity)):
+        raise ValueError("the inlier, residual or ambiguity column does not have one value per match")
     if prov.get("matches_in_file", n) != n:
         raise ValueError(f"it holds {n} of the {prov['matches_in_file']} matches it was written with")
-    return MatchFile(kpts0, kpts1, scores, prov, inliers, residuals)
+    return MatchFile(kpts0, kpts1, scores, prov, inliers, residuals, ambiguity)
 
 
 def _reason(exc: BaseException) -> str:

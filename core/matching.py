@@ -14,7 +14,7 @@ import numpy as np
 from .errors import MatchCancelled, OptionsError
 from .io import LoadedImage
 from .sizing import plan_inference_sizes
-from .types import MatchOptions, MatchResult, RunInfo
+from .types import CoarseEvidence, MatchOptions, MatchResult, RunInfo
 from .weights_help import DEFAULT_HUB_ID
 
 ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the run done)
@@ -158,9 +158,10 @@ def _match_eloftr(
     for side, rgb in enumerate((rgb0, rgb1)):
         in_h, in_w = input_sizes[side]
         scale = np.array([rgb.shape[1] / in_w, rgb.shape[0] / in_h], dtype=np.float64)
-        kpts.append((output.keypoints[0, side][valid].double().cpu().numpy() * scale).astype(np.float32))
+        kpts.append((output.pixel_keypoints[0, side][valid].double().cpu().numpy() * scale).astype(np.float32))
     scores = output.matching_scores[0, 0][valid].float().cpu().numpy()
     order = np.argsort(-scores, kind="stable")  # best first: views draw and tables list in this order
+    coarse = coarse_evidence(output, valid, order) if options.keep_coarse_features else None
     info = RunInfo(
         matcher="eloftr",
         weights_source=str(options.weights or DEFAULT_HUB_ID),
@@ -174,5 +175,28 @@ def _match_eloftr(
     if progress:
         progress("done", 1.0)
     return MatchResult(
-        kpts[0][order], kpts[1][order], scores[order].astype(np.float32), (rgb0.shape[:2], rgb1.shape[:2]), info
+        kpts[0][order],
+        kpts[1][order],
+        scores[order].astype(np.float32),
+        (rgb0.shape[:2], rgb1.shape[:2]),
+        info,
+        coarse,
+    )
+
+
+def coarse_evidence(output: Any, valid: Any, order: np.ndarray) -> CoarseEvidence:
+    """What core.ambiguity needs from pair 0 of a model output, rows in the result's `order`."""
+    coarse = output.coarse
+    cells0 = coarse.cells[0, 0][valid].cpu().numpy()[order]
+    cells1 = coarse.cells[0, 1][valid].cpu().numpy()[order]
+    lse = coarse.column_lse
+    return CoarseEvidence(
+        features0=np.ascontiguousarray(coarse.features0[0].float().cpu().numpy()[cells0]),
+        features1=np.ascontiguousarray(coarse.features1[0].float().cpu().numpy()),
+        column_lse=None if lse is None else lse[0].float().cpu().numpy(),
+        cells0=cells0.astype(np.int64),
+        cells1=cells1.astype(np.int64),
+        grid0=coarse.grids[0],
+        grid1=coarse.grids[1],
+        temperature=coarse.temperature,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +29,9 @@ class MatchOptions:
     internal_threshold: float = DEFAULT_INTERNAL_THRESHOLD
     fuse: bool = True
     local_files_only: bool = False
+    # Keep the coarse features with the result so core.ambiguity can show where else each point could have
+    # matched (about 4 MB at 640x480, 13 MB at 1024x768, plus 1 KB per match).
+    keep_coarse_features: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,27 @@ class RunInfo:
 
 
 @dataclass(frozen=True, eq=False)
+class CoarseEvidence:
+    """What one row of the coarse confidence matrix needs, without the matrix (see core.ambiguity).
+
+    The dual-softmax confidence of image-0 cell i with image-1 cell j is exp(2 s_ij - lse_i - lse_j), s_ij the
+    scaled feature similarity: lse_i follows from row i alone, lse_j (one per image-1 cell) is kept from the run.
+    """
+
+    features0: np.ndarray  # (N, C) float32: coarse feature of each match's image-0 cell, in the result's order
+    features1: np.ndarray  # (S, C) float32: coarse features of every image-1 cell, row-major over grid1
+    column_lse: np.ndarray | None  # (S,) float32; None for the "opt" variant, which skips the softmax
+    cells0: np.ndarray  # (N,) int64 flat coarse cell of each match in image 0
+    cells1: np.ndarray  # (N,) int64 flat coarse cell of each match in image 1
+    grid0: tuple[int, int]  # coarse (rows, cols) of image 0
+    grid1: tuple[int, int]  # coarse (rows, cols) of image 1
+    temperature: float
+
+    def subset(self, mask: np.ndarray) -> CoarseEvidence:
+        return replace(self, features0=self.features0[mask], cells0=self.cells0[mask], cells1=self.cells1[mask])
+
+
+@dataclass(frozen=True, eq=False)
 class MatchResult:
     """Row k of kpts0 and kpts1 is one match: float (x, y) in original-image pixels, with its score in [0, 1]."""
 
@@ -83,11 +107,15 @@ class MatchResult:
     scores: np.ndarray  # (N,) float32
     image_sizes: tuple[tuple[int, int], tuple[int, int]]  # (height, width) of the original images
     info: RunInfo
+    # EfficientLoFTR runs only (and only while in memory: sessions and match files do not keep it).
+    coarse: CoarseEvidence | None = None
 
     def __post_init__(self) -> None:
         n = len(self.scores)
         if self.kpts0.shape != (n, 2) or self.kpts1.shape != (n, 2):
             raise ValueError("kpts0, kpts1 and scores must describe the same number of matches")
+        if self.coarse is not None and len(self.coarse.cells0) != n:
+            raise ValueError("the coarse evidence must describe the same matches as the keypoints")
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -97,4 +125,5 @@ class MatchResult:
         return self.scores >= threshold
 
     def subset(self, mask: np.ndarray) -> MatchResult:
-        return MatchResult(self.kpts0[mask], self.kpts1[mask], self.scores[mask], self.image_sizes, self.info)
+        coarse = self.coarse.subset(mask) if self.coarse is not None else None
+        return MatchResult(self.kpts0[mask], self.kpts1[mask], self.scores[mask], self.image_sizes, self.info, coarse)

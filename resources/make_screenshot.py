@@ -1,6 +1,6 @@
-"""Regenerates screenshot.png: the window on the sample pair, as the README shows it.
+"""Regenerates the README's screenshots of the window on the sample pair.
 
-    xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_screenshot.py
+    xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_screenshot.py [--ambiguity]
 
 SIFT baseline (no neural weights are bundled), homography by MAGSAC++, lines coloured as inliers/outliers, the
 best match selected with its patches.
@@ -34,20 +34,67 @@ def main() -> None:
     model.set_match_options(replace(model.match_options, matcher="sift"))
     model.set_geometry_options(GeometryOptions(model="H"))
     window.open_sample_pair()
-    deadline = time.monotonic() + 120
-    while not (model.result is not None and model.fit_is_fresh() and window.is_idle()):
-        app.processEvents()
-        time.sleep(0.01)
-        if time.monotonic() > deadline:
-            raise SystemExit("the sample pair did not finish matching")
+    _wait(app, lambda: model.result is not None and model.fit_is_fresh() and window.is_idle(), 120)
     model.set_display(color_mode="inlier")
     model.step_selection(1)
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.01)
+    _wait(app, window.is_idle, 10)
     window.grab().save(str(HERE / "screenshot.png"))
     window.shutdown()
 
 
+def ambiguity() -> None:
+    """screenshot_ambiguity.png: EfficientLoFTR (calibrated random weights: tests/reference.py, test extra) on the
+    sample pair, the most ambiguous match at threshold 0.2 selected, its confidence over image 1 drawn."""
+    import numpy as np
+
+    from core.ambiguity import ambiguity_scores
+    from core.geometry import GeometryOptions
+
+    weights = Path(tempfile.mkdtemp()) / "eloftr-random"
+    script = (
+        "import sys, torch; sys.path.insert(0, sys.argv[2]); torch.set_flush_denormal(True);"
+        "from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching;"
+        "from core.model.weights import load_weights_into, save_pretrained;"
+        "from tests.reference import calibrated_reference, reference_state_dict;"
+        "m = EfficientLoFTRForKeypointMatching(EfficientLoFTRConfig());"
+        "load_weights_into(m, reference_state_dict(calibrated_reference(seed=2)), 'reference');"
+        "save_pretrained(m, m.config, sys.argv[1])"
+    )
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", script, str(weights), str(HERE.parent)], check=True)  # torch stays out
+    app = QApplication.instance() or QApplication([])
+    app.setStyleSheet((HERE / "style.qss").read_text())
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1680, 1000)
+    window.show()
+    model = window.model
+    model.set_match_options(replace(model.match_options, weights=str(weights), internal_threshold=0.0))
+    model.set_geometry_options(GeometryOptions(model="none"))
+    window.open_sample_pair()
+    _wait(app, lambda: model.result is not None and window.is_idle(), 900)
+    model.set_threshold(0.2)
+    scores = np.where(model.visible_mask(), ambiguity_scores(model.result), -1.0)
+    model.set_display(ambiguity=True)
+    model.select(int(np.argmax(scores)))
+    _wait(app, lambda: model.ambiguity is not None and window.is_idle(), 60)
+    window.grab().save(str(HERE / "screenshot_ambiguity.png"))
+    window.shutdown()
+
+
+def _wait(app: QApplication, condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        app.processEvents()
+        time.sleep(0.01)
+        if time.monotonic() > deadline:
+            raise SystemExit("the window did not finish in time")
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+
 if __name__ == "__main__":
-    main()
+    ambiguity() if "--ambiguity" in sys.argv else main()

@@ -39,9 +39,10 @@ def test_processor_accepts_any_reasonable_array(a, b, long_side):
         if long_side
         else EfficientLoFTRImageProcessor(size={"height": 64, "width": 96})
     )
-    out = processor([a, b])
-    tensors = [out["pixel_values"]] if "pixel_values" in out else [out["pixel_values0"], out["pixel_values1"]]
-    for tensor in tensors:
+    out = processor([a, b], return_tensors="pt")
+    for side in (0, 1):
+        height, width = out["input_sizes"][0, side].tolist()
+        tensor = out["pixel_values"][0, side, :, :height, :width]
         assert tensor.shape[-1] % 32 == 0 and tensor.shape[-2] % 32 == 0
         assert float(tensor.min()) >= 0.0 and float(tensor.max()) <= 1.0 + 1e-6
         assert not tensor.isnan().any()

@@ -8,9 +8,11 @@ from .efficientloftr import (
     KeypointMatchingOutput,
     StageHooks,
 )
+from .outputs import BackboneOutput
 from .weights import DEFAULT_HUB_ID, WeightsError
 
 __all__ = [
+    "BackboneOutput",
     "DEFAULT_HUB_ID",
     "Cancelled",
     "EfficientLoFTRConfig",

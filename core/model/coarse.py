@@ -29,17 +29,12 @@ def similarity(feat0: torch.Tensor, feat1: torch.Tensor, temperature: float) -> 
     return sim.div_(temperature)
 
 
-def _dual_softmax_in_place(sim: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
-    """Turn sim into softmax(sim, 1) * softmax(sim, 2) in place, a few rows at a time; yields each finished block.
-
-    exp(2 sim - lse_rows - lse_cols) equals the product of the two softmaxes; working in row blocks keeps one
-    L x S matrix in memory (the original holds four) and makes two passes over it instead of about ten.
-    """
+def _log_normalisers(sim: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """log of each row's and each column's softmax sum, (N, L, 1) and (N, 1, S), a few rows at a time."""
     n, rows, cols = sim.shape
     col_max = sim.amax(dim=1, keepdim=True)
     col_sum = torch.zeros_like(col_max)
     row_lse = torch.empty(n, rows, 1, dtype=sim.dtype, device=sim.device)
-    step = max(1, CHUNK_BYTES // max(1, cols * sim.element_size()))
     scratch = torch.empty(n, min(step, rows), cols, dtype=sim.dtype, device=sim.device)
     for start in range(0, rows, step):
         block = sim[:, start : start + step]
@@ -49,21 +44,43 @@ def _dual_softmax_in_place(sim: torch.Tensor) -> Iterator[tuple[int, torch.Tenso
         row_lse[:, start : start + step] = row_max + work.sum(dim=2, keepdim=True).log_()
         torch.sub(block, col_max, out=work).clamp_(min=EXP_FLOOR).exp_()
         col_sum += work.sum(dim=1, keepdim=True)
-    col_lse = col_max + col_sum.log_()
-    for start in range(0, rows, step):
+    return row_lse, col_max + col_sum.log_()
+
+
+def _dual_softmax_in_place(sim: torch.Tensor) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Turn sim into softmax(sim, 1) * softmax(sim, 2) in place, a few rows at a time; yields each finished block
+    with the column log-normalisers (N, 1, S).
+
+    exp(2 sim - lse_rows - lse_cols) equals the product of the two softmaxes; working in row blocks keeps one
+    L x S matrix in memory (the original holds four) and makes two passes over it instead of about ten.
+    Only for tensors that need no gradient: the in-place steps would break autograd.
+    """
+    step = max(1, CHUNK_BYTES // max(1, sim.shape[2] * sim.element_size()))
+    row_lse, col_lse = _log_normalisers(sim, step)
+    for start in range(0, sim.shape[1], step):
         block = sim[:, start : start + step]
         block.mul_(2).sub_(row_lse[:, start : start + step]).sub_(col_lse)
         underflow = block < EXP_FLOOR
         block.clamp_(min=EXP_FLOOR).exp_().masked_fill_(underflow, 0.0)
-        yield start, block
+        yield start, block, col_lse
+
+
+def _dual_softmax(sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same confidence as _dual_softmax_in_place, out of place so gradients flow; (N, L, S) and (N, 1, S)."""
+    col_lse = torch.logsumexp(sim, dim=1, keepdim=True)
+    logits = 2 * sim - torch.logsumexp(sim, dim=2, keepdim=True) - col_lse
+    return torch.exp(logits.clamp(min=EXP_FLOOR)).masked_fill(logits < EXP_FLOOR, 0.0), col_lse
 
 
 def confidence_matrix(feat0: torch.Tensor, feat1: torch.Tensor, temperature: float, skip_softmax: bool) -> torch.Tensor:
     """feat0: (N, L, C), feat1: (N, S, C) -> (N, L, S) confidence (dual softmax) or logits (skip_softmax)."""
     sim = similarity(feat0, feat1, temperature)
-    if not skip_softmax:
-        for _ in _dual_softmax_in_place(sim):
-            pass
+    if skip_softmax:
+        return sim
+    if sim.requires_grad:
+        return _dual_softmax(sim)[0]
+    for _ in _dual_softmax_in_place(sim):
+        pass
     return sim
 
 
@@ -72,6 +89,9 @@ class ConfidenceMaxima:
     row_max: torch.Tensor  # (N, L) best confidence of each image-0 cell
     best: torch.Tensor  # (N, L) the image-1 cell that has it
     col_max: torch.Tensor  # (N, S) best confidence of each image-1 cell
+    # (N, S) log of each image-1 column's softmax sum: with it, one row of the confidence needs only its own cell's
+    # features (see core.ambiguity). None when the softmax is skipped.
+    col_lse: torch.Tensor | None = None
 
 
 def confidence_maxima(
@@ -82,16 +102,22 @@ def confidence_maxima(
     if skip_softmax:
         row_max, best = sim.max(dim=2)
         return ConfidenceMaxima(row_max, best, sim.amax(dim=1))
+    if sim.requires_grad:
+        confidence, lse = _dual_softmax(sim)
+        row_max, best = confidence.max(dim=2)
+        return ConfidenceMaxima(row_max, best, confidence.amax(dim=1), lse[:, 0])
     n, rows, cols = sim.shape
     row_max = torch.empty(n, rows, dtype=sim.dtype, device=sim.device)
     best = torch.empty(n, rows, dtype=torch.long, device=sim.device)
     col_max = torch.full((n, cols), float("-inf"), dtype=sim.dtype, device=sim.device)
-    for start, block in _dual_softmax_in_place(sim):
+    col_lse: torch.Tensor | None = None
+    for start, block, block_col_lse in _dual_softmax_in_place(sim):
         values, indices = block.max(dim=2)
         row_max[:, start : start + block.shape[1]] = values
         best[:, start : start + block.shape[1]] = indices
         torch.maximum(col_max, block.amax(dim=1), out=col_max)
-    return ConfidenceMaxima(row_max, best, col_max)
+        col_lse = block_col_lse[:, 0]
+    return ConfidenceMaxima(row_max, best, col_max, col_lse)
 
 
 def _inside_border(height: int, width: int, border: int, device: torch.device) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,18 @@ class EfficientLoFTRConfig:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
         return path
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path) -> EfficientLoFTRConfig:
+        """From a saved model folder, a config.json file or a Hugging Face Hub id."""
+        path = Path(source).expanduser()
+        if path.is_dir():
+            path = path / "config.json"
+        elif not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
+            from .weights import hub_file
+
+            path = hub_file(str(source), "config.json")
+        return cls.from_json_file(path)
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> EfficientLoFTRConfig:

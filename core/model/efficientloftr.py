@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -13,6 +15,7 @@ from .backbone import RepVGGBackbone
 from .coarse import CoarseMatches, confidence_maxima, select_matches
 from .config import EfficientLoFTRConfig
 from .fine import FineFusion, gather_windows_upsampled, refine
+from .outputs import BackboneOutput, CoarseOutput, KeypointMatchingOutput, PairTensor, pair_of
 from .transformer import LocalFeatureTransformer
 
 STAGES = ("backbone", "transformer", "coarse", "fine")
@@ -43,32 +46,157 @@ class StageHooks:
         self.timings[stage] = time.perf_counter() - started
 
 
-@dataclass
-class KeypointMatchingOutput:
-    """Per pair b: keypoints[b, 0, k] in image 0 matches keypoints[b, 1, k] in image 1 where matches[b, 0, k] >= 0.
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Keys of the processor's output that describe the images rather than feed the model.
+PROCESSOR_KEYS = ("image_sizes",)
 
-    Keypoints are float pixel coordinates (x, y) in the model-input frame; pairs with fewer matches are padded with
-    matches = -1 and scores = 0.
+
+def split_pixel_values(
+    pixel_values: torch.Tensor | None,
+    pixel_values0: torch.Tensor | None,
+    pixel_values1: torch.Tensor | None,
+    input_sizes: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two (B, 1, H_i, W_i) images from pixel_values (B, 2, C, H, W), or from pixel_values0/1 (B, C, H_i, W_i).
+
+    Like transformers, the model reads channel 0 (the processor repeats gray into 3 channels). `input_sizes`
+    (B, 2, 2), from the processor, crops each image to its own size when the pair was zero-padded to a common one.
     """
+    for given in (pixel_values, pixel_values0, pixel_values1):
+        if given is not None and not isinstance(given, torch.Tensor):
+            raise TypeError("pixel values must be torch tensors: call the processor with return_tensors='pt'")
+    if pixel_values is not None:
+        if pixel_values0 is not None or pixel_values1 is not None:
+            raise ValueError("give either pixel_values or pixel_values0 and pixel_values1, not both")
+        if pixel_values.ndim != 5 or pixel_values.shape[1] != 2:
+            raise ValueError(
+                f"pixel_values must have shape (batch, 2, channels, height, width), got {tuple(pixel_values.shape)}"
+            )
+        pixel_values0, pixel_values1 = pixel_values[:, 0], pixel_values[:, 1]
+    if pixel_values0 is None or pixel_values1 is None:
+        raise ValueError("give pixel_values, or both pixel_values0 and pixel_values1")
+    images = []
+    for side, image in enumerate((pixel_values0, pixel_values1)):
+        if image.ndim != 4:
+            raise ValueError(f"image {side} must have shape (batch, channels, height, width), got {tuple(image.shape)}")
+        image = image[:, :1]
+        if input_sizes is not None:
+            sizes = torch.as_tensor(input_sizes).reshape(-1, 2, 2)[:, side]
+            if len(sizes) != len(image) or bool((sizes != sizes[0]).any()):
+                raise ValueError("input_sizes must give one size per pair, the same for all pairs of a batch")
+            height, width = (int(v) for v in sizes[0])
+            image = image[..., :height, :width]
+        if image.shape[-1] % 32 or image.shape[-2] % 32:
+            raise ValueError(f"image sides must be multiples of 32, got {tuple(image.shape[-2:])}")
+        images.append(image)
+    return images[0], images[1]
 
-    keypoints: torch.Tensor  # (B, 2, K, 2)
-    matches: torch.Tensor  # (B, 2, K)
-    matching_scores: torch.Tensor  # (B, 2, K)
-    coarse_keypoints: torch.Tensor | None = None  # (B, 2, K, 2) cell corners, for stage-by-stage checks
-    input_sizes: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))  # model-input (height, width)
-    timings: dict[str, float] = field(default_factory=dict)
+
+def _refuse(labels: object, extra: dict[str, object]) -> None:
+    if labels is not None:
+        raise ValueError("EfficientLoFTR here is inference-only: there is no training loss, so labels are refused")
+    unknown = sorted(set(extra) - set(PROCESSOR_KEYS))
+    if unknown:
+        raise TypeError(f"unexpected argument(s) {', '.join(unknown)}")
 
 
-class EfficientLoFTRModel(nn.Module):
-    """Backbone and coarse transformer (the transformers `efficientloftr.` prefix)."""
+class PretrainedModule(nn.Module):
+    """`.device` and `.dtype` as transformers models have them, and the loading options of from_pretrained."""
 
-    def __init__(self, config: EfficientLoFTRConfig) -> None:
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def set_attn_implementation(self, name: str) -> None:
+        """Attention kernel: "sdpa" (fused, the default) or "eager" (explicit softmax, as output_attentions uses)."""
+        from .transformer import MultiHeadAttention
+
+        if name not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"attn_implementation '{name}' is not available (use {' or '.join(ATTN_IMPLEMENTATIONS)})")
+        for module in self.modules():
+            if isinstance(module, MultiHeadAttention):
+                module.eager = name == "eager"
+
+    def _loaded_with(self, dtype: torch.dtype | str | None, attn_implementation: str | None) -> None:
+        if isinstance(dtype, str) and dtype != "auto":
+            if dtype.removeprefix("torch.") not in DTYPES:
+                raise ValueError(f"dtype '{dtype}' is not supported (use {', '.join(DTYPES)} or 'auto')")
+            dtype = DTYPES[dtype.removeprefix("torch.")]
+        if isinstance(dtype, torch.dtype):
+            self.to(dtype)
+        if attn_implementation is not None:
+            self.set_attn_implementation(attn_implementation)
+
+
+class EfficientLoFTRModel(PretrainedModule):
+    """Backbone and coarse transformer (the transformers `efficientloftr.` prefix); forward returns the features."""
+
+    def __init__(self, config: EfficientLoFTRConfig | None = None) -> None:
         super().__init__()
-        self.backbone = RepVGGBackbone(config)
-        self.local_feature_transformer = LocalFeatureTransformer(config)
+        self.config = config or EfficientLoFTRConfig()
+        self.backbone = RepVGGBackbone(self.config)
+        self.local_feature_transformer = LocalFeatureTransformer(self.config)
+        self.eval()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | None = None,
+        dtype: torch.dtype | str | None = None,
+        attn_implementation: str | None = None,
+        **kwargs: Any,
+    ) -> EfficientLoFTRModel:
+        """The feature part of a saved EfficientLoFTRForKeypointMatching (Hub id, folder or checkpoint file)."""
+        full = EfficientLoFTRForKeypointMatching.from_pretrained(source, dtype, attn_implementation, **kwargs)
+        return full.efficientloftr
+
+    def backbone_features(
+        self, image0: torch.Tensor, image1: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Backbone features at 1/2, 1/4 and 1/8 resolution of each image; one batched call for equal sizes."""
+        if image0.shape == image1.shape:
+            both = self.backbone(torch.cat([image0, image1]))
+            pairs = [f.chunk(2) for f in both]
+            return [p[0] for p in pairs], [p[1] for p in pairs]
+        return self.backbone(image0), self.backbone(image1)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        *,
+        pixel_values0: torch.Tensor | None = None,
+        pixel_values1: torch.Tensor | None = None,
+        input_sizes: torch.Tensor | None = None,
+        **extra: object,
+    ) -> BackboneOutput | tuple[Any, ...]:
+        """feature_maps: the coarse features after the transformer, then the backbone's 1/2 and 1/4 features."""
+        _refuse(labels, extra)
+        image0, image1 = split_pixel_values(pixel_values, pixel_values0, pixel_values1, input_sizes)
+        hidden: list[PairTensor] | None = [] if output_hidden_states else None
+        attentions: list[PairTensor] | None = [] if output_attentions else None
+        feats0, feats1 = self.backbone_features(image0.to(self.dtype), image1.to(self.dtype))
+        if hidden is not None:
+            hidden += [pair_of(a, b) for a, b in zip(feats0, feats1)]
+        coarse0, coarse1 = self.local_feature_transformer(feats0[-1], feats1[-1], hidden, attentions)
+        maps = (pair_of(coarse0, coarse1), *(pair_of(a, b) for a, b in zip(feats0[:-1], feats1[:-1])))
+        output = BackboneOutput(
+            feature_maps=maps,
+            hidden_states=tuple(hidden) if hidden is not None else None,
+            attentions=tuple(attentions) if attentions is not None else None,
+        )
+        return output.to_tuple() if return_dict is False else output
 
 
-class EfficientLoFTRForKeypointMatching(nn.Module):
+class EfficientLoFTRForKeypointMatching(PretrainedModule):
     def __init__(self, config: EfficientLoFTRConfig | None = None) -> None:
         super().__init__()
         self.config = config or EfficientLoFTRConfig()
@@ -76,18 +204,42 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         self.refinement_layer = FineFusion(self.config)
         self.coarse_threshold = self.config.coarse_matching_threshold
         self.channels_last = False
+        self.fused = False
         self.eval()
 
     @classmethod
-    def from_pretrained(cls, source: str | None = None, **kwargs: object) -> EfficientLoFTRForKeypointMatching:
+    def from_pretrained(
+        cls,
+        source: str | None = None,
+        dtype: torch.dtype | str | None = None,
+        attn_implementation: str | None = None,
+        **kwargs: Any,
+    ) -> EfficientLoFTRForKeypointMatching:
+        """Hub id, folder or checkpoint file, as transformers' from_pretrained (`torch_dtype` is dtype's old name).
+
+        Other options: config, progress, local_files_only (see core.model.weights.load_pretrained).
+        """
         from .weights import load_pretrained
 
-        return load_pretrained(cls, source, **kwargs)  # type: ignore[arg-type]
+        if "torch_dtype" in kwargs:
+            dtype = kwargs.pop("torch_dtype")  # type: ignore[assignment]
+        model = load_pretrained(cls, source, **kwargs)
+        model._loaded_with(dtype, attn_implementation)
+        return model
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """config.json and model.safetensors that from_pretrained (ours or transformers') reads back."""
+        from .weights import save_pretrained
+
+        if self.fused:
+            raise ValueError("a fused model has no RepVGG branches left to save: save before fuse()")
+        return save_pretrained(self, self.config, folder)
 
     def fuse(self) -> EfficientLoFTRForKeypointMatching:
         """Re-parameterise the RepVGG backbone and fold the fine-fusion BatchNorms; outputs stay the same."""
         self.efficientloftr.backbone.fuse()
         self.refinement_layer.fuse()
+        self.fused = True
         return self
 
     def optimize_for_inference(self) -> EfficientLoFTRForKeypointMatching:
@@ -98,48 +250,49 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         return self
 
     def _features(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        backbone = self.efficientloftr.backbone
-        if image0.shape == image1.shape:
-            both = backbone(torch.cat([image0, image1]))
-            pairs = [f.chunk(2) for f in both]
-            return [p[0] for p in pairs], [p[1] for p in pairs]
-        return backbone(image0), backbone(image1)
+        return self.efficientloftr.backbone_features(image0, image1)
 
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        *,
         pixel_values0: torch.Tensor | None = None,
         pixel_values1: torch.Tensor | None = None,
+        input_sizes: torch.Tensor | None = None,
         hooks: StageHooks | None = None,
-        **processor_extras: object,
-    ) -> KeypointMatchingOutput:
-        """pixel_values: (B, 2, 1|3, H, W) pairs of equal size, or pixel_values0/1: (B, 1, H_i, W_i).
+        **extra: object,
+    ) -> KeypointMatchingOutput | tuple[Any, ...]:
+        """pixel_values: (B, 2, 1|3, H, W) from the processor (with its input_sizes when the pair was padded), or
+        pixel_values0/1: (B, 1, H_i, W_i). Sides must be multiples of 32; values in [0, 1] grayscale.
 
-        Image sides must be multiples of 32 (the processor takes care of it); values in [0, 1] grayscale.
-        Other keys of the processor's output (image_sizes, input_sizes) are accepted, so `model(**inputs)` works.
+        `model(**processor_output)` works. Gradients flow when enabled; under torch.inference_mode() or no_grad the
+        coarse matching works in place (less memory, same results).
         """
-        if pixel_values is not None:
-            if pixel_values.ndim != 5 or pixel_values.shape[1] != 2:
-                raise ValueError("pixel_values must have shape (batch, 2, channels, height, width)")
-            pixel_values0, pixel_values1 = pixel_values[:, 0, :1], pixel_values[:, 1, :1]
-        if pixel_values0 is None or pixel_values1 is None:
-            raise ValueError("give pixel_values, or both pixel_values0 and pixel_values1")
-        for img in (pixel_values0, pixel_values1):
-            if img.shape[-1] % 32 or img.shape[-2] % 32:
-                raise ValueError(f"image sides must be multiples of 32, got {tuple(img.shape[-2:])}")
+        _refuse(labels, extra)
+        image0, image1 = split_pixel_values(pixel_values, pixel_values0, pixel_values1, input_sizes)
         hooks = hooks or StageHooks()
-        device = pixel_values0.device
+        device = image0.device
+        image0, image1 = image0.to(self.dtype), image1.to(self.dtype)
         if self.channels_last:
-            pixel_values0 = pixel_values0.contiguous(memory_format=torch.channels_last)
-            pixel_values1 = pixel_values1.contiguous(memory_format=torch.channels_last)
+            image0 = image0.contiguous(memory_format=torch.channels_last)
+            image1 = image1.contiguous(memory_format=torch.channels_last)
         cfg = self.config
+        hidden: list[PairTensor] | None = [] if output_hidden_states else None
+        attentions: list[PairTensor] | None = [] if output_attentions else None
 
         t = hooks.enter("backbone")
-        feats0, feats1 = self._features(pixel_values0, pixel_values1)
+        feats0, feats1 = self._features(image0, image1)
         hooks.leave("backbone", t, device)
+        if hidden is not None:
+            hidden += [pair_of(a, b) for a, b in zip(feats0, feats1)]
 
         t = hooks.enter("transformer")
-        coarse0, coarse1 = self.efficientloftr.local_feature_transformer(feats0[-1], feats1[-1])
+        transformer = self.efficientloftr.local_feature_transformer
+        coarse0, coarse1 = transformer(feats0[-1], feats1[-1], hidden, attentions)
         hooks.leave("transformer", t, device)
 
         t = hooks.enter("coarse")
@@ -152,12 +305,33 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         t = hooks.enter("fine")
         kpts0, kpts1, corners0, corners1 = self._refine(matches, coarse0, coarse1, feats0, feats1)
         hooks.leave("fine", t, device)
-        output = self._pack(matches, kpts0, kpts1, corners0, corners1, pixel_values0.shape[0], hooks.timings)
-        output.input_sizes = (
-            (int(pixel_values0.shape[-2]), int(pixel_values0.shape[-1])),
-            (int(pixel_values1.shape[-2]), int(pixel_values1.shape[-1])),
+        (h0, w0), (h1, w1) = sizes = (
+            (int(image0.shape[-2]), int(image0.shape[-1])),
+            (int(image1.shape[-2]), int(image1.shape[-1])),
         )
-        return output
+        slots = _Slots(matches.batch_ids, image0.shape[0])
+        pixels = torch.stack([slots.fill(kpts0, 0.0), slots.fill(kpts1, 0.0)], 1)
+        keypoints = pixels / torch.tensor([[[w0, h0]], [[w1, h1]]], dtype=pixels.dtype, device=pixels.device)
+        output = KeypointMatchingOutput(
+            matches=torch.stack([slots.fill(slots.slot, -1)] * 2, 1),
+            matching_scores=torch.stack([slots.fill(matches.confidence.float(), 0.0)] * 2, 1),
+            keypoints=keypoints,
+            pixel_keypoints=pixels,
+            hidden_states=tuple(hidden) if hidden is not None else None,
+            attentions=tuple(attentions) if attentions is not None else None,
+            coarse_keypoints=torch.stack([slots.fill(corners0, 0.0), slots.fill(corners1, 0.0)], 1),
+            input_sizes=sizes,  # type: ignore[arg-type]
+            coarse=CoarseOutput(
+                features0=flat0,
+                features1=flat1,
+                column_lse=maxima.col_lse,
+                cells=torch.stack([slots.fill(matches.cells0, -1), slots.fill(matches.cells1, -1)], 1),
+                grids=(hw0, hw1),  # type: ignore[arg-type]
+                temperature=cfg.coarse_matching_temperature,
+            ),
+            timings=dict(hooks.timings),
+        )
+        return output.to_tuple() if return_dict is False else output
 
     def _refine(
         self,
@@ -167,6 +341,7 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         feats0: list[torch.Tensor],
         feats1: list[torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fine keypoints and coarse cell corners (M, 2) in model-input pixels."""
         cfg = self.config
         stride = cfg.coarse_stride
         w0, w1 = coarse0.shape[-1], coarse1.shape[-1]
@@ -195,29 +370,18 @@ class EfficientLoFTRForKeypointMatching(nn.Module):
         # Fine pixels are image pixels (the fine map is at full resolution).
         return corners0 + off0, corners1 + off1 + subpixel, corners0, corners1
 
-    @staticmethod
-    def _pack(
-        matches: CoarseMatches,
-        kpts0: torch.Tensor,
-        kpts1: torch.Tensor,
-        corners0: torch.Tensor,
-        corners1: torch.Tensor,
-        batch: int,
-        timings: dict[str, float],
-    ) -> KeypointMatchingOutput:
-        device = kpts0.device
-        counts = torch.bincount(matches.batch_ids, minlength=batch)
-        k = int(counts.max()) if batch else 0
-        keypoints = torch.zeros(batch, 2, k, 2, device=device)
-        coarse = torch.zeros(batch, 2, k, 2, device=device)
-        match_ids = torch.full((batch, 2, k), -1, dtype=torch.long, device=device)
-        scores = torch.zeros(batch, 2, k, device=device)
+
+class _Slots:
+    """Packs per-match values (M, ...) into per-pair rows (B, K, ...), K the largest match count of the batch."""
+
+    def __init__(self, batch_ids: torch.Tensor, batch: int) -> None:
+        counts = torch.bincount(batch_ids, minlength=batch)
+        self.batch_ids = batch_ids
+        self.shape = (batch, int(counts.max()) if batch else 0)
         starts = torch.cumsum(counts, 0) - counts
-        slot = torch.arange(len(matches.batch_ids), device=device) - starts[matches.batch_ids]
-        b = matches.batch_ids
-        for side, (kp, corner) in enumerate(((kpts0, corners0), (kpts1, corners1))):
-            keypoints[b, side, slot] = kp.float()
-            coarse[b, side, slot] = corner.float()
-            match_ids[b, side, slot] = slot
-            scores[b, side, slot] = matches.confidence.float()
-        return KeypointMatchingOutput(keypoints, match_ids, scores, coarse_keypoints=coarse, timings=dict(timings))
+        self.slot = torch.arange(len(batch_ids), device=batch_ids.device) - starts[batch_ids]
+
+    def fill(self, values: torch.Tensor, padding: float) -> torch.Tensor:
+        packed = values.new_full((*self.shape, *values.shape[1:]), padding)
+        packed[self.batch_ids, self.slot] = values
+        return packed

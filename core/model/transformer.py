@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import EfficientLoFTRConfig
+from .outputs import PairTensor, pair_of
 
 
 @lru_cache(maxsize=16)
@@ -21,6 +22,13 @@ def _rope_tables(
     Like the original, positions start at 1, channel pairs alternate row / column frequencies, and the tables are
     rounded to float16 (the original stores them as half buffers), which changes results at the 1e-4 level.
     """
+    with torch.inference_mode(False):  # cached tables must also serve forward passes that track gradients
+        return _build_rope_tables(height, width, dim, theta, pos_scale, device)
+
+
+def _build_rope_tables(
+    height: int, width: int, dim: int, theta: float, pos_scale: float, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     rows = torch.arange(1, height + 1, dtype=torch.float32).reshape(-1, 1, 1) * pos_scale
     cols = torch.arange(1, width + 1, dtype=torch.float32).reshape(1, -1, 1) * pos_scale
     quarter = dim // 4
@@ -68,9 +76,19 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
+        self.eager = False  # explicit softmax(QK^T)V instead of the fused kernel (attn_implementation="eager")
 
-    def forward(self, query: torch.Tensor, kv: torch.Tensor, rope: tuple[float, float] | None) -> torch.Tensor:
-        """query: (N, h, w, C), kv: (N, h', w', C) -> (N, h*w, C)."""
+    def forward(
+        self,
+        query: torch.Tensor,
+        kv: torch.Tensor,
+        rope: tuple[float, float] | None,
+        attentions: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """query: (N, h, w, C), kv: (N, h', w', C) -> (N, h*w, C).
+
+        With an `attentions` list, the weights (N, heads, h*w, h'*w') are computed explicitly and appended to it.
+        """
         q, k, v = self.q_proj(query), self.k_proj(kv), self.v_proj(kv)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
@@ -79,7 +97,13 @@ class MultiHeadAttention(nn.Module):
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(n, -1, self.heads, c // self.heads).transpose(1, 2)
 
-        out = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+        if attentions is None and not self.eager:
+            out = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+        else:
+            weights = torch.softmax(heads(q) @ heads(k).transpose(-1, -2) / (c // self.heads) ** 0.5, dim=-1)
+            if attentions is not None:
+                attentions.append(weights)
+            out = weights @ heads(v)
         return self.o_proj(out.transpose(1, 2).reshape(n, -1, c))
 
 
@@ -106,11 +130,13 @@ class AggregatedAttention(nn.Module):
         self.upsample = config.q_aggregation_stride
         self.rope = (config.rope_theta, config.rope_train_size / config.rope_test_size) if use_rope else None
 
-    def forward(self, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, source: torch.Tensor, attentions: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         n, c, h, w = x.shape
         query, kv = self.aggregation(x, source)
         qh, qw = query.shape[1:3]
-        message = self.attention(query, kv, self.rope)
+        message = self.attention(query, kv, self.rope, attentions)
         message = message.transpose(1, 2).reshape(n, c, qh, qw)
         message = F.interpolate(message, scale_factor=self.upsample, mode="bilinear", align_corners=False)
         update = self.mlp(torch.cat([x, message], dim=1).permute(0, 2, 3, 1))
@@ -123,16 +149,24 @@ class TransformerLayer(nn.Module):
         self.self_attention = AggregatedAttention(config, use_rope=True)
         self.cross_attention = AggregatedAttention(config, use_rope=False)
 
-    def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feat0: torch.Tensor, feat1: torch.Tensor, attentions: list[PairTensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """With an `attentions` list, appends the self- then the cross-attention weights of both images."""
+        weights: list[torch.Tensor] | None = None if attentions is None else []
         if feat0.shape == feat1.shape:  # one batched call when both images share a size
-            both = self.self_attention(*(torch.cat([feat0, feat1]),) * 2)
+            both = self.self_attention(*(torch.cat([feat0, feat1]),) * 2, attentions=weights)
             feat0, feat1 = both.chunk(2)
+            if weights is not None:
+                weights[:] = list(weights.pop().chunk(2))
         else:
-            feat0 = self.self_attention(feat0, feat0)
-            feat1 = self.self_attention(feat1, feat1)
+            feat0 = self.self_attention(feat0, feat0, weights)
+            feat1 = self.self_attention(feat1, feat1, weights)
         # As in the original, image 1 attends to the already-updated image 0 features (sequential update).
-        feat0 = self.cross_attention(feat0, feat1)
-        feat1 = self.cross_attention(feat1, feat0)
+        feat0 = self.cross_attention(feat0, feat1, weights)
+        feat1 = self.cross_attention(feat1, feat0, weights)
+        if attentions is not None and weights is not None:
+            attentions += [pair_of(weights[0], weights[1]), pair_of(weights[2], weights[3])]
         return feat0, feat1
 
 
@@ -141,7 +175,16 @@ class LocalFeatureTransformer(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(TransformerLayer(config) for _ in range(config.num_attention_layers))
 
-    def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        feat0: torch.Tensor,
+        feat1: torch.Tensor,
+        hidden_states: list[PairTensor] | None = None,
+        attentions: list[PairTensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """With lists given, appends each layer's output features and attention weights (see TransformerLayer)."""
         for layer in self.layers:
-            feat0, feat1 = layer(feat0, feat1)
+            feat0, feat1 = layer(feat0, feat1, attentions)
+            if hidden_states is not None:
+                hidden_states.append(pair_of(feat0, feat1))
         return feat0, feat1

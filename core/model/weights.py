@@ -227,6 +227,26 @@ def _read_config(path: Path) -> EfficientLoFTRConfig:
         raise WeightsError(f"the model config {path.name} in {path.parent} is not usable: {exc}") from exc
 
 
+def hub_file(repo_id: str, name: str) -> Path:
+    """One small file of a Hub repository (a config), from the local cache or fetched once; WeightsError if neither."""
+    import os
+
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    try:
+        return Path(hf_hub_download(repo_id, name, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError):
+        pass
+    if offline or not _hub_reachable():
+        raise WeightsError(f"{name} of '{repo_id}' is not in the local cache and the Hub cannot be reached")
+    try:
+        return Path(hf_hub_download(repo_id, name))
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise WeightsError(f"cannot fetch {name} of '{repo_id}' ({type(exc).__name__})") from exc
+
+
 def resolve_source(
     source: str | Path | None, progress: DownloadProgress | None = None, local_files_only: bool = False
 ) -> tuple[Path, EfficientLoFTRConfig | None]:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.ambiguity import ambiguity_map
 from core.compare import find_counterparts
 from core.geometry import GeometryOptions, checkerboard, fit_and_apply, warp_onto_first
 
@@ -43,6 +44,10 @@ class AnalysisController(QObject):
         self.fits = LatestJobRunner("geometry")
         self.comparisons = LatestJobRunner("comparison")
         self.overlays = LatestJobRunner("overlay")
+        self.ambiguities = LatestJobRunner("ambiguity")
+        self.ambiguities.finished.connect(lambda _, value: model.set_ambiguity(*value))
+        self.ambiguities.failed.connect(lambda _, message: feedback.status(message, 8000))
+        model.selection_changed.connect(self.ambiguity_now)
         self.fits.finished.connect(self._fitted)
         self.fits.failed.connect(self._fit_failed)
         self.comparisons.finished.connect(lambda _, value: model.set_counterparts(*value))
@@ -62,7 +67,8 @@ class AnalysisController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self.timer.isActive() or self._fit_pending or self._compare_pending
+        ambiguity_pending = self.model.ambiguity_key() is not None and self.model.ambiguity is None
+        return self.timer.isActive() or self._fit_pending or self._compare_pending or ambiguity_pending
 
     @property
     def _fit_pending(self) -> bool:
@@ -115,8 +121,31 @@ class AnalysisController(QObject):
 
         self.comparisons.submit(search)
 
+    def ambiguity_now(self, *_: Any) -> None:
+        """The selected match's confidence over image 1, computed off the GUI thread when the view is on."""
+        model = self.model
+        if model.display.ambiguity and model.result is not None and model.result.coarse is None:
+            self.feedback.status(
+                "These matches carry no coarse features (SIFT, a session or a match file): run EfficientLoFTR "
+                "to see where else a point could have matched.",
+                8000,
+            )
+        key = model.ambiguity_key()
+        if key is None:
+            self.ambiguities.cancel()
+            return
+        result, index = model.result, key[1]
+        assert result is not None
+
+        def compute() -> tuple[tuple[int, int], Any]:
+            return key, ambiguity_map(result, index)
+
+        self.ambiguities.submit(compute)
+
     def _display_changed(self, name: str) -> None:
-        if name == "overlay_blend" and self._overlay_image is not None:
+        if name == "ambiguity":
+            self.ambiguity_now()
+        elif name == "overlay_blend" and self._overlay_image is not None:
             self._overlay_ready(self._overlay_image)
         elif name in ("overlay", "overlay_checker"):
             self.update_overlay()
@@ -144,5 +173,5 @@ class AnalysisController(QObject):
             self.overlayReady.emit(image, 1.0 if display.overlay_checker else display.overlay_blend)
 
     def shutdown(self) -> None:
-        for runner in (self.fits, self.comparisons, self.overlays):
+        for runner in (self.fits, self.comparisons, self.overlays, self.ambiguities):
             runner.shutdown()

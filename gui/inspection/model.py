@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from core.ambiguity import AmbiguityMap
 from core.compare import Comparison, Counterparts, classify
 from core.drawing import ColorMode, LayoutChoice, LineColors, line_colors
 from core.drawing import score_range as scores_range
@@ -38,6 +39,7 @@ class DisplayOptions:
     overlay: bool = False  # image 1 warped onto image 0 by the homography
     overlay_blend: float = 0.5
     overlay_checker: bool = False
+    ambiguity: bool = False  # the selected match's coarse confidence over image 1: where else it could have matched
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class InspectionModel:
     run_a_changed = Signal()
     comparison_changed = Signal()
     busy_changed = Signal(bool)
+    ambiguity_changed = Signal()
 
     def __init__(self) -> None:
         self.images: tuple[LoadedImage | None, LoadedImage | None] = (None, None)
@@ -119,6 +122,8 @@ class InspectionModel:
         self.run_a: RunA | None = None
         self.a_follows_b = False  # apply B's threshold to A
         self.counterparts: Counterparts | None = None
+        self.ambiguity: AmbiguityMap | None = None  # of the selected match, when the view is on
+        self._ambiguity_for: tuple[int, int] | None = None
         self._counterparts_for: tuple[int, int] | None = None
         self.busy = False
         self._score_range = score_range(None)
@@ -171,6 +176,7 @@ class InspectionModel:
         self.result_options = None
         self.geometry_fit = None
         self.selected = self.hovered = -1
+        self._clear_ambiguity()
         self._set_region(None)
         self._update_visible()
         if had:
@@ -203,6 +209,7 @@ class InspectionModel:
         self._score_range = score_range(result)  # asked on every slider step: computed once
         self.result_options = options
         self.geometry_fit = None
+        self._clear_ambiguity()
         self.selected = self.hovered = -1
         self._set_region(None)
         low, high = self._score_range
@@ -301,11 +308,33 @@ class InspectionModel:
         if index != self.selected:
             self.selected = index
             self.selection_changed.emit(index)
+            self._clear_ambiguity()
+
+    # --- ambiguity --------------------------------------------------------------------------------------
+    def ambiguity_key(self) -> tuple[int, int] | None:
+        """(result id, match) the ambiguity view needs now, or None (off, nothing selected, no coarse features)."""
+        result = self.result
+        if not self.display.ambiguity or self.selected < 0 or result is None or result.coarse is None:
+            return None
+        return self.result_id, self.selected
+
+    def set_ambiguity(self, key: tuple[int, int], ambiguity: AmbiguityMap) -> bool:
+        if key != self.ambiguity_key():
+            return False
+        self.ambiguity, self._ambiguity_for = ambiguity, key
+        self.ambiguity_changed.emit()
+        return True
+
+    def _clear_ambiguity(self) -> None:
+        if self.ambiguity is not None:
+            self.ambiguity = self._ambiguity_for = None
+            self.ambiguity_changed.emit()
 
     def _drop_hidden_selection(self) -> None:
         if self.selected >= 0 and not self.is_visible(self.selected):
             self.selected = -1
             self.selection_changed.emit(-1)
+            self._clear_ambiguity()
         if self.hovered >= 0 and not self.is_visible(self.hovered):
             self.hovered = -1
             self.hover_changed.emit(-1)
@@ -330,6 +359,8 @@ class InspectionModel:
         updated = replace(self.display, **changes)
         changed = [f.name for f in fields(DisplayOptions) if getattr(updated, f.name) != getattr(self.display, f.name)]
         self.display = updated
+        if "ambiguity" in changed and not updated.ambiguity:
+            self._clear_ambiguity()
         for name in changed:
             self.display_changed.emit(name)
 

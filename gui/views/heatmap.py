@@ -17,6 +17,11 @@ class DensityScale:
     top: float  # matches per cell at the top of the scale
 
 
+def ambiguity_lookup_table() -> np.ndarray:
+    """(256, 3) uint8 colours of the ambiguity map (inferno), distinct from the density map's viridis."""
+    return np.asarray(pg.colormap.get("inferno").getLookupTable(nPts=256, alpha=False), np.uint8)
+
+
 def lookup_table() -> np.ndarray:
     """(256, 3) uint8 colours of the heat map, shared by the image and its scale bar."""
     return np.asarray(pg.colormap.get(COLORMAP).getLookupTable(nPts=256, alpha=False), np.uint8)

@@ -49,7 +49,8 @@ class InspectorPanel(QWidget):
         self.title = QLabel("No match selected. Click a line, or use the table; arrow keys step, Esc clears.")
         self.title.setWordWrap(True)
         form = QFormLayout()
-        self.fields = {name: QLabel("–") for name in ("index", "score", "image 0 (x, y)", "image 1 (x, y)", "residual")}
+        names = ("index", "score", "image 0 (x, y)", "image 1 (x, y)", "residual", "ambiguity")
+        self.fields = {name: QLabel("–") for name in names}
         for name, label in self.fields.items():
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(name, label)
@@ -71,6 +72,25 @@ class InspectorPanel(QWidget):
         model.geometry_changed.connect(lambda: self.show_match(self.model.selected))
         model.visible_changed.connect(lambda: self.show_match(self.model.selected))
         model.result_changed.connect(lambda: self.show_match(-1))
+        model.ambiguity_changed.connect(self.show_ambiguity)
+
+    def show_ambiguity(self) -> None:
+        """How peaked the selected match's confidence over image 1 is (see Display > where else could it match)."""
+        model = self.model
+        ambiguity = model.ambiguity
+        if model.selected < 0:
+            text = "–"
+        elif model.result is None or model.result.coarse is None:
+            text = "– (no coarse features: EfficientLoFTR runs only)"
+        elif ambiguity is None:
+            text = "computing…" if model.display.ambiguity else "– (turn on 'where else could it match')"
+        elif len(ambiguity.peaks) <= 1 or ambiguity.ambiguity <= 0:
+            text = "unique: one peak"
+        else:
+            text = (
+                f"{ambiguity.ambiguity:.2f}: {len(ambiguity.peaks)} peaks, best {ambiguity.peak_ratio:.1f}x the second"
+            )
+        self.fields["ambiguity"].setText(text)
 
     def show_match(self, index: int) -> None:
         result = self.model.result
@@ -97,6 +117,7 @@ class InspectorPanel(QWidget):
             self.fields["residual"].setText(f"{geometry.residuals[index]:.3f} px {kind} ({verdict})")
         else:
             self.fields["residual"].setText("– (no geometric model)")
+        self.show_ambiguity()
         for side, (label, point) in enumerate(zip(self.patches, (k0, k1))):
             image = self.model.images[side]
             if image is not None:

@@ -24,12 +24,13 @@ from core.geometry import transfer
 from core.line_budget import even_subsample
 
 from ..inspection import InspectionModel, Region
-from .heatmap import density_rgba
+from .heatmap import ambiguity_lookup_table, density_rgba
 from .raster_layer import RasterLayer
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 HOVER_TOLERANCE_PX = 6.0
+AMBIGUITY_DECADES = 4  # the ambiguity map shows confidence down to 1e-4 of the best cell
 FOLLOW_MARGIN = 0.05  # share of the view kept free around a followed match that must fit in it
 
 
@@ -89,6 +90,20 @@ class PairView(pg.GraphicsLayoutWidget):
             item.setVisible(False)
         self.overlay_item.setZValue(3)
         self.overlay_item.setVisible(False)
+        # Where else the selected match could have matched: its coarse confidence over image 1 (inferno: dark, few;
+        # yellow, many), the cell it chose outlined, the separated peaks marked.
+        self.ambiguity_item = pg.ImageItem()
+        self.ambiguity_item.setZValue(4)
+        self.ambiguity_item.setVisible(False)
+        self.view.addItem(self.ambiguity_item)
+        self.ambiguity_cell = pg.QtWidgets.QGraphicsRectItem()
+        self.ambiguity_cell.setPen(pg.mkPen(*SELECTION_COLOR, width=2))
+        self.ambiguity_cell.setZValue(16)
+        self.ambiguity_cell.hide()
+        self.view.addItem(self.ambiguity_cell, ignoreBounds=True)
+        self.ambiguity_peaks = pg.ScatterPlotItem(size=18, symbol="x", pen=pg.mkPen(255, 255, 255, width=2), brush=None)
+        self.ambiguity_peaks.setZValue(16)
+        self.view.addItem(self.ambiguity_peaks, ignoreBounds=True)
         self.lines = RasterLayer("lines")
         self.points = RasterLayer("points")
         self.lines.setZValue(5)
@@ -145,6 +160,7 @@ class PairView(pg.GraphicsLayoutWidget):
         model.geometry_changed.connect(self._analysis_changed)
         model.comparison_changed.connect(self._analysis_changed)
         model.run_a_changed.connect(self._analysis_changed)
+        model.ambiguity_changed.connect(self.update_ambiguity)
 
     # --- layout and images ----------------------------------------------------------------------------------
     def resolved_layout(self) -> Layout:
@@ -205,6 +221,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.refresh_drawable()
         self.update_selection(self.model.selected)
         self.update_hover(-1)
+        self.update_ambiguity()
 
     def refresh_drawable(self) -> None:
         subsample = self.model.line_subsample()
@@ -265,6 +282,8 @@ class PairView(pg.GraphicsLayoutWidget):
             self.refresh_colors()
         elif name == "heatmap":
             self._update_heatmaps()
+        elif name == "ambiguity":
+            self.update_ambiguity()
 
     def _analysis_changed(self) -> None:
         self.refresh_colors()
@@ -316,6 +335,30 @@ class PairView(pg.GraphicsLayoutWidget):
             item.setRect(dx, dy, image.size[1], image.size[0])
             item.setVisible(True)
         self.heatScaleChanged.emit(scale)
+
+    # --- ambiguity ------------------------------------------------------------------------------------------
+    def update_ambiguity(self) -> None:
+        ambiguity = self.model.ambiguity
+        shown = ambiguity is not None and self.model.display.ambiguity
+        for item in (self.ambiguity_item, self.ambiguity_cell, self.ambiguity_peaks):
+            item.setVisible(shown)
+        if not shown or ambiguity is None:
+            return
+        # Four decades below the best cell, on a log scale: confidence falls off by orders of magnitude.
+        relative = ambiguity.confidence / max(float(ambiguity.confidence.max()), 1e-30)
+        level = np.clip(1 + np.log10(np.maximum(relative, 1e-30)) / AMBIGUITY_DECADES, 0, 1)
+        rgba = np.zeros(level.shape + (4,), np.uint8)
+        rgba[..., :3] = ambiguity_lookup_table()[(level * 255).astype(np.uint8)]
+        rgba[..., 3] = np.where(level > 0, 60 + level * 170, 0).astype(np.uint8)
+        cell_w, cell_h = ambiguity.cell_size
+        rows, cols = level.shape
+        dx, dy = self._offset
+        self.ambiguity_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.ambiguity_item.setRect(dx, dy, cols * cell_w, rows * cell_h)
+        row, col = ambiguity.chosen_cell
+        self.ambiguity_cell.setRect(QRectF(dx + col * cell_w, dy + row * cell_h, cell_w, cell_h))
+        centres = (ambiguity.peaks[:, ::-1] + 0.5) * np.array([cell_w, cell_h]) + self._offset
+        self.ambiguity_peaks.setData(centres[:, 0], centres[:, 1])
 
     # --- overlay --------------------------------------------------------------------------------------------
     def show_overlay(self, rgb: np.ndarray | None, opacity: float) -> None:

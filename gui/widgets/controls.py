@@ -198,6 +198,11 @@ class ControlsPanel(QWidget):
         self.show_lines = QCheckBox("match lines (off: keypoints only)")
         self.markers = QCheckBox("keypoint markers")
         self.heatmap = QCheckBox("match density heatmap")
+        self.ambiguity = QCheckBox("where else could it match (selected match)")
+        self.ambiguity.setToolTip(
+            "The selected match's coarse confidence over image 1 (EfficientLoFTR results): several bright peaks "
+            "mean repeated structure, where a match may have picked the wrong copy"
+        )
         form.addRow("layout", self.layout_mode)
         form.addRow("colour by", self.color_mode)
         form.addRow(self.legend)
@@ -207,6 +212,7 @@ class ControlsPanel(QWidget):
         form.addRow(self.show_lines)
         form.addRow(self.markers)
         form.addRow(self.heatmap)
+        form.addRow(self.ambiguity)
         set_display = self.model.set_display
         self.layout_mode.currentIndexChanged.connect(lambda: set_display(layout=self.layout_mode.currentData()))
         self.color_mode.currentIndexChanged.connect(lambda: set_display(color_mode=self.color_mode.currentData()))
@@ -218,6 +224,7 @@ class ControlsPanel(QWidget):
         self.show_lines.toggled.connect(lambda on: set_display(show_lines=on))
         self.markers.toggled.connect(lambda on: set_display(show_markers=on))
         self.heatmap.toggled.connect(lambda on: set_display(heatmap=on))
+        self.ambiguity.toggled.connect(lambda on: set_display(ambiguity=on))
         return box
 
     def _geometry_group(self) -> QGroupBox:
@@ -369,6 +376,7 @@ class ControlsPanel(QWidget):
             self.show_lines,
             self.markers,
             self.heatmap,
+            self.ambiguity,
             self.overlay,
             self.overlay_blend,
             self.overlay_checker,
@@ -382,6 +390,7 @@ class ControlsPanel(QWidget):
             self.show_lines.setChecked(display.show_lines)
             self.markers.setChecked(display.show_markers)
             self.heatmap.setChecked(display.heatmap)
+            self.ambiguity.setChecked(display.ambiguity)
             self.overlay.setChecked(display.overlay)
             self.overlay_blend.setValue(int(round(display.overlay_blend * 100)))
             self.overlay_checker.setChecked(display.overlay_checker)

@@ -99,4 +99,4 @@ def test_seed_style_api_round_trip(random_weights, shifted_pair):
     app = match_pair(*shifted_pair, MatchOptions(weights=random_weights, long_side=320, internal_threshold=0.0))
     assert abs(len(app) - len(matches["matching_scores"])) <= 1
     pictures = processor.visualize_keypoint_matching(list(shifted_pair), [matches])
-    assert pictures[0].size == (400 + 8 + 400, 300)
+    assert pictures[0].size == (400 + 400, 300)

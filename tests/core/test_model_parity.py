@@ -64,9 +64,9 @@ def runs(models) -> dict[str, PairRun]:
 
 def _ours_arrays(out) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     valid = out.matches[0, 0] >= 0
-    return (
-        out.keypoints[0, 0][valid].numpy(),
-        out.keypoints[0, 1][valid].numpy(),
+    return (  # model-input pixels (out.keypoints are normalised, as in transformers)
+        out.pixel_keypoints[0, 0][valid].numpy(),
+        out.pixel_keypoints[0, 1][valid].numpy(),
         out.matching_scores[0, 0][valid].numpy(),
         out.coarse_keypoints[0, 0][valid].numpy(),
         out.coarse_keypoints[0, 1][valid].numpy(),

@@ -49,3 +49,33 @@ def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_we
     np.testing.assert_array_equal(back.scores, result.scores)
     assert back.provenance["weights_source"] == random_weights
     assert back.provenance["inference_sizes"] == [[352, 480], [352, 480]]
+
+
+def test_where_else_could_it_match_on_a_real_run(make_window, qtbot, tmp_path, random_weights):
+    """The ambiguity view: the selected match's coarse confidence over image 1, drawn over it, with its peaks."""
+    scene = textured_scene(256, 320, 5)
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    Image.fromarray(scene).save(paths[0])
+    Image.fromarray(warp(scene, np.array([[1, 0, 4.0], [0, 1, 3.0], [0, 0, 1]]))).save(paths[1])
+    window = make_window(None)
+    window.controls.weights.setText(random_weights)
+    window.controls.weights.editingFinished.emit()
+    window.controls.resolution.setCurrentIndex(0)
+    window.drop_files([str(p) for p in paths])
+    wait_idle(qtbot, window, timeout=120000)
+    model = window.model
+    assert model.result is not None and model.result.coarse is not None, window.last_error
+    window.controls.ambiguity.setChecked(True)
+    model.step_selection(1)
+    qtbot.waitUntil(lambda: model.ambiguity is not None, timeout=20000)
+    ambiguity = model.ambiguity
+    rows, cols = model.result.coarse.grid1
+    assert ambiguity.confidence.shape == (rows, cols)
+    assert window.view.ambiguity_item.isVisible() and window.view.ambiguity_cell.isVisible()
+    text = window.inspector.fields["ambiguity"].text()
+    assert text.startswith("unique") or "peaks" in text, text
+    # Another selection replaces the map; turning the view off hides it.
+    model.step_selection(1)
+    qtbot.waitUntil(lambda: model.ambiguity is not None and model.ambiguity is not ambiguity, timeout=20000)
+    window.controls.ambiguity.setChecked(False)
+    assert model.ambiguity is None and not window.view.ambiguity_item.isVisible()
