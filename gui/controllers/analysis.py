@@ -29,6 +29,13 @@ def _fit(
     return GeometryFit(result_id, threshold, int(fit_on.sum()), options, geometry)
 
 
+def _warm_up() -> None:
+    """Import the libraries the jobs use (scipy's KD-tree, OpenCV) before the user needs them: a first A/B or fit
+    would otherwise wait half a second for the import."""
+    import cv2  # noqa: F401
+    import scipy.spatial  # noqa: F401
+
+
 def _overlay(rgb0: np.ndarray, rgb1: np.ndarray, homography: np.ndarray, checker: bool) -> np.ndarray:
     warped = warp_onto_first(rgb1, homography, rgb0.shape[:2])
     return checkerboard(rgb0, warped) if checker else warped
@@ -50,11 +57,13 @@ class AnalysisController(QObject):
         model.selection_changed.connect(self.ambiguity_now)
         self.fits.finished.connect(self._fitted)
         self.fits.failed.connect(self._fit_failed)
-        self.comparisons.finished.connect(lambda _, value: model.set_counterparts(*value))
+        self.comparisons.finished.connect(lambda _, value: value is not None and model.set_counterparts(*value))
         self.comparisons.failed.connect(lambda _, message: feedback.status(f"A/B failed: {message}", 8000))
         self.overlays.finished.connect(lambda _, image: self._overlay_ready(image))
         self._submitted: tuple[Any, ...] | None = None  # the fit on its way: not asked for twice
+        self._compare_submitted: tuple[int, int] | None = None
         self._overlay_image: np.ndarray | None = None
+        self.comparisons.submit(_warm_up)  # its answer is dropped by the first real comparison, or ignored
         self.timer = QTimer(self, singleShot=True, interval=REFIT_DELAY_MS)
         self.timer.timeout.connect(self.fit_now)
         model.result_changed.connect(self.fit_now)
@@ -114,6 +123,9 @@ class AnalysisController(QObject):
         if key is None or model.run_a is None or model.result is None:
             self.comparisons.cancel()
             return
+        if key == self._compare_submitted and model.comparison() is None:
+            return  # already on its way (a new result also changes run A: both ask)
+        self._compare_submitted = key
         a, b = model.run_a.result, model.result
 
         def search() -> tuple[tuple[int, int], Any]:

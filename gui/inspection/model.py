@@ -124,6 +124,7 @@ class InspectionModel:
         self.counterparts: Counterparts | None = None
         self.ambiguity: AmbiguityMap | None = None  # of the selected match, when the view is on
         self._ambiguity_for: tuple[int, int] | None = None
+        self._comparison: tuple[tuple[Any, ...], Comparison] | None = None
         self._counterparts_for: tuple[int, int] | None = None
         self.busy = False
         self._score_range = score_range(None)
@@ -551,5 +552,9 @@ class InspectionModel:
         if key is None or self._counterparts_for != key or self.counterparts is None or self.run_a is None:
             return None
         a_threshold = self.a_threshold()
-        kept_a = self.run_a.result.scores >= (a_threshold if a_threshold is not None else -np.inf)
-        return classify(self.counterparts, kept_a, self.visible_mask())
+        # Asked by several views per event: classified once per state of both runs.
+        state = (id(self.counterparts), a_threshold, self.threshold, self.region)
+        if self._comparison is None or self._comparison[0] != state:
+            kept_a = self.run_a.result.scores >= (a_threshold if a_threshold is not None else -np.inf)
+            self._comparison = (state, classify(self.counterparts, kept_a, self.visible_mask()))
+        return self._comparison[1]

@@ -115,7 +115,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.region_item.setZValue(8)
         self.region_item.hide()
         self.view.addItem(self.region_item, ignoreBounds=True)
-        self.lost = RasterLayer("lines", dashed=True)  # run A's matches that B lost (colour mode A/B)
+        self.lost = RasterLayer("lines")  # run A's matches that B lost (colour mode A/B), in the lost colour
         self.lost.set_colors(np.array([LOST_COLOR], np.uint8), np.zeros(0, np.int16))
         self.lost.setZValue(6)
         self.view.addItem(self.lost, ignoreBounds=True)
@@ -291,7 +291,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.update_selection(self.model.selected)
 
     def _update_lost_lines(self) -> None:
-        """Run A's matches that B lost, dashed (colour mode A/B), within the line budget like B's lines."""
+        """Run A's matches that B lost (colour mode A/B), within the line budget like B's lines."""
         model = self.model
         comparison = model.comparison() if model.display.color_mode == "compare" else None
         run_a = model.run_a

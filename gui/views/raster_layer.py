@@ -15,16 +15,15 @@ import numpy as np
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets, internals
 
 MAX_SNAPSHOTS = 16
-MIN_SNAPSHOT_STEP = 512  # primitives between snapshots: stepping back redraws at most this many
+MIN_SNAPSHOT_STEP = 128  # primitives between snapshots: stepping back redraws at most this many
 
 Kind = Literal["lines", "points"]
 
 
 class RasterLayer(QtWidgets.QGraphicsObject):
-    def __init__(self, kind: Kind, dashed: bool = False) -> None:
+    def __init__(self, kind: Kind) -> None:
         super().__init__()
         self.kind = kind
-        self.dashed = dashed
         self._starts = np.zeros((0, 2))
         self._ends = np.zeros((0, 2))
         self._palette = np.zeros((1, 3), np.uint8)
@@ -178,8 +177,6 @@ class RasterLayer(QtWidgets.QGraphicsObject):
             pen.setCosmetic(True)  # widths in screen pixels, whatever the zoom
             pen.setWidthF(self._width if self.kind == "lines" else max(3.0, 3 * self._width))
             pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap if self.kind == "points" else QtCore.Qt.PenCapStyle.FlatCap)
-            if self.dashed:
-                pen.setStyle(QtCore.Qt.PenStyle.DashLine)
             painter.setPen(pen)
             count = int(chosen.sum())
             if self.kind == "lines":

@@ -52,6 +52,14 @@ def signals_blocked(*widgets: QWidget) -> Iterator[None]:
             widget.blockSignals(False)
 
 
+def show_text(label: QLabel, text: str, style: str | None = None) -> None:
+    """Set a label only when it changes: every set re-lays out the panel, and the slider moves 60 times a second."""
+    if label.text() != text:
+        label.setText(text)
+    if style is not None and label.styleSheet() != style:
+        label.setStyleSheet(style)
+
+
 def resolution_index(options: MatchOptions) -> int:
     for index, (_, long_side, size) in enumerate(RESOLUTIONS):
         if options.size is not None:
@@ -160,6 +168,8 @@ class ControlsPanel(QWidget):
         row.addWidget(self.spin)
         self.count_label = QLabel("no matches yet")
         self.count_label.setWordWrap(True)
+        # Two lines' room, fixed: a new count never re-lays out the panel.
+        self.count_label.setFixedHeight(2 * self.count_label.fontMetrics().lineSpacing() + 4)
         self.region_label = QLabel("")
         self.region_label.setWordWrap(True)
         self.clear_region = QPushButton("Clear box")
@@ -357,13 +367,13 @@ class ControlsPanel(QWidget):
         model = self.model
         result = model.result
         if result is None:
-            self.count_label.setText("no matches yet")
+            show_text(self.count_label, "no matches yet")
             return
         visible, drawn = model.visible_count(), model.drawn_line_count()
         text = f"{visible:,} of {len(result):,} matches visible"
         if model.display.show_lines and drawn < visible:
             text += f" · showing {drawn:,} of {visible:,} lines (line budget)"
-        self.count_label.setText(text)
+        show_text(self.count_label, text)
 
     def show_display(self, name: str) -> None:
         display = self.model.display
@@ -425,8 +435,7 @@ class ControlsPanel(QWidget):
             fit = model.current_fit()
             if fit is not None and not model.fit_is_fresh():
                 text += f"\n(fitted on {fit.fitted_on:,} matches at threshold {fit.threshold:.3g}; refitting…)"
-        self.geometry_label.setText(text)
-        self.geometry_label.setStyleSheet(colour)
+        show_text(self.geometry_label, text, colour)
         self._update_legend()
 
     def _update_legend(self) -> None:
@@ -448,7 +457,7 @@ class ControlsPanel(QWidget):
         run_a = model.run_a
         self.keep_button.setEnabled(model.result is not None)
         if run_a is None or model.result is None:
-            self.compare_label.setText("Run twice on the same pair (or keep a run) to compare.")
+            show_text(self.compare_label, "Run twice on the same pair (or keep a run) to compare.")
             self.a_threshold.setEnabled(False)
             return
         a_threshold = model.a_threshold()
@@ -459,10 +468,11 @@ class ControlsPanel(QWidget):
         comparison = model.comparison()
         head = f"A = {run_a.label} ({run_a.result.info.matcher}, threshold {a_threshold:.3g}), B = current"
         if comparison is None:
-            self.compare_label.setText(head + "\ncomparing…")
+            show_text(self.compare_label, head + "\ncomparing…")
         else:
-            self.compare_label.setText(
-                f"{head}\nshared {comparison.shared:,} · gained {comparison.gained:,} · lost {comparison.lost:,}"
+            show_text(
+                self.compare_label,
+                f"{head}\nshared {comparison.shared:,} · gained {comparison.gained:,} · lost {comparison.lost:,}",
             )
         self._update_legend()
 

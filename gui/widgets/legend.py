@@ -21,8 +21,9 @@ class Legend(QWidget):
         self.setMinimumHeight(ROW)
 
     def set_spec(self, spec: LegendSpec | None, assessment: Assessment | None = None) -> None:
-        self.spec, self.assessment = spec, assessment
-        self.update()
+        if (spec, assessment) != (self.spec, self.assessment):
+            self.spec, self.assessment = spec, assessment
+            self.update()
 
     def set_heat_scale(self, colors: tuple[tuple[int, int, int], ...] | None, cell_px: int = 0, top: float = 0) -> None:
         self.heat = None if colors is None else (colors, cell_px, top)
