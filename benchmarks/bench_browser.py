@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from machine_info import ROOT, median_time
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -37,15 +36,6 @@ import numpy as np  # noqa: E402
 from core.colmap_export import SCHEMA, SIMPLE_RADIAL, pair_id  # noqa: E402
 
 GOALS_S = {"open": 2.0, "sort/filter": 0.1, "pair": 0.3, "background": float("inf")}
-
-
-def median_time(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def generate(path: Path, images: int, pairs: int, seed: int = 0) -> None:

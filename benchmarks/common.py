@@ -8,10 +8,7 @@ denormals and slow every implementation 3-4x.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 from machine_info import ROOT, cpu_name
 
@@ -21,15 +18,6 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 torch.set_flush_denormal(True)
-
-
-def median_time(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def machine() -> str:

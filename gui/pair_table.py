@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from core.matching_run import UNKNOWN, MatchingRun, StoredPair
+from core.matching_run import UNKNOWN, MatchingRun, RunOpenError, StoredPair
 from core.quick_check import QuickCheck
 from core.reference_poses import ReferencePoses
 from core.relative_pose import pose_auc
@@ -247,3 +248,13 @@ class PairTable:
         position = int(np.searchsorted(self._cell_keys, key))
         found = position < len(self._cell_keys) and self._cell_keys[position] == key
         return int(self._cell_pairs[position]) if found else None
+
+
+def emit_pair(table: PairTable, index: int, chosen: Any, failed: Any) -> None:
+    """Read a pair and emit it, or emit why it cannot be read (the browser and the matrix both open pairs)."""
+    try:
+        pair = table.open_pair(index)
+    except RunOpenError as exc:
+        failed.emit(str(exc))
+        return
+    chosen.emit(pair)

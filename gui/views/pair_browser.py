@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.matching_run import RunOpenError, count_pairs
+from core.matching_run import count_pairs
 from core.quick_check import check_pairs
 
 from ..jobs import LatestJobRunner
-from ..pair_table import COLUMNS, PairTable
+from ..pair_table import COLUMNS, PairTable, emit_pair
 
 Index = QModelIndex | QPersistentModelIndex
 REFRESH_MS = 250  # background outcomes are folded into the table at most this often
@@ -227,12 +227,7 @@ class PairBrowser(QWidget):
 
     def _open(self, index: int) -> None:
         assert self.table is not None
-        try:
-            pair = self.table.open_pair(index)
-        except RunOpenError as exc:
-            self.pairFailed.emit(str(exc))
-            return
-        self.pairChosen.emit(pair)
+        emit_pair(self.table, index, self.pairChosen, self.pairFailed)
 
     # filtering
     def _apply_filter(self) -> None:

@@ -14,9 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from core.matching_run import RunOpenError
-
-from ..pair_table import PairTable
+from ..pair_table import PairTable, emit_pair
 
 LEGEND = "log scale: dark = few, yellow = many; empty = not matched or unknown"
 VALUES = {"inliers": "Inliers", "matches": "Raw matches", "check": "Our check (F inliers)"}
@@ -108,12 +106,7 @@ class PairMatrix(QWidget):
             return
         event.accept()
         self.show_pair(index)
-        try:
-            pair = self.table.open_pair(index)
-        except RunOpenError as exc:
-            self.pairFailed.emit(str(exc))
-            return
-        self.pairChosen.emit(pair)
+        emit_pair(self.table, index, self.pairChosen, self.pairFailed)
 
     def _hovered(self, event: Any) -> None:
         if event.isExit() or self.table is None:
