@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 Layout = Literal["side", "stacked"]
 LayoutChoice = Literal["auto", "side", "stacked"]
-ColorMode = Literal["confidence", "inlier", "residual", "compare", "stored"]
+ColorMode = Literal["confidence", "inlier", "residual", "compare", "stored", "pose"]
 Color = tuple[int, int, int]
 GAP_PX = 8
 GRADIENT_LEVELS = 32
@@ -99,10 +99,10 @@ def line_colors(
     if mode == "stored" and stored_inliers is not None:
         legend = LegendSpec("stored verification", "swatches", (INLIER_COLOR, OUTLIER_COLOR), ("inlier", "outlier"))
         return LineColors(np.array([INLIER_COLOR, OUTLIER_COLOR], np.uint8), (~stored_inliers).astype(np.int16), legend)
-    if mode == "residual" and residuals is not None:
+    if mode in ("residual", "pose") and residuals is not None:
         scale = np.nan_to_num(np.asarray(residuals, np.float64), nan=np.inf) / max(2 * threshold_px, 1e-9)
         legend = LegendSpec(
-            "residual",
+            "residual" if mode == "residual" else "Sampson error under E (relative pose)",
             "gradient",
             ((0, 255, 0), (255, 255, 0), (255, 0, 0)),
             ("0 px", f"{threshold_px:g} px", f"≥{2 * threshold_px:g} px"),
@@ -122,6 +122,7 @@ def line_colors(
             "residual": "no geometric model",
             "compare": "no run A",
             "stored": "no stored verification",
+            "pose": "no relative pose (intrinsics needed)",
         }[mode]
         legend = LegendSpec(missing, "swatches", (NEUTRAL_COLOR,), (missing,))
         return LineColors(np.array([NEUTRAL_COLOR], np.uint8), np.zeros(n, np.int16), legend)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QPu
 from core.matching_run import MatchingRun, RunOpenError, StoredPair, open_run
 from core.quick_check import QuickCheck, check_pair, describe
 from core.reference_poses import ReferencePoses, find_model_beside, load_reference_poses
+from core.relative_pose import PoseOptions
 
 from ..inspection import InspectionModel
 from ..jobs import LatestJobRunner
@@ -56,6 +57,7 @@ class MatchingRunDocks(QObject):
         self.run: MatchingRun | None = None
         self.table: PairTable | None = None
         self.pair: StoredPair | None = None
+        self._shown: tuple[int, int] | None = None  # (pair index, result id) of the pair in the inspector
         self.browser = PairBrowser()
         self.matrix = PairMatrix()
         self.summary = QLabel("")
@@ -153,6 +155,10 @@ class MatchingRunDocks(QObject):
         def shown() -> None:
             model = self.model
             model.set_result(pair.result, model.pair_version, stored_inliers=pair.inliers)
+            self._shown = (pair.index, model.result_id)
+            check = self.table.check(pair.index) if self.table is not None else None
+            if check is not None:
+                self._show_pose(check)
             model.set_threshold(model.score_range[0])  # COLMAP stores no scores: every stored match is shown
             if pair.inliers is not None:
                 model.set_display(color_mode="stored")
@@ -170,6 +176,15 @@ class MatchingRunDocks(QObject):
             self.table.set_check(pair.index, check)
         if self.pair is not None and self.pair.index == pair.index:
             self.summary.setText("\n".join(describe(pair, check)))
+            self._show_pose(check)
+
+    def _show_pose(self, check: QuickCheck) -> None:
+        """The pose's Sampson errors for the result on screen, if it is this pair's."""
+        if check.pose is None or check.pose.essential is None or self._shown is None or self.pair is None:
+            return
+        index, result_id = self._shown
+        if index == self.pair.index:
+            self.model.set_pose_sampson(result_id, check.pose.sampson_px, PoseOptions().threshold_px)
 
     def shutdown(self) -> None:
         self.checks.shutdown()

@@ -111,6 +111,7 @@ class InspectionModel:
         self.result_id = 0
         self.result_options: MatchOptions | None = None  # what the shown result was computed with
         self.stored_inliers: np.ndarray | None = None  # verification stored with matches from a matching run
+        self.pose_sampson: tuple[int, np.ndarray, float] | None = None  # (result id, px per match, threshold px)
         self.match_options = MatchOptions()  # what the next run uses
         self.threshold = DEFAULT_DISPLAY_THRESHOLD
         self.region: Region | None = None
@@ -405,21 +406,27 @@ class InspectionModel:
         mode = self.display.color_mode
         fit = self.current_fit()
         comparison = self.comparison() if mode == "compare" else None
+        pose = self.pose_sampson if self.pose_sampson is not None and self.pose_sampson[0] == self.result_id else None
         key = (
             self.result_id,
             mode,
             id(fit) if mode in ("inlier", "residual") else None,
             comparison.kept_a.tobytes() if comparison is not None else None,
+            id(pose) if mode == "pose" else None,
         )
         if self._colors is None or self._colors[0] != key:
             geometry = fit.geometry if fit is not None and fit.geometry.ok else None
+            residuals = geometry.residuals if geometry is not None else None
+            threshold_px = geometry.threshold_px if geometry is not None else self.geometry_options.threshold_px
+            if mode == "pose":
+                residuals, threshold_px = (pose[1], pose[2]) if pose is not None else (None, threshold_px)
             colors = line_colors(
                 mode,
                 result.scores,
                 self.score_range,
                 inliers=geometry.inliers if geometry is not None else None,
-                residuals=geometry.residuals if geometry is not None else None,
-                threshold_px=geometry.threshold_px if geometry is not None else self.geometry_options.threshold_px,
+                residuals=residuals,
+                threshold_px=threshold_px,
                 shared=comparison.shared_b if comparison is not None else None,
                 stored_inliers=self.stored_inliers,
             )
@@ -453,6 +460,14 @@ class InspectionModel:
             self.busy_changed.emit(busy)
 
     # --- geometry -----------------------------------------------------------------------------------------
+    def set_pose_sampson(self, result_id: int, sampson_px: np.ndarray, threshold_px: float) -> bool:
+        """Each match's Sampson error under the relative pose's E (colour mode "pose"), for that result only."""
+        if result_id != self.result_id or self.result is None or len(sampson_px) != len(self.result):
+            return False
+        self.pose_sampson = (result_id, sampson_px, threshold_px)
+        self.geometry_changed.emit()
+        return True
+
     def set_geometry_options(self, options: GeometryOptions) -> None:
         if options != self.geometry_options:
             self.geometry_options = options

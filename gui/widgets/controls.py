@@ -195,6 +195,7 @@ class ControlsPanel(QWidget):
             ("residual", "residual"),
             ("A/B: shared / gained / lost", "compare"),
             ("stored verification (matching run)", "stored"),
+            ("relative pose: Sampson error under E", "pose"),
         )
         self.legend = Legend()
         self.line_width = number_box(0.5, 6.0, 1.0, 0.5, decimals=1, suffix=" px")

@@ -203,6 +203,11 @@ def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(m
     assert model.display.color_mode == "stored"
     np.testing.assert_array_equal(model.line_colors().index == 0, pair.inliers)
     qtbot.waitUntil(lambda: "pose error vs reference" in window.matching_run.summary.text(), timeout=20000)
+    # The relative pose colours every match by its Sampson error under E.
+    assert model.pose_sampson is not None and model.pose_sampson[0] == model.result_id
+    window.controls.color_mode.setCurrentIndex(window.controls.color_mode.findData("pose"))
+    colours = model.line_colors()
+    assert colours.legend.title.startswith("Sampson error under E") and len(colours.index) == len(pair.result)
     # Re-matching the pair makes the stored matches run A.
     window.model.set_match_options(window.model.match_options.__class__(matcher="sift"))
     window.matching_run.rematch.click()
