@@ -1,6 +1,6 @@
 """Regenerates the README's screenshots of the window on the sample pair.
 
-    xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_screenshot.py [--ambiguity]
+    xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_screenshot.py [--ambiguity | --browser]
 
 SIFT baseline (no neural weights are bundled), homography by MAGSAC++, lines coloured as inliers/outliers, the
 best match selected with its patches.
@@ -84,6 +84,60 @@ def ambiguity() -> None:
     window.shutdown()
 
 
+def browser() -> None:
+    """screenshot_browser.png: a matching run of five views of the photograph (SIFT batch into a COLMAP database,
+    verified by pycolmap), open in the window with its pair browser and one pair shown."""
+    import numpy as np
+    import pycolmap
+    from PIL import Image
+
+    from core.synthetic import random_homography, warp
+
+    folder = Path(tempfile.mkdtemp())
+    images = folder / "images"
+    images.mkdir()
+    with Image.open(HERE / "photo_dscovr_launch.jpg") as photo:
+        scene = np.asarray(photo.convert("RGB").resize((1024, 683), Image.Resampling.BICUBIC))
+    names = []
+    for view in range(5):
+        pixels = scene if view == 0 else warp(scene, random_homography(683, 1024, seed=view, strength=0.06))
+        names.append(f"view{view}.png")
+        Image.fromarray(pixels).save(images / names[-1])
+    pairs = folder / "pairs.txt"
+    pairs.write_text("".join(f"{a} {b}\n" for i, a in enumerate(names) for b in names[i + 1 :]))
+    from core.cli import run_cli
+
+    out = folder / "run"
+    run_cli(
+        [
+            "batch",
+            "--pairs",
+            str(pairs),
+            "--images",
+            str(images),
+            "-o",
+            str(out),
+            "--matcher",
+            "sift",
+            "--format",
+            "colmap",
+        ]
+    )
+    pycolmap.verify_matches(str(out / "database.db"), str(out / "pairs_matched.txt"))
+    app = QApplication.instance() or QApplication([])
+    app.setStyleSheet((HERE / "style.qss").read_text())
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1680, 1000)
+    window.show()
+    window.matching_run.open_path(str(out / "database.db"), str(images))
+    _wait(app, lambda: window.model.result is not None and window.is_idle(), 120)
+    _wait(app, lambda: "F check" in window.matching_run.summary.text(), 60)
+    window.grab().save(str(HERE / "screenshot_browser.png"))
+    window.shutdown()
+
+
 def _wait(app: QApplication, condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not condition():
@@ -97,4 +151,9 @@ def _wait(app: QApplication, condition, seconds: float) -> None:  # type: ignore
 
 
 if __name__ == "__main__":
-    ambiguity() if "--ambiguity" in sys.argv else main()
+    if "--ambiguity" in sys.argv:
+        ambiguity()
+    elif "--browser" in sys.argv:
+        browser()
+    else:
+        main()
