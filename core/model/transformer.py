@@ -35,7 +35,9 @@ def _rope_tables(
 
 def apply_rope(x: torch.Tensor, theta: float, pos_scale: float) -> torch.Tensor:
     """x: (N, H, W, C); rotates each adjacent channel pair by its position angle."""
-    cos, sin = _rope_tables(x.shape[1], x.shape[2], x.shape[3], theta, pos_scale, x.device)
+    # Symbolic sizes under torch.export cannot key a cache: the exported graph computes the tables itself.
+    tables = _rope_tables.__wrapped__ if torch.compiler.is_exporting() else _rope_tables
+    cos, sin = tables(x.shape[1], x.shape[2], x.shape[3], theta, pos_scale, x.device)
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     # In float32 even under mixed precision, as the original's half tables promote its products to float32.
@@ -124,7 +126,8 @@ class TransformerLayer(nn.Module):
         self.cross_attention = AggregatedAttention(config, use_rope=False)
 
     def forward(self, feat0: torch.Tensor, feat1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if feat0.shape == feat1.shape:  # one batched call when both images share a size
+        # One batched call when both images share a size; an exported graph keeps the sizes independent.
+        if not torch.compiler.is_exporting() and feat0.shape == feat1.shape:
             both = self.self_attention(*(torch.cat([feat0, feat1]),) * 2)
             feat0, feat1 = both.chunk(2)
         else:
