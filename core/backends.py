@@ -81,7 +81,7 @@ def _weights_sha256(path: Path) -> str:
         return _hashes[key]
 
 
-class _OnnxRuntimeMatcher:
+class OnnxRuntimeMatcher:
     def __init__(self, onnx_path: Path, device: str) -> None:
         import onnxruntime as ort
 
@@ -107,7 +107,7 @@ class _OnnxRuntimeMatcher:
         return kpts0[is_match], kpts1[is_match], scores[is_match]
 
 
-class _OpenVinoMatcher:
+class OpenVinoMatcher:
     def __init__(self, onnx_path: Path, device: str) -> None:
         import openvino as ov
 
@@ -133,6 +133,15 @@ class _OpenVinoMatcher:
         kpts0, kpts1, scores, is_match = (np.asarray(results[i]) for i in range(4))
         is_match = is_match.astype(bool)
         return kpts0[is_match], kpts1[is_match], scores[is_match]
+
+
+def compile_onnx(onnx_path: Path, backend: str, device: str = "auto") -> CompiledMatcher:
+    """Load an exported file into `backend` (onnxruntime | openvino), unchecked: load_compiled() checks labels."""
+    if backend == "onnxruntime":
+        return OnnxRuntimeMatcher(onnx_path, device)
+    if backend == "openvino":
+        return OpenVinoMatcher(onnx_path, device)
+    raise ValueError(f"unknown ONNX backend '{backend}' (use onnxruntime or openvino)")
 
 
 _cache_lock = threading.Lock()
@@ -172,8 +181,7 @@ def load_compiled(options: MatchOptions, progress: ProgressCallback | None = Non
     check_onnx_matches(onnx_path, sha, options.variant)
     if progress is not None:
         progress(f"compiling for {options.backend}", 0.0)
-    runner = _OnnxRuntimeMatcher if options.backend == "onnxruntime" else _OpenVinoMatcher
-    matcher: CompiledMatcher = runner(onnx_path, options.device)
+    matcher = compile_onnx(onnx_path, options.backend, options.device)
     if progress is not None:
         progress(f"compiling for {options.backend}", 1.0)
     with _cache_lock:

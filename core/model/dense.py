@@ -43,6 +43,7 @@ class DenseMatcher(nn.Module):
     def __init__(self, model: EfficientLoFTRForKeypointMatching) -> None:
         super().__init__()
         self.model = model
+        self.eval()
 
     def forward(
         self, image0: torch.Tensor, image1: torch.Tensor, threshold: torch.Tensor
