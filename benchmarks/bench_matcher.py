@@ -122,10 +122,14 @@ ONE_TIME_COSTS: dict[str, float] = {}  # seconds: "export", and "compile <backen
 
 def _backend_runner(backend: str, state: dict, threshold: float, weights: str | None) -> object:
     """Our model exported to ONNX (once per weights file, beside it) and compiled for `backend`."""
+    import logging
     import time
     from pathlib import Path
 
     from core.backends import compile_onnx
+
+    for noisy in ("onnxscript", "onnx_ir"):  # the exporter's passes log every step at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from core.model import EfficientLoFTRForKeypointMatching
     from core.model.weights import load_weights_into, save_pretrained
     from core.onnx_export import export_onnx

@@ -126,6 +126,8 @@ def _match_eloftr(
     if progress:
         progress("loading model", 0.0)
     if options.backend == "torch":
+        if options.onnx_model:
+            raise ValueError("an ONNX model runs with the onnxruntime or openvino backend, not torch")
         model = load_model(options, progress)
         device = str(next(model.parameters()).device)
     else:
