@@ -1,6 +1,7 @@
-"""Our EfficientLoFTR against the original implementation and transformers', same weights and inputs.
+"""Our EfficientLoFTR against the original implementation and transformers', same weights and inputs; and our ONNX
+export run by ONNX Runtime and OpenVINO (when their extras are installed), with its one-time export/compile cost.
 
-    python benchmarks/bench_matcher.py [--sizes 640x480 1024x768] [--runs 3]
+    python benchmarks/bench_matcher.py [--sizes 640x480 1024x768] [--runs 3] [--backends onnxruntime openvino]
 
 Runs are interleaved (ours, original, transformers, ours, ...) and medians reported. Peak memory is measured in a
 fresh subprocess per implementation and size (growth of the process's peak RSS during one forward pass). Prints
@@ -11,6 +12,7 @@ plus fp16 on CUDA) is reported separately with its deviation from our fp32 resul
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import subprocess
@@ -23,6 +25,7 @@ import torch
 from common import ROOT, machine, median_time  # also flushes float32 denormals
 
 IMPLEMENTATIONS = ("ours", "original", "transformers")
+BACKENDS = ("onnxruntime", "openvino")  # our ONNX export, in these runtimes (fp32, CPU)
 
 
 @dataclass
@@ -113,7 +116,45 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
             return k0.cpu().numpy(), k1.cpu().numpy(), out.matching_scores[0, 0][valid].cpu().numpy()
 
         runners["transformers"] = run_transformers
+    for backend in (name for name in names if name in BACKENDS):
+        runners[backend] = _backend_runner(backend, state, threshold, weights)
     return runners
+
+
+ONE_TIME_COSTS: dict[str, float] = {}  # seconds: "export", and "compile <backend>"
+
+
+def _backend_runner(backend: str, state: dict, threshold: float, weights: str | None) -> object:
+    """Our model exported to ONNX (once per weights file, beside it) and compiled for `backend`."""
+    import logging
+    import time
+    from pathlib import Path
+
+    from core.backends import compile_onnx
+
+    for noisy in ("onnxscript", "onnx_ir"):  # the exporter's passes log every step at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from core.model import EfficientLoFTRForKeypointMatching
+    from core.model.weights import load_weights_into, save_pretrained
+    from core.onnx_export import export_onnx
+
+    folder = Path(weights or tempfile.mkdtemp()).with_suffix(".model")
+    onnx_path = folder / "eloftr.onnx"
+    if not onnx_path.exists():
+        model = EfficientLoFTRForKeypointMatching()
+        load_weights_into(model, state, "reference")
+        save_pretrained(model, model.config, folder)
+        started = time.perf_counter()
+        export_onnx(str(folder), "full", onnx_path)
+        ONE_TIME_COSTS["export"] = time.perf_counter() - started
+    started = time.perf_counter()
+    compiled = compile_onnx(onnx_path, backend, "cpu")
+    ONE_TIME_COSTS[f"compile {backend}"] = time.perf_counter() - started
+
+    def run_backend(a: torch.Tensor, b: torch.Tensor) -> tuple:
+        return compiled.run(a[0, 0].numpy(), b[0, 0].numpy(), threshold)
+
+    return run_backend
 
 
 def keypoint_difference(result: tuple, reference: tuple) -> str:
@@ -202,13 +243,23 @@ def main() -> None:
         help="coarse threshold for all three (0 keeps every mutual nearest neighbour: dense matches)",
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--backends",
+        nargs="*",
+        default=[b for b in BACKENDS if importlib.util.find_spec(b)],
+        choices=BACKENDS,
+        help="ONNX runtimes to add (default: those installed); CPU only",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}; device {args.device}; coarse threshold {args.threshold}")
     from tests.reference import calibrated_reference, reference_state_dict
 
     weights = tempfile.NamedTemporaryFile(suffix=".pt", delete=False).name
     torch.save(reference_state_dict(calibrated_reference(seed=0)), weights)
-    runners = build(IMPLEMENTATIONS, args.device, args.threshold, weights)
+    backends = args.backends if args.device == "cpu" else []
+    runners = build(IMPLEMENTATIONS + tuple(backends), args.device, args.threshold, weights)
+    for name, seconds in ONE_TIME_COSTS.items():
+        print(f"one-time {name}: {seconds:.1f} s")
     report = []
     for size in args.sizes:
         width, height = (int(v) for v in size.split("x"))
@@ -229,13 +280,20 @@ def main() -> None:
             line = f"  {name:13s} {median[name]:6.2f} s"
             if memory:
                 line += f"  peak +{memory[name]:7.0f} MB"
-            if name != "original":
+            if name in BACKENDS:
+                line += f"  max keypoint diff to ours (fp32): {keypoint_difference(results[name], results['ours'])}"
+            elif name != "original":
                 line += f"  max keypoint diff to original: {keypoint_difference(results[name], results['original'])}"
             print(line)
         print(
             f"  speed: ours is {median['original'] / median['ours']:.2f}x the original, "
             f"{median['transformers'] / median['ours']:.2f}x transformers"
         )
+        for backend in backends:
+            print(
+                f"  speed: {backend} is {median['original'] / median[backend]:.2f}x the original, "
+                f"{median['ours'] / median[backend]:.2f}x ours (torch fp32)"
+            )
         if memory:
             print(
                 f"  memory: ours uses {memory['ours'] / memory['original']:.2f}x the original's peak growth, "
@@ -247,6 +305,7 @@ def main() -> None:
             "seconds": median,
             "memory_mb": memory,
             "matches": len(results["original"][2]),
+            "one_time_seconds": dict(ONE_TIME_COSTS),
         }
         precisions = ["bf16"] + (["fp16"] if args.device == "cuda" else [])
         for precision in precisions:

@@ -76,6 +76,13 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     parser.add_argument("--variant", choices=["full", "opt"], default="full")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnxruntime", "openvino"],
+        default="torch",
+        help="run the model in PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (extras [onnx] / [openvino])",
+    )
+    parser.add_argument("--onnx", help="exported model to run (default: export once into the cache)")
     parser.add_argument("--geometry", choices=["H", "F"], help="fit H or F (MAGSAC++) and flag inliers")
     parser.add_argument("--geometry-threshold", type=float, default=3.0, help="inlier threshold in pixels")
     parser.add_argument(
@@ -102,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--format", choices=["npz", "json", "csv", "hloc", "colmap"], default="npz")
     batch.add_argument("--no-progress", action="store_true")
     _model_arguments(batch)
+    export = commands.add_parser("export-onnx", help="export the matcher to ONNX (any image size, multiples of 32)")
+    export.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
+    export.add_argument("--variant", choices=["full", "opt"], default="full")
+    export.add_argument("-o", "--output", required=True, help="OUT.onnx")
     return parser
 
 
@@ -116,6 +127,8 @@ def _options(args: argparse.Namespace) -> MatchOptions:
         size=size,
         variant=args.variant,
         internal_threshold=min(DEFAULT_INTERNAL_THRESHOLD, args.threshold),
+        backend=args.backend,
+        onnx_model=args.onnx,
     )
 
 
@@ -411,10 +424,27 @@ def _log_traceback() -> str:
         return ""
 
 
+def command_export_onnx(args: argparse.Namespace) -> int:
+    from .onnx_export import export_onnx
+
+    output = Path(args.output)
+    _check_output(output, (".onnx",))
+    started = time.perf_counter()
+    metadata = export_onnx(args.weights, args.variant, output)
+    print(
+        f"exported the {args.variant} model (weights SHA-256 {metadata.weights_sha256[:12]}…) "
+        f"in {time.perf_counter() - started:.1f} s -> {output}"
+    )
+    return EXIT_OK
+
+
+COMMANDS = {"match": command_match, "batch": command_batch, "export-onnx": command_export_onnx}
+
+
 def run_cli(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return command_match(args) if args.command == "match" else command_batch(args)
+        return COMMANDS[args.command](args)
     except WeightsError as exc:
         print(f"match-inspector: {exc} Meanwhile, --matcher sift needs no weights.", file=sys.stderr)
     except UserError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends import BackendInfo
 from .errors import MatchCancelled, OptionsError
 from .io import LoadedImage
 from .sizing import plan_inference_sizes
@@ -115,9 +116,6 @@ def _match_eloftr(
     progress: ProgressCallback | None,
     cancelled: CancelCheck | None,
 ) -> MatchResult:
-    import torch
-
-    from .model import Cancelled, StageHooks
     from .processor import resize_gray, to_gray
 
     def check() -> None:
@@ -128,22 +126,83 @@ def _match_eloftr(
     started = time.perf_counter()
     if progress:
         progress("loading model", 0.0)
-    model = load_model(options, progress)
+    if options.backend == "torch":
+        if options.onnx_model:
+            raise OptionsError("an ONNX model runs with the onnxruntime or openvino backend, not torch")
+        model = load_model(options, progress)
+        device = str(next(model.parameters()).device)
+    else:
+        from .backends import load_compiled
+
+        compiled = load_compiled(options, progress)
+        device = compiled.info.execution_provider
     timings["load"] = time.perf_counter() - started
     check()
-    device = next(model.parameters()).device
     notes: list[str] = []
 
     started = time.perf_counter()
     size = {"width": options.size[0], "height": options.size[1]} if options.size else None
     input_sizes, size_notes = plan_inference_sizes((rgb0.shape[:2], rgb1.shape[:2]), size, options.long_side)
     notes.extend(size_notes)
-    tensors = [
-        torch.from_numpy(resize_gray(to_gray(rgb), *target))[None, None].to(device)
-        for rgb, target in zip((rgb0, rgb1), input_sizes)
-    ]
+    grays = [resize_gray(to_gray(rgb), *target) for rgb, target in zip((rgb0, rgb1), input_sizes)]
     timings["preprocess"] = time.perf_counter() - started
 
+    source = None  # the eager model's output, from which the coarse evidence is kept (core.ambiguity)
+    if options.backend == "torch":
+        model_kpts0, model_kpts1, scores, backend, source = _run_torch(
+            model, grays, options, progress, cancelled, timings
+        )
+    else:
+        if progress:
+            progress(f"matching ({options.backend})", 0.0)
+        started = time.perf_counter()
+        model_kpts0, model_kpts1, scores = compiled.run(grays[0], grays[1], options.internal_threshold)
+        timings["inference"] = time.perf_counter() - started
+        check()
+        backend = compiled.info
+
+    kpts = []
+    for side, (rgb, model_kpts) in enumerate(zip((rgb0, rgb1), (model_kpts0, model_kpts1))):
+        in_h, in_w = input_sizes[side]
+        scale = np.array([rgb.shape[1] / in_w, rgb.shape[0] / in_h], dtype=np.float64)
+        kpts.append((model_kpts.astype(np.float64) * scale).astype(np.float32))
+    scores = scores.astype(np.float32)
+    order = np.argsort(-scores, kind="stable")  # best first: views draw and tables list in this order
+    coarse = coarse_evidence(*source, order) if source is not None and options.keep_coarse_features else None
+    info = RunInfo(
+        matcher="eloftr",
+        weights_source=str(options.weights or DEFAULT_HUB_ID),
+        device=device,
+        precision=options.precision,
+        inference_sizes=(input_sizes[0], input_sizes[1]),
+        internal_threshold=options.internal_threshold,
+        timings=timings,
+        notes=tuple(notes) + (("opt variant: scores are similarity logits",) if options.variant == "opt" else ()),
+        backend=backend.backend,
+        backend_version=backend.version,
+        execution_provider=backend.execution_provider,
+    )
+    if progress:
+        progress("done", 1.0)
+    return MatchResult(kpts[0][order], kpts[1][order], scores[order], (rgb0.shape[:2], rgb1.shape[:2]), info, coarse)
+
+
+def _run_torch(
+    model: Any,
+    grays: list[np.ndarray],
+    options: MatchOptions,
+    progress: ProgressCallback | None,
+    cancelled: CancelCheck | None,
+    timings: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, BackendInfo, tuple[Any, Any]]:
+    """The eager model on (H, W) gray images: keypoints in model-input pixels, scores (numpy), and the output with
+    its valid rows for the coarse evidence."""
+    import torch
+
+    from .model import Cancelled, StageHooks
+
+    device = next(model.parameters()).device
+    tensors = [torch.from_numpy(gray)[None, None].to(device) for gray in grays]
     model.coarse_threshold = options.internal_threshold
     hooks = StageHooks(progress=progress, cancelled=cancelled)
     try:
@@ -152,36 +211,10 @@ def _match_eloftr(
     except Cancelled as exc:
         raise MatchCancelled() from exc
     timings.update(hooks.timings)
-
     valid = output.matches[0, 0] >= 0
-    kpts = []
-    for side, rgb in enumerate((rgb0, rgb1)):
-        in_h, in_w = input_sizes[side]
-        scale = np.array([rgb.shape[1] / in_w, rgb.shape[0] / in_h], dtype=np.float64)
-        kpts.append((output.pixel_keypoints[0, side][valid].double().cpu().numpy() * scale).astype(np.float32))
+    kpts0, kpts1 = (output.pixel_keypoints[0, side][valid].float().cpu().numpy() for side in (0, 1))
     scores = output.matching_scores[0, 0][valid].float().cpu().numpy()
-    order = np.argsort(-scores, kind="stable")  # best first: views draw and tables list in this order
-    coarse = coarse_evidence(output, valid, order) if options.keep_coarse_features else None
-    info = RunInfo(
-        matcher="eloftr",
-        weights_source=str(options.weights or DEFAULT_HUB_ID),
-        device=str(device),
-        precision=options.precision,
-        inference_sizes=(input_sizes[0], input_sizes[1]),
-        internal_threshold=options.internal_threshold,
-        timings=timings,
-        notes=tuple(notes) + (("opt variant: scores are similarity logits",) if options.variant == "opt" else ()),
-    )
-    if progress:
-        progress("done", 1.0)
-    return MatchResult(
-        kpts[0][order],
-        kpts[1][order],
-        scores[order].astype(np.float32),
-        (rgb0.shape[:2], rgb1.shape[:2]),
-        info,
-        coarse,
-    )
+    return kpts0, kpts1, scores, BackendInfo("torch", torch.__version__, str(device)), (output, valid)
 
 
 def coarse_evidence(output: Any, valid: Any, order: np.ndarray) -> CoarseEvidence:

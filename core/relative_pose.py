@@ -124,44 +124,30 @@ def estimate_relative_pose(
     sampson = sampson_distance(k1_inv.T @ essential @ k0_inv, kpts0, kpts1)
     homography = estimate(kpts0, kpts1, GeometryOptions(model="H", threshold_px=options.threshold_px))
     h_inliers = homography.inlier_count if homography.ok else 0
+    direction = translation / np.linalg.norm(translation)
+
+    def pose(degeneracy: str | None, status: str, rotation_: np.ndarray = rotation) -> RelativePose:
+        translation_ = None if degeneracy == "pure rotation" else direction
+        return RelativePose(
+            rotation_, translation_, essential, e_inliers, in_front, sampson, h_inliers, degeneracy, status
+        )
+
     if homography.ok and h_inliers >= options.homography_ratio * max(int(e_inliers.sum()), 1):
         assert homography.matrix is not None
         normalized_h = k1_inv @ homography.matrix @ intrinsics0.matrix
         u, singular, vt = np.linalg.svd(normalized_h)
         if singular[0] / singular[2] < 1 + options.rotation_tolerance:
             pure = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt  # the nearest rotation
-            return RelativePose(
-                pure,
-                None,
-                essential,
-                e_inliers,
-                in_front,
-                sampson,
-                h_inliers,
-                "pure rotation",
-                "pure rotation: the camera did not move, so the translation is undefined",
+            return pose(
+                "pure rotation", "pure rotation: the camera did not move, so the translation is undefined", pure
             )
-        return RelativePose(
-            rotation,
-            translation / np.linalg.norm(translation),
-            essential,
-            e_inliers,
-            in_front,
-            sampson,
-            h_inliers,
+        return pose(
             "planar scene",
             f"planar scene: one homography explains {h_inliers} of {int(e_inliers.sum())} inliers, "
             "so the pose from E is ambiguous",
         )
     if int(e_inliers.sum()) < options.min_inliers:
-        return RelativePose(
-            rotation,
-            translation / np.linalg.norm(translation),
-            essential,
-            e_inliers,
-            in_front,
-            sampson,
-            h_inliers,
+        return pose(
             "too few inliers",
             f"too few inliers for a confident pose ({int(e_inliers.sum())}, need {options.min_inliers})",
         )
@@ -169,17 +155,7 @@ def estimate_relative_pose(
         return RelativePose(
             None, None, essential, nothing, 0, sampson, h_inliers, None, "no inlier lies in front of both cameras"
         )
-    return RelativePose(
-        rotation,
-        translation / np.linalg.norm(translation),
-        essential,
-        e_inliers,
-        in_front,
-        sampson,
-        h_inliers,
-        None,
-        "ok",
-    )
+    return pose(None, "ok")
 
 
 def _failed(n: int, status: str) -> RelativePose:

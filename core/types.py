@@ -10,6 +10,7 @@ import numpy as np
 Matcher = Literal["eloftr", "sift"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Variant = Literal["full", "opt"]
+Backend = Literal["torch", "onnxruntime", "openvino"]
 
 # The model runs with a low internal coarse threshold so the GUI slider can go below the usual 0.2.
 DEFAULT_INTERNAL_THRESHOLD = 0.05
@@ -32,6 +33,8 @@ class MatchOptions:
     # Keep the coarse features with the result so core.ambiguity can show where else each point could have
     # matched (about 4 MB at 640x480, 13 MB at 1024x768, plus 1 KB per match).
     keep_coarse_features: bool = True
+    backend: Backend = "torch"  # onnxruntime / openvino run the exported ONNX model (extras [onnx] / [openvino])
+    onnx_model: str | None = None  # an exported file to run instead of the cached export; checked against weights
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class RunInfo:
     internal_threshold: float
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     notes: tuple[str, ...] = ()
+    backend: str = ""  # torch | onnxruntime | openvino; empty for matchers without one (SIFT)
+    backend_version: str = ""
+    execution_provider: str = ""  # where the backend ran: cpu / cuda (torch), CPUExecutionProvider, CPU (OpenVINO)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the inverse of from_dict."""
@@ -56,6 +62,9 @@ class RunInfo:
             "internal_threshold": self.internal_threshold,
             "timings_s": {k: round(float(v), 6) for k, v in self.timings.items()},
             "notes": list(self.notes),
+            "backend": self.backend,
+            "backend_version": self.backend_version,
+            "execution_provider": self.execution_provider,
         }
 
     @classmethod
@@ -74,6 +83,9 @@ class RunInfo:
             internal_threshold=float(data.get("internal_threshold", 0.0)),
             timings={str(k): float(v) for k, v in dict(data.get("timings_s", data.get("timings", {}))).items()},
             notes=tuple(str(n) for n in data.get("notes", ())),
+            backend=str(data.get("backend", "")),
+            backend_version=str(data.get("backend_version", "")),
+            execution_provider=str(data.get("execution_provider", "")),
         )
 
 

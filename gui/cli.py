@@ -28,7 +28,7 @@ def display_problem() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("match", "batch"):
+    if argv and argv[0] in ("match", "batch", "export-onnx"):
         from core.cli import run_cli
 
         return run_cli(argv)
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             "       match-inspector match IMG0 IMG1 -o OUT  match one pair headless (see: match --help)\n"
             "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
             "       match-inspector browse RUN [--images D]  browse a COLMAP database, hloc files or batch folder\n"
+            "       match-inspector export-onnx -o OUT.onnx  export the matcher to ONNX (see: export-onnx --help)\n"
             "       match-inspector --version"
         )
         return 0

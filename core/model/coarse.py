@@ -130,10 +130,15 @@ def _inside_border(height: int, width: int, border: int, device: torch.device) -
     return keep.reshape(-1)
 
 
-def select_matches(
-    maxima: ConfidenceMaxima, hw0: tuple[int, int], hw1: tuple[int, int], threshold: float, border: int
-) -> CoarseMatches:
-    """Mutual nearest neighbours above `threshold`, away from the borders.
+def match_mask(
+    maxima: ConfidenceMaxima,
+    hw0: tuple[int, int],
+    hw1: tuple[int, int],
+    threshold: float | torch.Tensor,
+    border: int,
+) -> torch.Tensor:
+    """(N, L) true where image-0 cell l and its best image-1 cell are mutual nearest neighbours above `threshold`,
+    away from the borders.
 
     The nearest neighbours are taken over all cells, borders included, exactly as the original does; the border and
     threshold then only decide which of them are kept.
@@ -143,6 +148,14 @@ def select_matches(
     keep = mutual & (row_max > threshold)
     keep &= _inside_border(*hw0, border, row_max.device)[None]
     keep &= _inside_border(*hw1, border, row_max.device)[best_j]
-    batch_ids, cells0 = torch.where(keep)
+    return keep
+
+
+def select_matches(
+    maxima: ConfidenceMaxima, hw0: tuple[int, int], hw1: tuple[int, int], threshold: float, border: int
+) -> CoarseMatches:
+    """The matches of match_mask(), as flat cell indices."""
+    row_max, best_j = maxima.row_max, maxima.best
+    batch_ids, cells0 = torch.where(match_mask(maxima, hw0, hw1, threshold, border))
     cells1 = best_j[batch_ids, cells0]
     return CoarseMatches(batch_ids, cells0, cells1, row_max[batch_ids, cells0])

@@ -159,7 +159,7 @@ class EfficientLoFTRModel(PretrainedModule):
         self, image0: torch.Tensor, image1: torch.Tensor
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Backbone features at 1/2, 1/4 and 1/8 resolution of each image; one batched call for equal sizes."""
-        if image0.shape == image1.shape:
+        if not torch.compiler.is_exporting() and image0.shape == image1.shape:  # exported: sizes stay independent
             both = self.backbone(torch.cat([image0, image1]))
             pairs = [f.chunk(2) for f in both]
             return [p[0] for p in pairs], [p[1] for p in pairs]
@@ -353,7 +353,7 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         scale = coarse0.shape[1] ** 0.5
         # The last x2 upsampling is folded into the window gathering: the full-resolution map is never built.
         fusion = self.refinement_layer
-        if coarse0.shape == coarse1.shape:
+        if not torch.compiler.is_exporting() and coarse0.shape == coarse1.shape:
             residuals = [torch.cat([a, b]) for a, b in zip(feats0[:-1], feats1[:-1])]
             half0, half1 = fusion(torch.cat([coarse0, coarse1]) / scale, residuals, full_resolution=False).chunk(2)
         else:

@@ -111,7 +111,7 @@ def gather_windows_upsampled(
     windows = (1 - wr_) * top + wr_ * bottom
     inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
     windows = windows * inside[..., None].to(windows.dtype)
-    return windows.reshape(len(cells), size * size, -1)
+    return windows.reshape(cells.shape[0], size * size, -1)  # not len(): it would freeze the size when exported
 
 
 def refine(
@@ -147,5 +147,7 @@ def refine(
     logits = torch.einsum("mc,mijc->mij", q, neigh / slice_dim**0.5).reshape(m, 9)
     heat = F.softmax(logits / temperature, -1).reshape(m, 3, 3)
     grid = torch.linspace(-1, 1, 3, device=win0.device, dtype=heat.dtype)
-    subpixel = torch.stack([(heat.sum(1) * grid).sum(-1), (heat.sum(2) * grid).sum(-1)], dim=-1)
+    # Marginals over rows (-> x) and columns (-> y), then their expectations; stacked before the product because
+    # OpenVINO 2026.4 (CPU) miscomputes the stack of the two reduced products in the exported graph.
+    subpixel = (torch.stack([heat.sum(1), heat.sum(2)], dim=1) * grid).sum(-1)
     return off0, off1, subpixel

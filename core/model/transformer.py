@@ -43,7 +43,9 @@ def _build_rope_tables(
 
 def apply_rope(x: torch.Tensor, theta: float, pos_scale: float) -> torch.Tensor:
     """x: (N, H, W, C); rotates each adjacent channel pair by its position angle."""
-    cos, sin = _rope_tables(x.shape[1], x.shape[2], x.shape[3], theta, pos_scale, x.device)
+    # Symbolic sizes under torch.export cannot key a cache: the exported graph computes the tables itself.
+    tables = _rope_tables.__wrapped__ if torch.compiler.is_exporting() else _rope_tables
+    cos, sin = tables(x.shape[1], x.shape[2], x.shape[3], theta, pos_scale, x.device)
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     # In float32 even under mixed precision, as the original's half tables promote its products to float32.
@@ -154,7 +156,8 @@ class TransformerLayer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """With an `attentions` list, appends the self- then the cross-attention weights of both images."""
         weights: list[torch.Tensor] | None = None if attentions is None else []
-        if feat0.shape == feat1.shape:  # one batched call when both images share a size
+        # One batched call when both images share a size; an exported graph keeps the sizes independent.
+        if not torch.compiler.is_exporting() and feat0.shape == feat1.shape:
             both = self.self_attention(*(torch.cat([feat0, feat1]),) * 2, attentions=weights)
             feat0, feat1 = both.chunk(2)
             if weights is not None:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.compare import Comparison
 from core.geometry import GeometryOptions
 from core.line_budget import MIN_LINE_BUDGET
 from core.types import DEFAULT_LONG_SIDE, MatchOptions
@@ -58,6 +59,16 @@ def show_text(label: QLabel, text: str, style: str | None = None) -> None:
         label.setText(text)
     if style is not None and label.styleSheet() != style:
         label.setStyleSheet(style)
+
+
+def describe_displacement(comparison: Comparison) -> str:
+    """How far the shared matches moved between the runs (what an export or a precision changed), by decade."""
+    moved = comparison.shared_displacements
+    if len(moved) == 0:
+        return ""
+    counts, edges = comparison.displacement_histogram()
+    bins = " · ".join(f"<{edge:g}: {count:,}" for edge, count in zip(edges[1:], counts) if count)
+    return f"\nshared keypoints moved: max {comparison.max_displacement:.2g} px\n({bins} px)"
 
 
 def resolution_index(options: MatchOptions) -> int:
@@ -122,6 +133,14 @@ class ControlsPanel(QWidget):
         self.precision = combo(("fp32", "fp32"), ("bf16 (mixed)", "bf16"), ("fp16 (mixed)", "fp16"))
         self.resolution = combo(*((label, index) for index, (label, _, _) in enumerate(RESOLUTIONS)))
         self.variant = combo(("full (dual softmax)", "full"), ("opt (logit threshold)", "opt"))
+        self.backend = combo(
+            ("PyTorch", "torch"),
+            ("ONNX Runtime (extra [onnx])", "onnxruntime"),
+            ("OpenVINO (extra [openvino])", "openvino"),
+        )
+        self.backend.setToolTip(
+            "Run the exported ONNX model instead of PyTorch; compare both with Keep current run as A"
+        )
         self.internal_threshold = number_box(0.0, 1.0, MatchOptions().internal_threshold, 0.01)
         self.internal_threshold.setToolTip("The model's own coarse threshold: the lowest score the slider can reach")
         self.run_button = QPushButton("Match")
@@ -141,6 +160,7 @@ class ControlsPanel(QWidget):
         form.addRow("precision", self.precision)
         form.addRow("resolution", self.resolution)
         form.addRow("variant", self.variant)
+        form.addRow("backend", self.backend)
         form.addRow("model floor", self.internal_threshold)
         form.addRow(buttons)
         form.addRow(self.pending_label)
@@ -150,9 +170,10 @@ class ControlsPanel(QWidget):
             "precision": self.precision,
             "resolution": self.resolution,
             "variant": self.variant,
+            "backend": self.backend,
             "model floor": self.internal_threshold,
         }
-        for box_ in (self.matcher, self.device, self.precision, self.resolution, self.variant):
+        for box_ in (self.matcher, self.device, self.precision, self.resolution, self.variant, self.backend):
             box_.currentIndexChanged.connect(self._write_match_options)
         self.weights.editingFinished.connect(self._write_match_options)
         self.internal_threshold.valueChanged.connect(self._write_match_options)
@@ -297,6 +318,9 @@ class ControlsPanel(QWidget):
             size=size,
             variant=self.variant.currentData(),
             internal_threshold=float(self.internal_threshold.value()),
+            backend=self.backend.currentData(),
+            onnx_model=self.model.match_options.onnx_model,
+            keep_coarse_features=self.model.match_options.keep_coarse_features,
         )
 
     def _write_match_options(self, *_: object) -> None:
@@ -323,7 +347,7 @@ class ControlsPanel(QWidget):
     # --- following the model ------------------------------------------------------------------------------
     def show_match_options(self) -> None:
         options = self.model.match_options
-        widgets = (self.matcher, self.weights, self.device, self.precision, self.resolution, self.variant)
+        widgets = (self.matcher, self.weights, self.device, self.precision, self.resolution, self.variant, self.backend)
         with signals_blocked(*widgets, self.internal_threshold):
             self.matcher.setCurrentIndex(max(0, self.matcher.findData(options.matcher)))
             if self.weights.text().strip() != (options.weights or ""):
@@ -332,6 +356,7 @@ class ControlsPanel(QWidget):
             self.precision.setCurrentIndex(max(0, self.precision.findData(options.precision)))
             self.resolution.setCurrentIndex(resolution_index(options))
             self.variant.setCurrentIndex(max(0, self.variant.findData(options.variant)))
+            self.backend.setCurrentIndex(max(0, self.backend.findData(options.backend)))
             self.internal_threshold.setValue(options.internal_threshold)
         neural = options.matcher == "eloftr"
         for widget in (*self._option_widgets.values(), self.browse):
@@ -473,7 +498,8 @@ class ControlsPanel(QWidget):
         else:
             show_text(
                 self.compare_label,
-                f"{head}\nshared {comparison.shared:,} · gained {comparison.gained:,} · lost {comparison.lost:,}",
+                f"{head}\nshared {comparison.shared:,} · gained {comparison.gained:,} · lost {comparison.lost:,}"
+                + describe_displacement(comparison),
             )
         self._update_legend()
 

@@ -171,3 +171,24 @@ def test_heatmap_markers_and_layout(make_window, qtbot, image_files):
     assert window.view.points.drawn_count() == window.model.visible_count()
     window.controls.layout_mode.setCurrentIndex(window.controls.layout_mode.findData("stacked"))
     assert window.view.layout_mode == "stacked" and window.view.image_offset()[0] == 0
+
+
+def test_a_b_says_how_far_shared_keypoints_moved(make_window, qtbot, image_files):
+    """What a backend or precision change did: shared / gained / lost, and the keypoint difference by decade."""
+    from dataclasses import replace
+
+    window = make_window(FakeMatcher(count=200))
+    window.controls.geometry_model.setCurrentIndex(window.controls.geometry_model.findData("none"))
+    load(qtbot, window, image_files[0], image_files[1])
+    model = window.model
+    model.set_threshold(0.0)
+    a = model.result
+    model.keep_as_a("torch")
+    moved = a.kpts1.copy()
+    moved[:150, 0] += 3e-4  # an export that moves most keypoints by a few 1e-4 px, one by half a pixel
+    moved[150, 1] += 0.5
+    model.set_result(replace(a, kpts1=moved), model.pair_version)
+    wait_idle(qtbot, window)
+    text = window.controls.compare_label.text()
+    assert "shared 200 · gained 0 · lost 0" in text
+    assert "shared keypoints moved: max 0.5 px" in text and "<0.001: 150" in text, text

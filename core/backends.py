@@ -1,0 +1,191 @@
+"""Deployment backends: the exported ONNX matcher run by ONNX Runtime or OpenVINO, compiled once and kept.
+
+The ONNX file for a weights file and variant is exported on first use into the cache folder (named by the weights'
+SHA-256 and the variant), or given by the caller (MatchOptions.onnx_model) and then checked against the weights and
+variant. Each backend returns, like the torch path, keypoints in model-input pixels and scores, best-first order
+left to the caller.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import OptionsError
+from .onnx_export import OnnxModelError, check_onnx_matches, export_onnx, file_sha256
+from .types import MatchOptions
+
+ProgressCallback = Callable[[str, float], None]
+
+# What each backend needs installed, and the extra that installs it.
+REQUIREMENTS = {"onnxruntime": (("onnxruntime", "onnx", "onnxscript"), "onnx"), "openvino": (("openvino",), "openvino")}
+BACKENDS = ("torch", *REQUIREMENTS)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    backend: str  # torch | onnxruntime | openvino
+    version: str
+    execution_provider: str  # e.g. CPUExecutionProvider (ONNX Runtime), CPU (OpenVINO), cpu / cuda (torch)
+
+
+class CompiledMatcher(Protocol):
+    info: BackendInfo
+
+    def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(H0, W0) and (H1, W1) float32 gray images -> kpts0 (N, 2), kpts1 (N, 2) in model-input pixels, scores."""
+        ...
+
+
+def missing_packages(backend: str) -> str | None:
+    """None when `backend` can run here, else what to install, in words."""
+    if backend == "torch":
+        return None
+    if backend not in REQUIREMENTS:
+        raise OptionsError(f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
+    packages, extra = REQUIREMENTS[backend]
+    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    if backend == "openvino":  # it runs the ONNX file, which is exported with the [onnx] packages
+        missing += [p for p in ("onnx", "onnxscript") if importlib.util.find_spec(p) is None]
+    if not missing:
+        return None
+    return f"the {backend} backend needs {', '.join(missing)}: pip install 'match-inspector[{extra}]'"
+
+
+def cache_dir() -> Path:
+    """Where exported and compiled models are kept: $MATCH_INSPECTOR_CACHE_DIR, else the user's cache folder."""
+    explicit = os.environ.get("MATCH_INSPECTOR_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "match-inspector"
+
+
+_hash_lock = threading.Lock()
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def _weights_sha256(path: Path) -> str:
+    """SHA-256 of a weights file, remembered while the file's size and modification time stay the same."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        if key not in _hashes:
+            _hashes[key] = file_sha256(path)
+        return _hashes[key]
+
+
+class OnnxRuntimeMatcher:
+    def __init__(self, onnx_path: Path, device: str) -> None:
+        import onnxruntime as ort
+
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise OptionsError("CUDA was asked for but this onnxruntime has no CUDA provider (onnxruntime-gpu)")
+            providers.insert(0, "CUDAExecutionProvider")
+        elif device not in ("auto", "cpu"):
+            raise OptionsError(f"the onnxruntime backend runs on cpu or cuda, not '{device}'")
+        options = ort.SessionOptions()
+        # As torch.set_flush_denormal: float32 denormals take a slow path on CPU and do not change the matches.
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own error types for broken graphs
+            raise OnnxModelError(f"onnxruntime cannot load {onnx_path.name}: {str(exc).splitlines()[0]}") from exc
+        self.info = BackendInfo("onnxruntime", ort.__version__, self.session.get_providers()[0])
+
+    def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        feeds = {"image0": gray0[None, None], "image1": gray1[None, None], "threshold": np.array(threshold, np.float32)}
+        kpts0, kpts1, scores, is_match = self.session.run(None, feeds)
+        return kpts0[is_match], kpts1[is_match], scores[is_match]
+
+
+class OpenVinoMatcher:
+    def __init__(self, onnx_path: Path, device: str) -> None:
+        import openvino as ov
+
+        if device not in ("auto", "cpu"):
+            raise OptionsError(f"the openvino backend runs on cpu here, not '{device}'")
+        core = ov.Core()
+        # Compiled blobs are kept on disk, so a later process compiles in a fraction of the time.
+        core.set_property({"CACHE_DIR": str(cache_dir() / "openvino")})
+        config = {
+            "INFERENCE_PRECISION_HINT": "f32",  # not bf16, which OpenVINO picks by itself on CPUs that have it
+            "CPU_DENORMALS_OPTIMIZATION": "YES",
+        }
+        try:
+            self.compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError with long multi-line texts
+            raise OnnxModelError(f"openvino cannot compile {onnx_path.name}: {str(exc).splitlines()[0]}") from exc
+        self.request = self.compiled.create_infer_request()
+        self.info = BackendInfo("openvino", ov.get_version(), "CPU")
+
+    def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        feeds = {"image0": gray0[None, None], "image1": gray1[None, None], "threshold": np.array(threshold, np.float32)}
+        results = self.request.infer(feeds)
+        kpts0, kpts1, scores, is_match = (np.asarray(results[i]) for i in range(4))
+        is_match = is_match.astype(bool)
+        return kpts0[is_match], kpts1[is_match], scores[is_match]
+
+
+def compile_onnx(onnx_path: Path, backend: str, device: str = "auto") -> CompiledMatcher:
+    """Load an exported file into `backend` (onnxruntime | openvino), unchecked: load_compiled() checks labels."""
+    if backend == "onnxruntime":
+        return OnnxRuntimeMatcher(onnx_path, device)
+    if backend == "openvino":
+        return OpenVinoMatcher(onnx_path, device)
+    raise OptionsError(f"unknown ONNX backend '{backend}' (use onnxruntime or openvino)")
+
+
+_cache_lock = threading.Lock()
+_compiled: dict[tuple[Any, ...], CompiledMatcher] = {}
+
+
+def onnx_cache_path(weights_sha256: str, variant: str) -> Path:
+    return cache_dir() / "onnx" / f"efficientloftr-{weights_sha256[:16]}-{variant}.onnx"
+
+
+def load_compiled(options: MatchOptions, progress: ProgressCallback | None = None) -> CompiledMatcher:
+    """The matcher for options.backend (not torch), exported and compiled on first use, then kept.
+
+    Raises ValueError (OnnxModelError, WeightsError included) with one clear message on anything unusable.
+    """
+    from .model.weights import resolve_source
+
+    problem = missing_packages(options.backend)
+    if problem:
+        raise OptionsError(problem)
+    if options.precision != "fp32":
+        raise OptionsError(f"the {options.backend} backend runs fp32 only; choose --precision fp32 or --backend torch")
+    weights_path, _ = resolve_source(options.weights, local_files_only=options.local_files_only)
+    sha = _weights_sha256(weights_path)
+    key = (sha, options.variant, options.backend, options.device, options.onnx_model)
+    with _cache_lock:
+        if key in _compiled:
+            return _compiled[key]
+
+    onnx_path = Path(options.onnx_model) if options.onnx_model else onnx_cache_path(sha, options.variant)
+    if options.onnx_model is None and not onnx_path.is_file():
+        try:
+            onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OptionsError(f"cannot create the model cache folder {onnx_path.parent}: {exc.strerror}") from exc
+        export_onnx(str(weights_path), options.variant, onnx_path, progress, options.local_files_only)
+    check_onnx_matches(onnx_path, sha, options.variant)
+    if progress is not None:
+        progress(f"compiling for {options.backend}", 0.0)
+    matcher = compile_onnx(onnx_path, options.backend, options.device)
+    if progress is not None:
+        progress(f"compiling for {options.backend}", 1.0)
+    with _cache_lock:
+        _compiled.clear()  # one compiled model at a time: they hold a lot of memory
+        _compiled[key] = matcher
+    return matcher
