@@ -76,10 +76,9 @@ class BatchFolderRun(MatchingRun):
         )
         name0, name1 = self.images[i0].name, self.images[i1].name
         inliers = None if data.inliers is None else np.asarray(data.inliers, bool)
-        return StoredPair(
+        return self.stored_pair(
             index,
             (name0, name1),
-            (self.image_path(name0), self.image_path(name1)),
             result,
             inliers,
             str(self.pairs.geometry[index]),

@@ -190,16 +190,15 @@ class ColmapDatabaseRun(MatchingRun):
         info = RunInfo(self.kind, str(self.source), "–", "–", ((0, 0), (0, 0)), 0.0, notes=tuple(notes))
         result = MatchResult(kpts0, kpts1, np.ones(len(matches), np.float32), (size0, size1), info)
         image0, image1 = self.images[i0], self.images[i1]
-        return StoredPair(
+        return self.stored_pair(
             index,
             (image0.name, image1.name),
-            (self.image_path(image0.name), self.image_path(image1.name)),
             result,
             inliers,
             geometry,
-            (image0.intrinsics, image1.intrinsics),
-            pose,
-            matrices,
+            intrinsics=(image0.intrinsics, image1.intrinsics),
+            stored_pose=pose,
+            matrices=matrices,
         )
 
     def close(self) -> None:

@@ -175,14 +175,7 @@ class HlocRun(MatchingRun):
             (size0, size1),
             info,
         )
-        return StoredPair(
-            index,
-            (image0.name, image1.name),
-            (self.image_path(image0.name), self.image_path(image1.name)),
-            result,
-            None,
-            "",
-        )
+        return self.stored_pair(index, (image0.name, image1.name), result)
 
     def close(self) -> None:
         for handle in (getattr(self, "_features", None), getattr(self, "_matches", None)):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -131,6 +132,19 @@ class MatchingRun(ABC):
 
     def pair_names(self, index: int) -> tuple[str, str]:
         return self.images[int(self.pairs.image0[index])].name, self.images[int(self.pairs.image1[index])].name
+
+    def stored_pair(
+        self,
+        index: int,
+        names: tuple[str, str],
+        result: MatchResult,
+        inliers: np.ndarray | None = None,
+        geometry: str = "",
+        **extra: Any,
+    ) -> StoredPair:
+        """A pair as the readers return it: names, the image files found for them, matches and the rest."""
+        paths = (self.image_path(names[0]), self.image_path(names[1]))
+        return StoredPair(index, names, paths, result, inliers, geometry, **extra)
 
     def image_path(self, name: str) -> Path | None:
         if self.image_dir is None:
