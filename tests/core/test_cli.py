@@ -10,20 +10,14 @@ from PIL import Image
 
 from core.cli import run_cli
 from core.export import read_matches
-from core.synthetic import homography_pair
+from tests.image_folders import write_plain_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def image_dir(tmp_path) -> Path:
-    folder = tmp_path / "images"
-    (folder / "sub").mkdir(parents=True)
-    for seed in range(3):
-        pair = homography_pair(240, 320, seed=seed, strength=0.05)
-        Image.fromarray(pair.image0).save(folder / f"a{seed}.png")
-        Image.fromarray(pair.image1).save(folder / "sub" / f"b{seed}.png")
-    return folder
+    return write_plain_pairs(tmp_path / "images", 3, "sub")
 
 
 def test_match_writes_the_same_content_in_every_format(image_dir, tmp_path, capsys):

@@ -12,29 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from core.cli import run_cli
 from core.errors import ExportError
 from core.export import build_match_file, read_matches, write_matches
 from core.io import write_atomically
 from core.session import Session, SessionError, load_session, save_session
-from core.synthetic import homography_pair
 from core.types import MatchResult, RunInfo
 from core.version import __version__
+from tests.image_folders import write_plain_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def images(tmp_path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for seed in range(3):
-        pair = homography_pair(240, 320, seed=seed, strength=0.05)
-        Image.fromarray(pair.image0).save(folder / f"a{seed}.png")
-        Image.fromarray(pair.image1).save(folder / f"b{seed}.png")
-    return folder
+    return write_plain_pairs(tmp_path / "images", 3)
 
 
 @pytest.fixture

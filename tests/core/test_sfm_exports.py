@@ -14,6 +14,7 @@ from core.cli import run_cli
 from core.io import load_image, to_stored_frame
 from core.synthetic import homography_pair, textured_scene
 from tests.core import hloc_io
+from tests.image_folders import write_plain_pairs
 
 ORIENTATION_TAG = 0x0112
 
@@ -28,12 +29,7 @@ def _save_with_orientation(pixels: np.ndarray, path: Path, orientation: int) -> 
 def photos(tmp_path) -> Path:
     """a{i}.png / sub/b{i}.png: plain pairs; scene.png / portrait.jpg: the same scene, the second stored rotated with
     EXIF orientation 6 (shown rotated 90 degrees clockwise), as phones write portrait photos."""
-    folder = tmp_path / "images"
-    (folder / "sub").mkdir(parents=True)
-    for seed in range(2):
-        pair = homography_pair(240, 320, seed=seed, strength=0.05)
-        Image.fromarray(pair.image0).save(folder / f"a{seed}.png")
-        Image.fromarray(pair.image1).save(folder / "sub" / f"b{seed}.png")
+    folder = write_plain_pairs(tmp_path / "images", 2, "sub")
     pair = homography_pair(240, 320, seed=7, strength=0.04)
     Image.fromarray(pair.image0).save(folder / "scene.png")
     _save_with_orientation(np.ascontiguousarray(np.rot90(pair.image1, k=1)), folder / "portrait.jpg", 6)
