@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import OptionsError
-from .onnx_export import OnnxModelError, check_onnx_matches, export_onnx, file_sha256
+from .onnx_export import FORMAT_VERSION, OnnxModelError, check_onnx_matches, export_onnx, file_sha256
 from .types import MatchOptions
 
 ProgressCallback = Callable[[str, float], None]
@@ -104,8 +104,8 @@ class OnnxRuntimeMatcher:
 
     def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         feeds = {"image0": gray0[None, None], "image1": gray1[None, None], "threshold": np.array(threshold, np.float32)}
-        kpts0, kpts1, scores, is_match = self.session.run(None, feeds)
-        return kpts0[is_match], kpts1[is_match], scores[is_match]
+        kpts0, kpts1, scores = self.session.run(None, feeds)
+        return kpts0, kpts1, scores
 
 
 class OpenVinoMatcher:
@@ -131,9 +131,8 @@ class OpenVinoMatcher:
     def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         feeds = {"image0": gray0[None, None], "image1": gray1[None, None], "threshold": np.array(threshold, np.float32)}
         results = self.request.infer(feeds)
-        kpts0, kpts1, scores, is_match = (np.asarray(results[i]) for i in range(4))
-        is_match = is_match.astype(bool)
-        return kpts0[is_match], kpts1[is_match], scores[is_match]
+        kpts0, kpts1, scores = (np.asarray(results[i]) for i in range(3))
+        return kpts0, kpts1, scores
 
 
 def compile_onnx(onnx_path: Path, backend: str, device: str = "auto") -> CompiledMatcher:
@@ -150,7 +149,7 @@ _compiled: dict[tuple[Any, ...], CompiledMatcher] = {}
 
 
 def onnx_cache_path(weights_sha256: str, variant: str) -> Path:
-    return cache_dir() / "onnx" / f"efficientloftr-{weights_sha256[:16]}-{variant}.onnx"
+    return cache_dir() / "onnx" / f"efficientloftr-{weights_sha256[:16]}-{variant}-v{FORMAT_VERSION}.onnx"
 
 
 def load_compiled(options: MatchOptions, progress: ProgressCallback | None = None) -> CompiledMatcher:

@@ -1,8 +1,8 @@
 """EfficientLoFTR to ONNX: one file per weights and variant, any image size (multiples of 32), checked and labelled.
 
 The graph is core.model.dense.DenseMatcher: inputs image0 (1, 1, H0, W0) and image1 (1, 1, H1, W1), grayscale in
-[0, 1], and the coarse threshold (a float32 scalar); outputs per coarse cell of image 0 the keypoints in both images
-(model-input pixels), the score and whether the cell is a match. Its metadata names the weights (SHA-256), the variant,
+[0, 1], and the coarse threshold (a float32 scalar); outputs the N matches' keypoints in both images (model-input
+pixels) and scores, N decided by the data. Its metadata names the weights (SHA-256), the variant,
 the config and the exporter, so a file is never run with the wrong expectations (read_onnx_metadata).
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 from .errors import UserError
 from .types import Variant
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: only the matches come out (1: every coarse cell with an is_match flag)
 INPUT_NAMES = ("image0", "image1", "threshold")
-OUTPUT_NAMES = ("keypoints0", "keypoints1", "scores", "is_match")
+OUTPUT_NAMES = ("keypoints0", "keypoints1", "scores")
 # torch.export's dynamic sizes are counted in units of 32 pixels; this bounds sides at 32768 pixels.
 MAX_SIDE_UNITS = 1024
 _KEY = "match_inspector."

@@ -1,10 +1,8 @@
-"""The whole matcher as one graph with fixed-size outputs, for export (ONNX) and the runtimes that run it.
+"""The whole matcher as one graph, for export (ONNX) and the runtimes that run it.
 
-The number of matches depends on the data, which exported graphs handle badly; so the graph refines every coarse
-cell of image 0 against its best cell in image 1 and returns, per cell, the keypoints, the score and whether the
-cell is a match (mutual nearest neighbour, above the threshold, away from the borders). The host keeps the rows
-where that flag is set, which gives exactly the matches of the eager model, in the same order: each match's
-refinement reads only its own windows.
+Same arithmetic as the eager model, restricted to what a graph can express: the dual softmax over the whole
+confidence matrix (no row-block loop, whose block count depends on the image size), the matches picked with a
+data-dependent count (NonZero in ONNX), and only those cells refined, in the eager model's order.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from .efficientloftr import EfficientLoFTRForKeypointMatching
 def dense_confidence_maxima(
     feat0: torch.Tensor, feat1: torch.Tensor, temperature: float, skip_softmax: bool
 ) -> ConfidenceMaxima:
-    """confidence_maxima() without the row-block loop (its block count depends on the image size).
+    """confidence_maxima() without the row-block loop.
 
     Same arithmetic as the blocked dual softmax: log-sum-exps with exp() floored at EXP_FLOOR, and confidences whose
     exponent underflows set to exactly zero; only the summation order of the column sums differs (float rounding).
@@ -37,8 +35,8 @@ def dense_confidence_maxima(
 
 
 class DenseMatcher(nn.Module):
-    """(image0 (1, 1, H0, W0), image1 (1, 1, H1, W1), threshold ()) -> per coarse cell of image 0:
-    keypoints0 (L, 2), keypoints1 (L, 2) in model-input pixels, scores (L,), is_match (L,) bool."""
+    """(image0 (1, 1, H0, W0), image1 (1, 1, H1, W1), threshold ()) -> keypoints0 (N, 2), keypoints1 (N, 2) in
+    model-input pixels and scores (N,) of the N matches, in the eager model's order (image-0 cell)."""
 
     def __init__(self, model: EfficientLoFTRForKeypointMatching) -> None:
         super().__init__()
@@ -47,7 +45,7 @@ class DenseMatcher(nn.Module):
 
     def forward(
         self, image0: torch.Tensor, image1: torch.Tensor, threshold: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         model, cfg = self.model, self.model.config
         feats0, feats1 = model._features(image0, image1)
         coarse0, coarse1 = model.efficientloftr.local_feature_transformer(feats0[-1], feats1[-1])
@@ -57,7 +55,8 @@ class DenseMatcher(nn.Module):
             flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax
         )
         is_match = match_mask(maxima, hw0, hw1, threshold, cfg.coarse_matching_border_removal)[0]
-        cells0 = torch.arange(maxima.best.shape[1], device=image0.device)
-        every_cell = CoarseMatches(torch.zeros_like(cells0), cells0, maxima.best[0], maxima.row_max[0])
-        kpts0, kpts1, _, _ = model._refine(every_cell, coarse0, coarse1, feats0, feats1)
-        return kpts0, kpts1, maxima.row_max[0], is_match
+        cells0 = torch.nonzero(is_match)[:, 0]
+        scores = maxima.row_max[0][cells0]
+        matches = CoarseMatches(torch.zeros_like(cells0), cells0, maxima.best[0][cells0], scores)
+        kpts0, kpts1, _, _ = model._refine(matches, coarse0, coarse1, feats0, feats1)
+        return kpts0, kpts1, scores

@@ -347,7 +347,7 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         w0, w1 = coarse0.shape[-1], coarse1.shape[-1]
         corners0 = torch.stack([matches.cells0 % w0, matches.cells0 // w0], -1).float() * stride
         corners1 = torch.stack([matches.cells1 % w1, matches.cells1 // w1], -1).float() * stride
-        if len(matches.cells0) == 0:
+        if not torch.compiler.is_exporting() and len(matches.cells0) == 0:  # the graph handles none itself
             return corners0, corners1, corners0, corners1
         # The original scales the transformer output by 1/sqrt(C) before the fine fusion.
         scale = coarse0.shape[1] ** 0.5

@@ -252,6 +252,20 @@ def test_onnx_of_the_other_variant_is_refused(random_weights, onnx_models):
     _expect_one_clear_message(options, "'full' variant", "'opt'")
 
 
+def test_onnx_of_an_earlier_format_is_refused(random_weights, onnx_models, tmp_path):
+    """A file exported by an earlier version (format 1 returned every coarse cell) asks to be exported again."""
+    import onnx
+
+    proto = onnx.load(str(onnx_models["full"]))
+    for entry in proto.metadata_props:
+        if entry.key.endswith("format_version"):
+            entry.value = "1"
+    earlier = tmp_path / "earlier.onnx"
+    onnx.save(proto, str(earlier))
+    options = MatchOptions(weights=random_weights, backend="onnxruntime", onnx_model=str(earlier))
+    _expect_one_clear_message(options, "format 1", "export it again")
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign"])
 def test_corrupt_or_foreign_onnx_gives_one_line_and_exit_2(damage, random_weights, onnx_models, tmp_path, capsys):
     import onnx
