@@ -1,5 +1,6 @@
 """Our EfficientLoFTR against the original implementation and transformers', same weights and inputs; and our ONNX
-export run by ONNX Runtime and OpenVINO (when their extras are installed), with its one-time export/compile cost.
+export run by ONNX Runtime and OpenVINO (when their extras are installed; OpenVINO also in bf16 where the CPU has
+bf16 instructions), with its one-time export/compile cost.
 
     python benchmarks/bench_matcher.py [--sizes 640x480 1024x768] [--runs 3] [--backends onnxruntime openvino]
 
@@ -25,7 +26,18 @@ import torch
 from common import ROOT, machine, median_time  # also flushes float32 denormals
 
 IMPLEMENTATIONS = ("ours", "original", "transformers")
-BACKENDS = ("onnxruntime", "openvino")  # our ONNX export, in these runtimes (fp32, CPU)
+# Our ONNX export in these runtimes on the CPU: fp32, and OpenVINO's bf16 (CPUs with bf16 instructions).
+BACKENDS = ("onnxruntime", "openvino", "openvino-bf16")
+
+
+def available_backends() -> list[str]:
+    found = [b for b in BACKENDS[:2] if importlib.util.find_spec(b)]
+    if "openvino" in found:
+        import openvino as ov
+
+        if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            found.append("openvino-bf16")
+    return found
 
 
 @dataclass
@@ -124,8 +136,8 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
 ONE_TIME_COSTS: dict[str, float] = {}  # seconds: "export", and "compile <backend>"
 
 
-def _backend_runner(backend: str, state: dict, threshold: float, weights: str | None) -> object:
-    """Our model exported to ONNX (once per weights file, beside it) and compiled for `backend`."""
+def _backend_runner(name: str, state: dict, threshold: float, weights: str | None) -> object:
+    """Our model exported to ONNX (once per weights file, beside it) and compiled for `name` (backend[-precision])."""
     import logging
     import time
     from pathlib import Path
@@ -147,9 +159,10 @@ def _backend_runner(backend: str, state: dict, threshold: float, weights: str | 
         started = time.perf_counter()
         export_onnx(str(folder), "full", onnx_path)
         ONE_TIME_COSTS["export"] = time.perf_counter() - started
+    backend, _, precision = name.partition("-")
     started = time.perf_counter()
-    compiled = compile_onnx(onnx_path, backend, "cpu")
-    ONE_TIME_COSTS[f"compile {backend}"] = time.perf_counter() - started
+    compiled = compile_onnx(onnx_path, backend, "cpu", precision or "fp32")
+    ONE_TIME_COSTS[f"compile {name}"] = time.perf_counter() - started
 
     def run_backend(a: torch.Tensor, b: torch.Tensor) -> tuple:
         return compiled.run(a[0, 0].numpy(), b[0, 0].numpy(), threshold)
@@ -246,9 +259,9 @@ def main() -> None:
     parser.add_argument(
         "--backends",
         nargs="*",
-        default=[b for b in BACKENDS if importlib.util.find_spec(b)],
+        default=available_backends(),
         choices=BACKENDS,
-        help="ONNX runtimes to add (default: those installed); CPU only",
+        help="ONNX runtimes to add (default: those installed; openvino-bf16 where the CPU has bf16); CPU only",
     )
     args = parser.parse_args()
     print(f"machine: {machine()}; device {args.device}; coarse threshold {args.threshold}")
@@ -281,7 +294,7 @@ def main() -> None:
             if memory:
                 line += f"  peak +{memory[name]:7.0f} MB"
             if name in BACKENDS:
-                line += f"  max keypoint diff to ours (fp32): {keypoint_difference(results[name], results['ours'])}"
+                line += f"  vs ours (torch fp32): {keypoint_difference(results[name], results['ours'])}"
             elif name != "original":
                 line += f"  max keypoint diff to original: {keypoint_difference(results[name], results['original'])}"
             print(line)

@@ -301,10 +301,38 @@ def test_missing_extra_says_what_to_install(random_weights, monkeypatch):
     )
 
 
-def test_backends_run_fp32_only(random_weights):
+def test_onnx_runtime_runs_fp32_only(random_weights):
     _expect_one_clear_message(
         MatchOptions(weights=random_weights, backend="onnxruntime", precision="bf16"), "fp32", "--backend torch"
     )
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="the [openvino] extra is missing")
+def test_openvino_bf16_runs_in_bf16_and_is_recorded(random_weights, onnx_models):
+    import openvino as ov
+
+    from core.backends import load_compiled
+    from core.matching import match_pair
+
+    if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        _expect_one_clear_message(
+            MatchOptions(weights=random_weights, backend="openvino", precision="bf16"), "bf16", "fp32"
+        )
+        return
+    height, width = SIZES[0]
+    fp32 = MatchOptions(
+        weights=random_weights, size=(width, height), backend="openvino", onnx_model=str(onnx_models["full"])
+    )
+    bf16 = dataclasses.replace(fp32, precision="bf16")
+    compiled = load_compiled(bf16)
+    assert compiled.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.bf16  # type: ignore[attr-defined]
+    exact, rounded = (match_pair(*_pair(height, width), options) for options in (fp32, bf16))
+    assert rounded.info.precision == "bf16" and rounded.info.backend == "openvino"
+    comparison = compare_results(exact, rounded)
+    # bf16 keeps 8 bits of mantissa: the scores move, and the A/B view is how a user sees by how much.
+    assert comparison.shared > 0 and comparison.max_displacement < 8
+    shared, order = comparison.shared_b, comparison.counterpart_b
+    assert np.abs(rounded.scores[shared] - exact.scores[order[shared]]).max() > 1e-3
 
 
 def test_export_cli_refuses_a_wrong_suffix(random_weights, tmp_path, capsys):
