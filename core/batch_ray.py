@@ -135,7 +135,8 @@ class RayExecutor:
                     self.replaced_workers = len(replaced)
                 yield from outcomes
         finally:
-            for actor in actors:
-                ray.kill(actor, no_restart=True)
             if started:
-                ray.shutdown()
+                ray.shutdown()  # ends the instance this run started, actors and all
+            else:
+                for actor in actors:  # a cluster that others may use: free what this run held
+                    ray.kill(actor, no_restart=True)
