@@ -49,8 +49,9 @@ class PairWorker:
 
 
 class RayExecutor:
-    """`address`: a running cluster (ray.init's address, e.g. HEAD:6379 or "auto"); None starts a Ray instance on
-    this machine, stopped at the end. `workers`: default one per `gpus_per_worker` GPUs, else one per node."""
+    """`address`: the cluster to join (ray.init's address, e.g. HEAD:6379); None is Ray's own choice: RAY_ADDRESS,
+    else a cluster started with `ray start` on this machine, else a new local instance. `workers`: default one per
+    `gpus_per_worker` GPUs, else one per node."""
 
     def __init__(
         self,
@@ -67,7 +68,8 @@ class RayExecutor:
         self.replaced_workers = 0
 
     def _connect(self) -> bool:
-        """Join the cluster (or start a local instance); whether this run started Ray and must stop it."""
+        """Join the cluster (or start a local instance); whether this run connected and must disconnect, which stops
+        an instance it started and, on a cluster, the actors it owns."""
         if self.ray.is_initialized():
             return False
         try:
@@ -98,7 +100,7 @@ class RayExecutor:
 
     def run(self, jobs: Sequence[PairJob], settings: BatchSettings) -> Iterator[PairOutcome]:
         ray = self.ray
-        started = self._connect()
+        connected = self._connect()
         actors: list[Any] = []
         try:
             workers, cpus = self._plan()
@@ -135,8 +137,8 @@ class RayExecutor:
                     self.replaced_workers = len(replaced)
                 yield from outcomes
         finally:
-            if started:
-                ray.shutdown()  # ends the instance this run started, actors and all
+            if connected:
+                ray.shutdown()  # the actors go with their owner, a local instance with its driver
             else:
-                for actor in actors:  # a cluster that others may use: free what this run held
+                for actor in actors:  # joined through the caller's connection: free what this run held
                     ray.kill(actor, no_restart=True)

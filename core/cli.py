@@ -253,7 +253,7 @@ def _picture(
     )
 
 
-def _settings(args: argparse.Namespace) -> BatchSettings:
+def batch_settings(args: argparse.Namespace) -> BatchSettings:
     return BatchSettings(
         images=Path(args.images).resolve(),  # workers elsewhere find the images at this path (shared storage)
         options=_options(args),
@@ -290,7 +290,7 @@ def command_batch(args: argparse.Namespace) -> int:
     for target in [out / "pairs" / "pair.npz", *targets(out, args.format)]:
         check_writable(target)  # before hours of matching, not after
     executor = _executor(args)
-    summary = run_batch(jobs, _settings(args), out, args.format, executor, show_progress=not args.no_progress)
+    summary = run_batch(jobs, batch_settings(args), out, args.format, executor, show_progress=not args.no_progress)
     failed = len(summary.failures)
     if summary.interrupted:
         print(
