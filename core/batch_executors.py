@@ -83,6 +83,8 @@ class ProcessExecutor:
         )
 
     def run(self, jobs: Sequence[PairJob], settings: BatchSettings) -> Iterator[PairOutcome]:
+        if not jobs:  # everything was done before: no workers to start
+            return
         queue = deque((chunk, 1) for chunk in chunked(jobs, 1))  # 1 pair a chunk: local messages cost little
         running: dict[Future[list[PairOutcome]], tuple[tuple[PairJob, ...], int]] = {}
         pool = self._start()

@@ -99,6 +99,8 @@ class RayExecutor:
         return workers, max(1, cpus // workers)
 
     def run(self, jobs: Sequence[PairJob], settings: BatchSettings) -> Iterator[PairOutcome]:
+        if not jobs:  # everything was done before: no cluster to start
+            return
         ray = self.ray
         connected = self._connect()
         actors: list[Any] = []
@@ -127,8 +129,10 @@ class RayExecutor:
                 load[index] -= 1
                 try:
                     outcomes, reconstructed = ray.get(ref)
-                except ray.exceptions.RayActorError:  # died on every try
-                    yield from lost_outcomes(chunk, TRIES)
+                except ray.exceptions.RayActorError as exc:
+                    if exc.actor_init_failed:  # e.g. a node without match-inspector: every pair would fail alike
+                        raise RayError(f"a Ray worker could not start: {str(exc).strip().splitlines()[-1]}") from exc
+                    yield from lost_outcomes(chunk, TRIES)  # died on every try
                     continue
                 except ray.exceptions.RayTaskError as exc:  # the work raised: weights or options, as in a local run
                     raise (exc.cause or exc) from None

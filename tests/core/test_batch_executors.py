@@ -355,3 +355,20 @@ def test_executor_options_that_cannot_work_exit_2_with_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not list((tmp_path / "out" / "pairs").iterdir()), "nothing matched"
+
+
+def _setup_that_fails() -> None:
+    raise ImportError("No module named 'core'")  # as on a node where match-inspector is not installed
+
+
+def test_a_ray_worker_that_cannot_start_stops_the_batch_with_one_line(small_pairs, ray_instance, tmp_path):
+    from core.batch import read_pairs, run_batch
+    from core.batch_ray import RayError, RayExecutor
+    from core.cli import batch_settings, build_parser
+
+    images, pairs = small_pairs
+    out = tmp_path / "out"
+    (out / "pairs").mkdir(parents=True)
+    settings = batch_settings(build_parser().parse_args([*_batch_argv(images, pairs, out, "npz"), "--matcher", "sift"]))
+    with pytest.raises(RayError, match=r"^a Ray worker could not start: ImportError: No module named 'core'$"):
+        run_batch(read_pairs(pairs), settings, out, "npz", RayExecutor(2, worker_setup=_setup_that_fails), False)
