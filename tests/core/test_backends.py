@@ -84,10 +84,8 @@ def test_backend_gives_the_torch_matches_at_every_size(backend, variant, random_
         result = match_pair(*_pair(height, width), options)
         comparison = compare_results(ours, result)
         assert len(ours) > 30, "the random weights should give real matches"
-        # OpenVINO's fp32 numerics differ more (scores by up to 7e-3): with the opt variant, which keeps every mutual
-        # nearest neighbour, one pair flipped at 480x640 (1 gained, 1 lost). ONNX Runtime must give exactly our matches.
-        flips = comparison.gained + comparison.lost
-        assert flips <= (0.01 * len(ours) if backend == "openvino" else 0), f"{height}x{width}: {flips} flipped"
+        flipped = _flipped_cells(ours, result, comparison, width)
+        assert not flipped - _tied_cells(options, *_pair(height, width), flipped), f"{height}x{width}: {flipped}"
         assert comparison.max_displacement <= KPT_TOL_PX, f"{height}x{width}"
         shared, order = comparison.shared_b, comparison.counterpart_b
         tol = SCORE_TOL[backend]  # relative too: the opt variant's scores are logits in the thousands
@@ -95,6 +93,70 @@ def test_backend_gives_the_torch_matches_at_every_size(backend, variant, random_
         assert result.info.inference_sizes == ((height, width), (height, width))
         assert result.info.backend == backend and result.info.backend_version
         assert result.info.execution_provider in ("CPUExecutionProvider", "CPU")
+
+
+COARSE_STRIDE = 8
+# Two candidates whose confidence (or opt logit) differ by less than this, relative, are one decision within float32
+# rounding: which of them wins is up to the order of the sums, not the model.
+TIE_RTOL = 1e-5
+
+
+def _flipped_cells(ours: MatchResult, theirs: MatchResult, comparison, width: int) -> set[int]:
+    """Image-0 coarse cells of the matches only one side has (a fine image-0 keypoint lies within 3.5 px of its
+    cell's grid point)."""
+    lost = ours.kpts0[~comparison.shared_a & comparison.kept_a]
+    gained = theirs.kpts0[~comparison.shared_b & comparison.kept_b]
+    cells = np.rint(np.concatenate([lost, gained]) / COARSE_STRIDE).astype(np.int64)
+    return {int(row * (width // COARSE_STRIDE) + col) for col, row in cells}
+
+
+def _tied_cells(options: MatchOptions, image0: np.ndarray, image1: np.ndarray, cells: set[int]) -> set[int]:
+    """Those of `cells` whose mutual-nearest-neighbour decision is a tie in our own fp32 confidences: the best two
+    of the cell's row, or of the column it picks, within TIE_RTOL, or the best one at the threshold."""
+    if not cells:
+        return set()
+    import torch
+
+    from core.matching import load_model
+    from core.model.coarse import confidence_matrix
+    from core.processor import to_gray
+
+    model = load_model(dataclasses.replace(options, backend="torch", onnx_model=None))
+    gray0, gray1 = (torch.from_numpy(to_gray(image))[None, None] for image in (image0, image1))
+    with torch.inference_mode():
+        coarse = model(pixel_values0=gray0, pixel_values1=gray1).coarse
+        cfg = model.config
+        conf = confidence_matrix(
+            coarse.features0, coarse.features1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax
+        )[0]
+
+    def tied(values: torch.Tensor) -> bool:
+        best, second = values.topk(2).values.tolist()
+        return abs(best - second) <= TIE_RTOL * abs(best)
+
+    threshold = options.internal_threshold
+    found = set()
+    for cell in cells:
+        row = conf[cell]
+        column = conf[:, int(row.argmax())]
+        at_threshold = abs(float(row.max()) - threshold) <= TIE_RTOL * max(abs(threshold), 1.0)
+        if tied(row) or tied(column) or at_threshold:
+            found.add(cell)
+    return found
+
+
+def test_only_a_tie_excuses_a_flipped_match(random_weights):
+    """The check above can fail: nearly all our own matches are decisive (no tie), so losing them is reported."""
+    from core.matching import match_pair
+
+    height, width = SIZES[2]
+    options = MatchOptions(weights=random_weights, variant="opt", size=(width, height))
+    ours = match_pair(*_pair(height, width), options)
+    nothing = ours.subset(np.zeros(len(ours), bool))
+    matched = _flipped_cells(ours, nothing, compare_results(ours, nothing), width)
+    assert len(matched) == len(ours) > 30
+    excused = _tied_cells(options, *_pair(height, width), matched)
+    assert len(excused) <= 0.02 * len(matched), f"{len(excused)} of {len(matched)} matches are ties"
 
 
 def test_different_image_sizes_run_from_one_file(random_weights, onnx_models):
