@@ -1,7 +1,7 @@
 """Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs.
 
 Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error (one line on stderr,
-the traceback appended to the error log it names).
+the traceback appended to the error log it names); 130 interrupted by Ctrl+C (a batch first writes what is done).
 """
 
 from __future__ import annotations
@@ -254,6 +254,7 @@ def _picture(
 
 
 def batch_settings(args: argparse.Namespace) -> BatchSettings:
+    """What every worker needs from the command line to match a pair as this command would."""
     return BatchSettings(
         images=Path(args.images).resolve(),  # workers elsewhere find the images at this path (shared storage)
         options=_options(args),
