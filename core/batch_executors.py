@@ -90,11 +90,17 @@ class ProcessExecutor:
         pool = self._start()
         try:
             while queue or running:
-                while queue and len(running) < CHUNKS_PER_WORKER * self.workers:
-                    chunk, tries = queue.popleft()
-                    running[pool.submit(match_chunk, chunk, settings)] = (chunk, tries)
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = False
+                while queue and len(running) < CHUNKS_PER_WORKER * self.workers:
+                    chunk, tries = queue[0]
+                    try:
+                        future = pool.submit(match_chunk, chunk, settings)
+                    except BrokenProcessPool:  # a worker died since the last results: the chunk waits for a new pool
+                        broken = True
+                        break
+                    queue.popleft()
+                    running[future] = (chunk, tries)
+                finished, _ = wait(running, return_when=FIRST_COMPLETED) if running and not broken else (set(), set())
                 for future in finished:
                     chunk, tries = running[future]
                     try:
