@@ -1,32 +1,32 @@
 """Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs.
 
 Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error (one line on stderr,
-the traceback appended to the error log it names).
+the traceback appended to the error log it names); 130 interrupted by Ctrl+C (a batch first writes what is done).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .batch import BatchSettings, Executor, fit_geometry, read_pairs, run_batch
+from .batch_executors import ProcessExecutor, SerialExecutor
+from .batch_outputs import FAILED_PAIRS, MATCHED_PAIRS, targets
 from .errors import ExportError, UserError, WeightsError
-from .export import FORMATS, build_match_file, read_matches, write_matches
-from .geometry import GeometryOptions, estimate
-from .io import ImageLoadError, check_writable, file_sha256, load_image, stored_size, to_stored_frame, write_atomically
+from .export import FORMATS, build_match_file, write_matches
+from .geometry import GeometryOptions
+from .io import check_writable, load_image, write_atomically
 from .types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_INTERNAL_THRESHOLD, MatchOptions, MatchResult
 from .version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl+C
 
 
 class UsageError(UserError):
@@ -108,6 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("-o", "--output", required=True, help="output folder")
     batch.add_argument("--format", choices=["npz", "json", "csv", "hloc", "colmap"], default="npz")
     batch.add_argument("--no-progress", action="store_true")
+    batch.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this machine (default); ray: a Ray cluster (extra [ray]; images on a path every worker sees)",
+    )
+    batch.add_argument(
+        "--workers",
+        type=int,
+        help="parallel workers, each loading the model once (local default 1: this process; ray default: one per "
+        "--gpus-per-worker GPUs, else one per node)",
+    )
+    batch.add_argument("--address", help="Ray cluster to join, e.g. HEAD:6379 (default: start Ray on this machine)")
+    batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker holds (default 0)")
     _model_arguments(batch)
     export = commands.add_parser("export-onnx", help="export the matcher to ONNX (any image size, multiples of 32)")
     export.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
@@ -156,15 +170,8 @@ def _match(path0: str | Path, path1: str | Path, args: argparse.Namespace) -> tu
     return image0, image1, match_pair(image0, image1, _options(args))
 
 
-def _geometry(result: MatchResult, args: argparse.Namespace) -> Any:
-    if not args.geometry:
-        return None
-    kept = result.keep(args.threshold)
-    return estimate(
-        result.kpts0[kept],
-        result.kpts1[kept],
-        GeometryOptions(model=args.geometry, threshold_px=args.geometry_threshold),
-    )
+def _geometry_options(args: argparse.Namespace) -> GeometryOptions | None:
+    return GeometryOptions(model=args.geometry, threshold_px=args.geometry_threshold) if args.geometry else None
 
 
 def _check_output(path: Path, formats: tuple[str, ...]) -> None:
@@ -190,7 +197,7 @@ def command_match(args: argparse.Namespace) -> int:
         _check_output(Path(args.viz), (".png",))
     started = time.perf_counter()
     image0, image1, result = _match(args.image0, args.image1, args)
-    geometry = _geometry(result, args)
+    geometry = fit_geometry(result, args.threshold, _geometry_options(args))
     match_file = build_match_file(
         result,
         (str(args.image0), str(args.image1)),
@@ -246,161 +253,63 @@ def _picture(
     )
 
 
-@dataclass
-class _PairJob:
-    name0: str
-    name1: str
-
-    @property
-    def stem(self) -> str:
-        return f"{self.name0.replace('/', '-')}__{self.name1.replace('/', '-')}"
-
-
-def read_pairs(path: Path) -> list[_PairJob]:
-    if not path.is_file():
-        raise UsageError(f"pairs file not found: {path}")
-    jobs = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) < 2:
-            raise UsageError(f"{path.name}:{number}: expected 'name0 name1', got '{line}'")
-        jobs.append(_PairJob(parts[0], parts[1]))
-    if not jobs:
-        raise UsageError(f"{path.name} lists no pairs")
-    return jobs
+def batch_settings(args: argparse.Namespace) -> BatchSettings:
+    """What every worker needs from the command line to match a pair as this command would."""
+    return BatchSettings(
+        images=Path(args.images).resolve(),  # workers elsewhere find the images at this path (shared storage)
+        options=_options(args),
+        threshold=args.threshold,
+        geometry=_geometry_options(args),
+        apply_exif=not args.no_exif,
+        run_options=run_options(args),
+    )
 
 
-FAILED_PAIRS = "failed_pairs.txt"
-MATCHED_PAIRS = "pairs_matched.txt"
-COLLECTION_FILES = {"hloc": ("features.h5", "matches.h5"), "colmap": ("database.db",)}
+def _executor(args: argparse.Namespace) -> Executor:
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.executor == "ray":
+        from .batch_ray import RayExecutor  # the one place Ray is imported
 
-
-def _reusable(path: Path, job: _PairJob, options: dict[str, Any]) -> bool:
-    """A pair output written before counts as done only if it reads back whole, is this pair, and was made with
-    these options; anything else (empty, truncated, another run's file) is matched again."""
-    if not path.is_file():
-        return False
-    try:
-        done = read_matches(path)
-    except ExportError:
-        return False
-    record = done.provenance
-    same_options = json.loads(json.dumps(options)) == record.get("options")
-    return record.get("image0") == job.name0 and record.get("image1") == job.name1 and same_options
-
-
-def _batch_targets(out: Path, fmt: str) -> list[Path]:
-    return [out / name for name in (FAILED_PAIRS, MATCHED_PAIRS, *COLLECTION_FILES.get(fmt, ()))]
+        return RayExecutor(args.workers, args.address, args.gpus_per_worker)
+    if args.address or args.gpus_per_worker:
+        raise UsageError("--address and --gpus-per-worker need --executor ray")
+    if (args.workers or 1) == 1:
+        return SerialExecutor()
+    return ProcessExecutor(args.workers)
 
 
 def command_batch(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     jobs = read_pairs(Path(args.pairs))
-    images = Path(args.images)
-    if not images.is_dir():
-        raise UsageError(f"image folder not found: {images}")
+    if not Path(args.images).is_dir():
+        raise UsageError(f"image folder not found: {args.images}")
     out = Path(args.output)
     try:
         (out / "pairs").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create output folder {out}: {exc.strerror or exc}") from exc
-    for target in [out / "pairs" / "pair.npz", *_batch_targets(out, args.format)]:
+    for target in [out / "pairs" / "pair.npz", *targets(out, args.format)]:
         check_writable(target)  # before hours of matching, not after
-    suffix = "." + args.format if args.format in ("npz", "json", "csv") else ".npz"
-    options = run_options(args)
-    started = time.perf_counter()
-    done = skipped = matches = 0
-    written: list[_PairJob] = []
-    failures: list[tuple[_PairJob, str]] = []
-    progress = tqdm(jobs, unit="pair", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-    try:
-        for job in progress:
-            target = out / "pairs" / (job.stem + suffix)
-            if _reusable(target, job, options):  # resumable: a pair already written is not matched again
-                skipped += 1
-                written.append(job)
-                continue
-            progress.set_postfix_str(job.stem[:40])
-            path0, path1 = images / job.name0, images / job.name1
-            try:
-                image0, image1, result = _match(path0, path1, args)
-            except ImageLoadError as exc:  # this pair's input; weights and options problems stop the batch
-                failures.append((job, str(exc)))
-                continue
-            match_file = build_match_file(
-                result,
-                (job.name0, job.name1),
-                args.threshold,
-                _geometry(result, args),
-                orientations=(image0.orientation, image1.orientation),
-                image_hashes=(file_sha256(path0), file_sha256(path1)),
-                options=options,
-            )
-            write_matches(target, match_file)
-            written.append(job)
-            done += 1
-            matches += len(match_file.scores)
-    finally:
-        progress.close()
-    _write_lists(out, written, failures)
-    if args.format in COLLECTION_FILES:
-        _write_collection(written, out, args.format)
-    elapsed = time.perf_counter() - started
-    rate = f" ({elapsed / done:.2f} s per matched pair)" if done else ""
-    listed = f", listed in {out / FAILED_PAIRS}" if failures else ""
+    executor = _executor(args)
+    summary = run_batch(jobs, batch_settings(args), out, args.format, executor, show_progress=not args.no_progress)
+    failed = len(summary.failures)
+    if summary.interrupted:
+        print(
+            f"match-inspector: interrupted: {summary.done} of {summary.total} pairs done ({failed} failed), "
+            f"listed in {out / MATCHED_PAIRS}; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    rate = f" ({summary.elapsed / summary.matched:.2f} s per matched pair)" if summary.matched else ""
+    listed = f", listed in {out / FAILED_PAIRS}" if failed else ""
+    replaced = f"; {summary.replaced_workers} worker(s) died and were replaced" if summary.replaced_workers else ""
     print(
-        f"{len(jobs)} pairs: {done} matched, {skipped} already done, {len(failures)} failed{listed}; "
-        f"{matches} matches; {elapsed:.1f} s{rate} -> {out}"
+        f"{summary.total} pairs: {summary.matched} matched, {summary.reused} already done, {failed} failed{listed}; "
+        f"{summary.matches} matches; {summary.elapsed:.1f} s{rate}{replaced} -> {out}"
     )
-    for job, reason in failures:
+    for job, reason in summary.failures:
         print(f"failed: {job.name0} {job.name1}: {reason}", file=sys.stderr)
-    return EXIT_BAD_INPUT if failures else EXIT_OK
-
-
-def _write_text(path: Path, text: str) -> None:
-    try:
-        write_atomically(path, lambda tmp: tmp.write_text(text))
-    except OSError as exc:
-        raise ExportError(f"cannot write {path.name}: {exc.strerror or exc}") from exc
-
-
-def _write_lists(out: Path, written: list[_PairJob], failures: list[tuple[_PairJob, str]]) -> None:
-    """pairs_matched.txt: the pairs that have outputs (the pairs file to give hloc or COLMAP); failed_pairs.txt:
-    what failed and why, in the pairs-file format (reasons as comments), so it can be fed back after a fix."""
-    _write_text(out / MATCHED_PAIRS, "".join(f"{job.name0} {job.name1}\n" for job in written))
-    failed = "".join(f"# {reason}\n{job.name0} {job.name1}\n" for job, reason in failures)
-    _write_text(out / FAILED_PAIRS, failed)
-
-
-def _write_collection(jobs: list[_PairJob], out: Path, fmt: str) -> None:
-    """hloc/COLMAP files from the pair outputs, in the stored pixel frame those tools read."""
-    from .hloc_export import PairMatches
-
-    pairs, sizes = [], {}
-    for job in jobs:
-        data = read_matches(out / "pairs" / (job.stem + ".npz"))
-        kpts = []
-        for side, (keypoints, name) in enumerate(((data.kpts0, job.name0), (data.kpts1, job.name1))):
-            orientation = int(data.provenance.get(f"image{side}_exif_orientation", 1))
-            shown = data.image_sizes()[side]
-            kpts.append(to_stored_frame(keypoints, orientation, shown).astype(np.float32))
-            sizes[name] = stored_size(orientation, shown)
-        pairs.append(PairMatches(job.name0, job.name1, kpts[0], kpts[1], data.scores))
-    try:
-        if fmt == "hloc":
-            from .hloc_export import write_hloc
-
-            write_hloc(pairs, out / "features.h5", out / "matches.h5", sizes)
-        else:
-            from .colmap_export import write_colmap
-
-            write_colmap(pairs, out / "database.db", sizes)
-    except OSError as exc:
-        raise ExportError(f"cannot write the {fmt} files in {out}: {exc.strerror or exc}") from exc
+    return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
 def error_log_path() -> Path:
@@ -452,7 +361,7 @@ def run_cli(argv: list[str]) -> int:
         print(text if text.startswith("match-inspector") else f"match-inspector: {text}", file=sys.stderr)
     except KeyboardInterrupt:
         print("match-inspector: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # one line, not a traceback; MATCH_INSPECTOR_DEBUG=1 shows it
         if os.environ.get("MATCH_INSPECTOR_DEBUG") == "1":
             raise
