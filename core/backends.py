@@ -9,7 +9,6 @@ left to the caller.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 from .errors import OptionsError
 from .onnx_export import FORMAT_VERSION, OnnxModelError, check_onnx_matches, export_onnx, file_sha256
 from .types import MatchOptions
+from .user_folders import cache_dir
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -60,15 +60,6 @@ def missing_packages(backend: str) -> str | None:
     if not missing:
         return None
     return f"the {backend} backend needs {', '.join(missing)}: pip install 'match-inspector[{extra}]'"
-
-
-def cache_dir() -> Path:
-    """Where exported and compiled models are kept: $MATCH_INSPECTOR_CACHE_DIR, else the user's cache folder."""
-    explicit = os.environ.get("MATCH_INSPECTOR_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "match-inspector"
 
 
 _hash_lock = threading.Lock()

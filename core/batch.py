@@ -14,14 +14,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from .batch_outputs import COLLECTION_FILES, PairJob, is_reusable, pair_path, write_collection, write_lists
 from .errors import UserError
 from .export import MatchFile, build_match_file, write_matches
 from .geometry import GeometryOptions, GeometryResult, estimate
-from .io import ImageLoadError, file_sha256, load_image
-from .types import MatchOptions, MatchResult
+from .io import ImageLoadError, file_sha256, left_over_temporaries, load_image
+from .output_settings import OutputSettings
+from .types import MatchResult
 
 
 class PairsFileError(UserError):
@@ -52,11 +53,7 @@ class BatchSettings:
     """Everything a worker needs to turn a pair into its match file; small and picklable, sent once per worker."""
 
     images: Path  # the folder the pair names are relative to: workers on other machines must see it at this path
-    options: MatchOptions
-    threshold: float
-    geometry: GeometryOptions | None
-    apply_exif: bool
-    run_options: dict[str, Any]  # recorded in each file's provenance: resume compares them
+    output: OutputSettings  # recorded in each file's provenance: resume compares the record
 
 
 @dataclass(frozen=True)
@@ -80,20 +77,21 @@ def match_job(job: PairJob, settings: BatchSettings) -> PairOutcome:
     from .matching import match_pair  # the model loads once per process and stays cached there
 
     path0, path1 = settings.images / job.name0, settings.images / job.name1
+    output = settings.output
     try:
-        image0 = load_image(path0, apply_exif=settings.apply_exif)
-        image1 = load_image(path1, apply_exif=settings.apply_exif)
+        image0 = load_image(path0, apply_exif=output.apply_exif)
+        image1 = load_image(path1, apply_exif=output.apply_exif)
     except ImageLoadError as exc:
         return PairOutcome(job, None, str(exc))
-    result = match_pair(image0, image1, settings.options)
+    result = match_pair(image0, image1, output.match)
     match_file = build_match_file(
         result,
         (job.name0, job.name1),
-        settings.threshold,
-        fit_geometry(result, settings.threshold, settings.geometry),
+        output.threshold,
+        fit_geometry(result, output.threshold, output.geometry),
         orientations=(image0.orientation, image1.orientation),
         image_hashes=(file_sha256(path0), file_sha256(path1)),
-        options=settings.run_options,
+        options=output.record(),
     )
     return PairOutcome(job, match_file)
 
@@ -141,9 +139,13 @@ def run_batch(
     from tqdm import tqdm
 
     started = time.perf_counter()
+    for folder in (out, out / "pairs"):  # a killed run's half-written files: only this run's driver writes here
+        for leftover in left_over_temporaries(folder):
+            leftover.unlink(missing_ok=True)
     position = {job: index for index, job in enumerate(jobs)}
     # resumable: a pair already written (whole, same pair, same options) is not matched again
-    written = [job for job in jobs if is_reusable(pair_path(out, job, fmt), job, settings.run_options)]
+    record = settings.output.record()
+    written = [job for job in jobs if is_reusable(pair_path(out, job, fmt), job, record)]
     reused = set(written)
     todo = [job for job in jobs if job not in reused]
     summary = BatchSummary(total=len(jobs), reused=len(written))

@@ -100,7 +100,7 @@ class ProcessExecutor:
                         break
                     queue.popleft()
                     running[future] = (chunk, tries)
-                finished, _ = wait(running, return_when=FIRST_COMPLETED) if running and not broken else (set(), set())
+                finished = set() if broken else wait(running, return_when=FIRST_COMPLETED)[0]
                 for future in finished:
                     chunk, tries = running[future]
                     try:

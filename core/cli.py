@@ -13,16 +13,28 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from .batch import BatchSettings, Executor, fit_geometry, read_pairs, run_batch
 from .batch_executors import ProcessExecutor, SerialExecutor
 from .batch_outputs import FAILED_PAIRS, MATCHED_PAIRS, targets
 from .errors import ExportError, UserError, WeightsError
 from .export import FORMATS, build_match_file, write_matches
-from .geometry import GeometryOptions
+from .geometry import GeometryModel, GeometryOptions
 from .io import check_writable, load_image, write_atomically
-from .types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_INTERNAL_THRESHOLD, MatchOptions, MatchResult
+from .output_settings import OutputSettings
+from .sift import MAX_SIDE as SIFT_MAX_SIDE
+from .types import (
+    DEFAULT_DISPLAY_THRESHOLD,
+    DEFAULT_INTERNAL_THRESHOLD,
+    Backend,
+    Matcher,
+    MatchOptions,
+    MatchResult,
+    Precision,
+    Variant,
+)
+from .user_folders import error_log_path
 from .version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -58,33 +70,45 @@ def _threshold(text: str) -> float:
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--matcher", choices=["eloftr", "sift"], default="eloftr")
+    """Choices and defaults come from MatchOptions and GeometryOptions, where each is written once."""
+    defaults, geometry = MatchOptions(), GeometryOptions()
+    parser.add_argument("--matcher", choices=get_args(Matcher), default=defaults.matcher)
     parser.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
     parser.add_argument(
         "--resize",
         type=_resize,
-        default=(640, None),
+        default=(defaults.long_side, defaults.size),
         metavar="LONG|WxH|full",
-        help="inference size: long side (aspect kept), fixed WxH, or full (default 640)",
+        help=f"inference size: long side (aspect kept), fixed WxH, or full (default {defaults.long_side}; "
+        f"SIFT matches at a long side of at most {SIFT_MAX_SIDE} whatever this says)",
     )
     parser.add_argument(
         "--threshold",
         type=_threshold,
         default=DEFAULT_DISPLAY_THRESHOLD,
-        help="keep matches with score >= T (default 0.2)",
+        help=f"keep matches with score >= T (default {DEFAULT_DISPLAY_THRESHOLD})",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    parser.add_argument("--variant", choices=["full", "opt"], default="full")
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--precision", choices=get_args(Precision), default=defaults.precision)
+    parser.add_argument("--variant", choices=get_args(Variant), default=defaults.variant)
     parser.add_argument(
         "--backend",
-        choices=["torch", "onnxruntime", "openvino"],
-        default="torch",
+        choices=get_args(Backend),
+        default=defaults.backend,
         help="run the model in PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (extras [onnx] / [openvino])",
     )
     parser.add_argument("--onnx", help="exported model to run (default: export once into the cache)")
-    parser.add_argument("--geometry", choices=["H", "F"], help="fit H or F (MAGSAC++) and flag inliers")
-    parser.add_argument("--geometry-threshold", type=float, default=3.0, help="inlier threshold in pixels")
+    parser.add_argument(
+        "--geometry",
+        choices=[m for m in get_args(GeometryModel) if m != "none"],
+        help="fit H or F (MAGSAC++) and flag inliers",
+    )
+    parser.add_argument(
+        "--geometry-threshold",
+        type=float,
+        default=geometry.threshold_px,
+        help=f"inlier threshold in pixels (default {geometry.threshold_px})",
+    )
     parser.add_argument(
         "--no-exif",
         action="store_true",
@@ -130,9 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args: argparse.Namespace) -> MatchOptions:
+def output_settings(args: argparse.Namespace) -> OutputSettings:
+    """What decides each output of this command, from its arguments; the pair files record it, resume compares it."""
+    if args.matcher == "sift":
+        for flag, value, default in (("--backend", args.backend, "torch"), ("--onnx", args.onnx, None)):
+            if value != default:
+                raise UsageError(f"{flag} runs the EfficientLoFTR model; SIFT has no model (leave {flag} out)")
     long_side, size = args.resize
-    return MatchOptions(
+    match = MatchOptions(
         matcher=args.matcher,
         weights=args.weights,
         device=args.device,
@@ -144,34 +173,16 @@ def _options(args: argparse.Namespace) -> MatchOptions:
         backend=args.backend,
         onnx_model=args.onnx,
     )
+    geometry = GeometryOptions(model=args.geometry, threshold_px=args.geometry_threshold) if args.geometry else None
+    return OutputSettings(match, args.threshold, geometry, apply_exif=not args.no_exif)
 
 
-def run_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options that decide a pair's output, as recorded in its provenance: resume re-matches when they differ."""
-    long_side, size = args.resize
-    return {
-        "matcher": args.matcher,
-        "weights": args.weights,
-        "resize": [long_side, list(size) if size else None],
-        "threshold": args.threshold,
-        "precision": args.precision,
-        "variant": args.variant,
-        "geometry": args.geometry,
-        "geometry_threshold_px": args.geometry_threshold,
-        "exif": not args.no_exif,
-    }
-
-
-def _match(path0: str | Path, path1: str | Path, args: argparse.Namespace) -> tuple[Any, Any, MatchResult]:
+def _match(path0: str | Path, path1: str | Path, settings: OutputSettings) -> tuple[Any, Any, MatchResult]:
     from .matching import match_pair
 
-    image0 = load_image(path0, apply_exif=not args.no_exif)
-    image1 = load_image(path1, apply_exif=not args.no_exif)
-    return image0, image1, match_pair(image0, image1, _options(args))
-
-
-def _geometry_options(args: argparse.Namespace) -> GeometryOptions | None:
-    return GeometryOptions(model=args.geometry, threshold_px=args.geometry_threshold) if args.geometry else None
+    image0 = load_image(path0, apply_exif=settings.apply_exif)
+    image1 = load_image(path1, apply_exif=settings.apply_exif)
+    return image0, image1, match_pair(image0, image1, settings.match)
 
 
 def _check_output(path: Path, formats: tuple[str, ...]) -> None:
@@ -195,16 +206,17 @@ def command_match(args: argparse.Namespace) -> int:
     _check_output(output, FORMATS)
     if args.viz:
         _check_output(Path(args.viz), (".png",))
+    settings = output_settings(args)
     started = time.perf_counter()
-    image0, image1, result = _match(args.image0, args.image1, args)
-    geometry = fit_geometry(result, args.threshold, _geometry_options(args))
+    image0, image1, result = _match(args.image0, args.image1, settings)
+    geometry = fit_geometry(result, settings.threshold, settings.geometry)
     match_file = build_match_file(
         result,
         (str(args.image0), str(args.image1)),
-        args.threshold,
+        settings.threshold,
         geometry,
         orientations=(image0.orientation, image1.orientation),
-        options=run_options(args),
+        options=settings.record(),
     )
     write_matches(output, match_file)
     if args.viz:
@@ -257,11 +269,7 @@ def batch_settings(args: argparse.Namespace) -> BatchSettings:
     """What every worker needs from the command line to match a pair as this command would."""
     return BatchSettings(
         images=Path(args.images).resolve(),  # workers elsewhere find the images at this path (shared storage)
-        options=_options(args),
-        threshold=args.threshold,
-        geometry=_geometry_options(args),
-        apply_exif=not args.no_exif,
-        run_options=run_options(args),
+        output=output_settings(args),
     )
 
 
@@ -310,14 +318,6 @@ def command_batch(args: argparse.Namespace) -> int:
     for job, reason in summary.failures:
         print(f"failed: {job.name0} {job.name1}: {reason}", file=sys.stderr)
     return EXIT_BAD_INPUT if failed else EXIT_OK
-
-
-def error_log_path() -> Path:
-    """Where internal errors' tracebacks go: MATCH_INSPECTOR_LOG, else the user's cache folder."""
-    if os.environ.get("MATCH_INSPECTOR_LOG"):
-        return Path(os.environ["MATCH_INSPECTOR_LOG"])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "match-inspector" / "errors.log"
 
 
 def _log_traceback() -> str:

@@ -233,6 +233,21 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def _temporary_file(path: Path, folder: Path) -> Path:
+    """A new empty file beside `path` named as left_over_temporaries() recognises it."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+def left_over_temporaries(folder: Path) -> list[Path]:
+    """Temporary files of write_atomically() in `folder` that a killed process never renamed or removed."""
+    return sorted(folder.glob(f".*.{'?' * 8}{TEMPORARY_SUFFIX}"))  # mkstemp adds 8 random characters
+
+
 def write_atomically(path: str | Path, writer: Callable[[Path], object]) -> None:
     """The one way files are written: `writer` fills a temporary path in the same folder, which is then flushed to
     disk, given the mode a new file gets under the umask (0666 & ~umask), and renamed over `path`; the folder is
@@ -240,9 +255,7 @@ def write_atomically(path: str | Path, writer: Callable[[Path], object]) -> None
     removed and the previous file stays intact. Raises OSError."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _temporary_file(path, folder)
     try:
         writer(tmp)
         with open(tmp, "rb+") as handle:  # the writer may have replaced the file: flush what is there now
@@ -264,8 +277,6 @@ def check_writable(path: str | Path) -> None:
     if not folder.is_dir():
         raise ExportError(f"cannot write {path.name}: the folder {folder} does not exist")
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.unlink(name)
+        _temporary_file(path, folder).unlink()
     except OSError as exc:
         raise ExportError(f"cannot write {path.name} in {folder}: {exc.strerror or exc}") from exc

@@ -1,12 +1,24 @@
+import atexit
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Everything the app, its child processes and the libraries under it would keep in the user's folders goes to one
+# temporary folder, removed at exit: tests never read the user's caches or settings and never write beside them.
+# Set at import, before any test or child process starts, so subprocesses (CLI runs, workers, Ray) inherit it.
+_USER_FOLDERS = Path(tempfile.mkdtemp(prefix="match-inspector-tests-"))
+atexit.register(shutil.rmtree, _USER_FOLDERS, ignore_errors=True)
+for _variable in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "MATCH_INSPECTOR_CACHE_DIR"):
+    os.environ[_variable] = str(_USER_FOLDERS / _variable.lower())
+os.environ["MATCH_INSPECTOR_SETTINGS_DIR"] = str(_USER_FOLDERS / "settings")
 # No network in tests, and an empty Hugging Face cache: "no weights available" is the state tests start from.
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+os.environ["HF_HOME"] = str(_USER_FOLDERS / "hf-home")
 
-import pytest
+import pytest  # noqa: E402 - after the environment above, which pytest plugins may read
 
 try:
     import torch
@@ -20,7 +32,7 @@ except ImportError:  # pragma: no cover
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory, monkeypatch):
-    """QSettings and the Hugging Face cache point at temporary folders: tests never touch the user's."""
+    """Each test starts from empty settings (QSettings), whatever an earlier test saved."""
     root = tmp_path_factory.mktemp("settings")
     monkeypatch.setenv("MATCH_INSPECTOR_SETTINGS_DIR", str(root))
     yield

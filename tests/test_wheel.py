@@ -1,10 +1,12 @@
 """A regular install behaves like the editable one: build a wheel, install it into a fresh virtual environment
-(over this environment's packages, without dependencies), and use it from outside the source tree."""
+(over the packages of the environment running the tests, without dependencies), and use it from outside the source
+tree."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +45,15 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
+def _see_the_test_environment(python: Path) -> None:
+    """Let the new venv import the dependencies of the environment running the tests (itself often a virtualenv:
+    `--system-site-packages` would reach the base interpreter's packages instead). A .pth of plain paths adds the
+    folders without running their own .pth files, so this source tree's editable install stays out of sight."""
+    inner = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip()
+    outer = dict.fromkeys([*site.getsitepackages(), site.getusersitepackages()])
+    Path(inner, "test-environment.pth").write_text("".join(f"{folder}\n" for folder in outer))
+
+
 @pytest.mark.slow
 def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     source = tmp_path / "source"
@@ -60,8 +71,9 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     (wheel,) = dist.glob("match_inspector-*.whl")
 
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
+    _see_the_test_environment(python)
     _run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)])
 
     outside = tmp_path / "elsewhere"

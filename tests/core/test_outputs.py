@@ -214,3 +214,62 @@ def test_damaged_collection_files_are_replaced_whole(images, pairs_file, tmp_pat
         assert set(features) == {f"a{i}.png" for i in range(3)} | {f"b{i}.png" for i in range(3)}
     with sqlite3.connect(out / "database.db") as connection:
         assert connection.execute("SELECT COUNT(*) FROM matches").fetchone()[0] == 3
+
+
+def _other_value(default: object) -> object:
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, (int, float)):
+        return default + 1
+    if isinstance(default, str):
+        return default + "-other"
+    return "other"
+
+
+def test_every_option_that_decides_an_output_is_recorded():
+    """The record is read off MatchOptions' fields, so an option added there is compared on resume without anyone
+    remembering to add it."""
+    from dataclasses import fields, replace
+
+    from core.output_settings import NOT_DECIDING_OUTPUT, OutputSettings
+    from core.types import MatchOptions
+
+    base = OutputSettings(MatchOptions(), 0.2, None, apply_exif=True)
+    deciding = [f.name for f in fields(MatchOptions) if f.name not in NOT_DECIDING_OUTPUT]
+    assert {"backend", "onnx_model", "weights", "variant", "precision", "long_side", "size"} <= set(deciding)
+    for name in deciding:
+        changed = replace(base, match=replace(base.match, **{name: _other_value(getattr(base.match, name))}))
+        assert changed.record() != base.record(), f"{name} is not recorded"
+    for name in NOT_DECIDING_OUTPUT:
+        changed = replace(base, match=replace(base.match, **{name: _other_value(getattr(base.match, name))}))
+        assert changed.record() == base.record(), name
+
+
+def test_resume_rematches_a_pair_made_with_another_backend(images, pairs_file, tmp_path):
+    from core.batch_outputs import PairJob, is_reusable
+    from core.cli import batch_settings, build_parser
+
+    out = tmp_path / "out"
+    argv = _batch_argv(pairs_file, images, out, "--weights", "w.safetensors")
+    torch_settings = batch_settings(build_parser().parse_args(argv))
+    openvino_settings = batch_settings(build_parser().parse_args([*argv, "--backend", "openvino"]))
+    path = tmp_path / "a0.png__b0.png.npz"
+    job = PairJob("a0.png", "b0.png")
+    record = torch_settings.output.record()
+    write_matches(path, build_match_file(_result(), (job.name0, job.name1), 0.2, options=record))
+    assert is_reusable(path, job, torch_settings.output.record())
+    assert not is_reusable(path, job, openvino_settings.output.record())
+    onnx = batch_settings(build_parser().parse_args([*argv, "--backend", "onnxruntime", "--onnx", "m.onnx"]))
+    assert onnx.output.record()["onnx_model"] == "m.onnx" and onnx.output.record()["backend"] == "onnxruntime"
+
+
+def test_sift_records_what_ran_and_refuses_model_options(images, pairs_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli(_batch_argv(pairs_file, images, out, "--matcher", "sift", "--resize", "320")) == 0
+    options = read_matches(next((out / "pairs").iterdir())).provenance["options"]
+    assert options == {"matcher": "sift", "max_side": 1600, "threshold": 0.2, "geometry": None, "exif": True}
+    capsys.readouterr()
+    for flag in (["--backend", "onnxruntime"], ["--onnx", "model.onnx"]):
+        assert run_cli(_batch_argv(pairs_file, images, out, "--matcher", "sift", *flag)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{flag[0]} runs the EfficientLoFTR model" in err[0]
