@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import FORMATS, ExportError, MatchFile, read_matches
+from .export import CSV_PROVENANCE_SUFFIX, FORMATS, ExportError, MatchFile, read_matches
 from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
 from .types import MatchResult, RunInfo
 
@@ -22,7 +22,11 @@ class BatchFolderRun(MatchingRun):
 
     def __init__(self, folder: Path, image_dir: Path | None) -> None:
         super().__init__(folder, image_dir)
-        files = sorted(p for p in (folder / "pairs").iterdir() if p.suffix.lower() in FORMATS)
+        files = sorted(
+            p
+            for p in (folder / "pairs").iterdir()
+            if p.suffix.lower() in FORMATS and not p.name.endswith(CSV_PROVENANCE_SUFFIX)  # a CSV's sidecar
+        )
         if not files:
             raise RunOpenError(f"{folder / 'pairs'} holds no match files ({', '.join(FORMATS)})")
         sizes: dict[str, tuple[int, int] | None] = {}
@@ -33,9 +37,8 @@ class BatchFolderRun(MatchingRun):
             name0, name1 = str(data.provenance.get("image0") or ""), str(data.provenance.get("image1") or "")
             if not name0 or not name1:
                 raise RunOpenError(f"{path.name}: its provenance does not name the two images")
-            for name, key in ((name0, "image0_size"), (name1, "image1_size")):
-                size = data.provenance.get(key)
-                sizes.setdefault(name, (int(size[0]), int(size[1])) if size else None)
+            for name, size in zip((name0, name1), data.image_sizes()):  # [height, width] under either key
+                sizes.setdefault(name, size if size != (0, 0) else None)
             named.append((name0, name1))
             matches.append(len(data.scores))
             inliers.append(int(np.count_nonzero(data.inliers)) if data.inliers is not None else UNKNOWN)
