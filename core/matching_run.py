@@ -6,6 +6,10 @@ file stores them, without EXIF rotation), in the project's pixel convention (pix
 first like core.matching's results, with the file's verified inlier flags (same order) where it has them. Matches
 whose keypoints or score are NaN or infinite are left out, and the pair's notes (`result.info.notes`) say how many.
 
+A run whose stored data cannot be used (an array of the wrong shape or type, an index past the keypoints, a missing
+dataset) raises RunOpenError from `open_run`, `read_pair` and `count_matches`, one line naming the file, the pair
+and what is wrong; core.stored_arrays holds the checks the readers share.
+
 `open_run` accepts a COLMAP database, an hloc features.h5 / matches.h5 pair, or a folder holding either (or the
 per-pair files of `match-inspector batch`).
 """
@@ -90,6 +94,14 @@ class MatchingRun(ABC):
             pair = self._read_pair(index)
         pair = _best_first(_finite_only(pair))
         return replace(pair, intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
+
+    def damaged(self, index: int, exc: Exception) -> RunOpenError:
+        """The error for pair `index` when its stored data cannot be used (raised by the readers' checks)."""
+        # KeyError's str() quotes its message; the readers' messages are its first argument.
+        reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        lines = reason.strip().splitlines() or [type(exc).__name__]
+        name0, name1 = self.pair_names(index)
+        return RunOpenError(f"{self.source.name}: cannot read pair {name0} – {name1} ({lines[0]})")
 
     def _intrinsics(self, pair: StoredPair, side: int) -> Intrinsics | None:
         """A typed-in focal length wins; else the file's camera; else EXIF of the image file; else unknown."""
@@ -277,6 +289,6 @@ def count_pairs(
             return
         try:
             outcome: int | str = run.count_matches(int(index))
-        except (RunOpenError, KeyError, ValueError, OSError) as exc:
+        except RunOpenError as exc:  # the readers raise nothing else for a damaged pair
             outcome = f"cannot count the matches of pair {index} ({exc})"
         on_count(int(index), outcome)

@@ -1,4 +1,5 @@
-"""Damaged matching runs: matches with non-finite keypoints or scores are left out, with a note.
+"""Damaged matching runs: non-finite keypoints are left out with a note, and every malformed array, table or dataset
+is one RunOpenError naming the file, the pair and what is wrong (never an IndexError or ValueError from numpy).
 
 Every run is two images, a.jpg and b.jpg, whose keypoint k matches keypoint k for k < 5 (tests/two_image_runs.py).
 """
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 
-from core.matching_run import open_run
+from core.matching_run import RunOpenError, count_pairs, open_run
 from tests.two_image_runs import (
+    KEYPOINTS,
     MATCHED,
     keypoints,
     replace_dataset,
@@ -34,6 +37,12 @@ def _non_finite() -> tuple[np.ndarray, np.ndarray]:
 
 def _healthy() -> tuple[np.ndarray, np.ndarray]:
     return keypoints(0), keypoints(1)
+
+
+def _read_error(path, **options) -> str:
+    with open_run(path, **options) as run, pytest.raises(RunOpenError) as caught:
+        run.read_pair(0)
+    return str(caught.value)
 
 
 # --- non-finite keypoints -----------------------------------------------------------------------------------------
@@ -116,3 +125,195 @@ def test_a_healthy_pair_has_no_drop_note(tmp_path):
     with open_run(write_hloc(tmp_path, _healthy())) as run:
         pair = run.read_pair(0)
     assert len(pair.result) == len(MATCHED) and pair.result.info.notes == ()
+
+
+# --- hloc -----------------------------------------------------------------------------------------------------------
+MATCHES0 = "a.jpg/b.jpg/matches0"
+SCORES0 = "a.jpg/b.jpg/matching_scores0"
+
+
+def _matches0(*changes: tuple[int, int]) -> np.ndarray:
+    matches0 = np.full(KEYPOINTS, -1, np.int32)
+    matches0[MATCHED] = MATCHED
+    for position, value in changes:
+        matches0[position] = value
+    return matches0
+
+
+@pytest.mark.parametrize(
+    "file, dataset, data, problem",
+    [
+        (
+            "matches.h5",
+            MATCHES0,
+            np.zeros((KEYPOINTS, 2), np.int32),
+            "matches.h5 a.jpg/b.jpg/matches0 has shape (6, 2), not (N,) keypoint indices",
+        ),
+        (
+            "matches.h5",
+            MATCHES0,
+            np.array([b"0"] * KEYPOINTS),
+            "matches.h5 a.jpg/b.jpg/matches0 holds bytes, not whole-number keypoint indices",
+        ),
+        (
+            "matches.h5",
+            MATCHES0,
+            np.full(KEYPOINTS, 0.5),
+            "matches.h5 a.jpg/b.jpg/matches0 holds float64 values, not whole-number keypoint indices",
+        ),
+        (
+            "matches.h5",
+            MATCHES0,
+            _matches0((5, -5)),
+            "matches.h5 a.jpg/b.jpg/matches0 holds -5: only -1 (no match) is negative",
+        ),
+        (
+            "matches.h5",
+            MATCHES0,
+            _matches0((0, KEYPOINTS)),
+            "a match points to keypoint 6 of b.jpg, which has 6 keypoints",
+        ),
+        (
+            "matches.h5",
+            SCORES0,
+            np.ones(4, np.float32),
+            "matches.h5 a.jpg/b.jpg/matching_scores0 holds 4 values, not 6",
+        ),
+        (
+            "matches.h5",
+            SCORES0,
+            np.ones((KEYPOINTS, 1), np.float32),
+            "matches.h5 a.jpg/b.jpg/matching_scores0 has shape (6, 1), not one value per match",
+        ),
+        ("matches.h5", SCORES0, None, "matches.h5 has no dataset a.jpg/b.jpg/matching_scores0"),
+        (
+            "features.h5",
+            "a.jpg/keypoints",
+            np.zeros((KEYPOINTS, 3), np.float32),
+            "features.h5 a.jpg/keypoints has shape (6, 3), not (N, 2) points",
+        ),
+        (
+            "features.h5",
+            "b.jpg/keypoints",
+            np.full((KEYPOINTS, 2), b"1"),
+            "features.h5 b.jpg/keypoints holds bytes, not numbers",
+        ),
+        (
+            "features.h5",
+            "a.jpg/image_size",
+            np.array([0, 60]),
+            "features.h5 a.jpg/image_size is 60 x 0 (height x width), not two positive whole numbers",
+        ),
+        (
+            "features.h5",
+            "b.jpg/image_size",
+            np.array([80, 60, 3]),
+            "features.h5 b.jpg/image_size has shape (3,), not (width, height)",
+        ),
+    ],
+)
+def test_malformed_hloc_dataset_is_one_error_naming_it(tmp_path, file, dataset, data, problem):
+    matches = write_hloc(tmp_path, _healthy())
+    replace_dataset(tmp_path / file, dataset, data)
+    assert _read_error(matches) == f"matches.h5: cannot read pair a.jpg – b.jpg ({problem})"
+
+
+def test_matches0_longer_than_the_keypoints_of_the_first_image_is_refused(tmp_path):
+    matches = write_hloc(tmp_path, _healthy())
+    replace_dataset(matches, MATCHES0, np.append(_matches0(), 2))
+    replace_dataset(matches, SCORES0, np.ones(KEYPOINTS + 1, np.float32))
+    assert _read_error(matches) == (
+        "matches.h5: cannot read pair a.jpg – b.jpg (a match points to keypoint 6 of a.jpg, which has 6 keypoints)"
+    )
+
+
+def test_a_group_where_the_keypoints_belong_is_refused(tmp_path):
+    matches = write_hloc(tmp_path, _healthy())
+    replace_dataset(tmp_path / "features.h5", "b.jpg/keypoints", None)
+    with h5py.File(tmp_path / "features.h5", "a") as features:
+        features.create_dataset("b.jpg/keypoints/x", data=np.zeros(3))
+    assert _read_error(matches) == (
+        "matches.h5: cannot read pair a.jpg – b.jpg (features.h5 has no dataset b.jpg/keypoints)"
+    )
+
+
+def test_2d_matches0_is_refused_when_counting_too(tmp_path):
+    matches = write_hloc(tmp_path, _healthy())
+    replace_dataset(matches, MATCHES0, np.zeros((KEYPOINTS, 2), np.int32))
+    expected = (
+        "matches.h5: cannot read pair a.jpg – b.jpg "
+        "(matches.h5 a.jpg/b.jpg/matches0 has shape (6, 2), not (N,) keypoint indices)"
+    )
+    with open_run(matches) as run:
+        with pytest.raises(RunOpenError) as caught:
+            run.count_matches(0)
+        assert str(caught.value) == expected
+        counted: dict[int, int | str] = {}
+        count_pairs(run, [0], counted.__setitem__)
+        assert counted == {0: f"cannot count the matches of pair 0 ({expected})"}
+
+
+def test_whole_number_floats_are_indices_as_good_as_integers(tmp_path):
+    a, b = _healthy()
+    matches = write_hloc(tmp_path, (a, b))
+    replace_dataset(matches, MATCHES0, _matches0().astype(np.float32))
+    with open_run(matches) as run:
+        assert run.count_matches(0) == len(MATCHED)
+        np.testing.assert_array_equal(run.read_pair(0).result.kpts1, b[MATCHED])
+
+
+def test_a_dataset_where_pair_groups_belong_is_refused_on_opening(tmp_path):
+    matches = write_hloc(tmp_path, _healthy())
+    with h5py.File(matches, "a") as handle:
+        handle.create_dataset("stray", data=np.zeros(3))
+    with pytest.raises(RunOpenError) as caught:
+        open_run(matches)
+    assert str(caught.value) == "matches.h5: 'stray' is a dataset, not a group of pairs"
+
+
+ODD_ARRAYS = [
+    np.int32(3),
+    np.zeros((KEYPOINTS, 2, 2)),
+    np.zeros(0, np.int32),
+    np.zeros((0, 2), np.float32),
+    np.array([True] * KEYPOINTS),
+    np.full(KEYPOINTS, 1 + 2j),
+    np.full(KEYPOINTS, np.iinfo(np.uint64).max),
+    np.full(KEYPOINTS, np.nan),
+    np.full(KEYPOINTS, 1e30),
+    np.full(KEYPOINTS, -7, np.int64),
+    np.zeros(KEYPOINTS, [("x", "f4"), ("y", "f4")]),
+    np.arange(2 * KEYPOINTS, dtype=np.float32).reshape(-1, 2),
+]
+
+
+@pytest.mark.parametrize("dataset", [MATCHES0, SCORES0, "a.jpg/keypoints", "b.jpg/image_size"])
+@pytest.mark.parametrize("odd", range(len(ODD_ARRAYS)))
+def test_any_array_in_place_of_an_hloc_dataset_gives_a_pair_or_one_run_error(tmp_path, dataset, odd):
+    """Systematic: whatever a dataset holds, the readers answer with a pair or a RunOpenError."""
+    matches = write_hloc(tmp_path, _healthy())
+    replace_dataset(
+        tmp_path / ("features.h5" if dataset.endswith(("keypoints", "size")) else "matches.h5"),
+        dataset,
+        ODD_ARRAYS[odd],
+    )
+    with open_run(matches) as run:
+        for read in (run.count_matches, run.read_pair):
+            try:
+                read(0)
+            except RunOpenError as exc:
+                assert str(exc).startswith("matches.h5: cannot read pair a.jpg – b.jpg (") and "\n" not in str(exc)
+
+
+def test_the_shared_checks_refuse_what_numpy_would_wrap_or_round():
+    from core.stored_arrays import indices, size_hw, take
+
+    with pytest.raises(ValueError, match="^a match points to keypoint -1 of a.jpg: keypoint indices are not negative$"):
+        take(np.zeros((3, 2)), np.array([-1]), "a.jpg")
+    with pytest.raises(ValueError, match="^m holds the index 18446744073709551615, larger than any keypoint count$"):
+        indices(np.array([2**64 - 1], np.uint64), "m")
+    with pytest.raises(ValueError, match="not two positive whole numbers$"):
+        size_hw(10**400, 5, "size")
+    with pytest.raises(ValueError, match="^size is True x 5 "):
+        size_hw(True, 5, "size")
+    assert size_hw(np.int64(4), 5.0, "size") == (4, 5)
