@@ -7,6 +7,7 @@ Every run is two images, a.jpg and b.jpg, whose keypoint k matches keypoint k fo
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import h5py
 import numpy as np
@@ -317,3 +318,101 @@ def test_the_shared_checks_refuse_what_numpy_would_wrap_or_round():
     with pytest.raises(ValueError, match="^size is True x 5 "):
         size_hw(True, 5, "size")
     assert size_hw(np.int64(4), 5.0, "size") == (4, 5)
+
+
+# --- COLMAP ---------------------------------------------------------------------------------------------------------
+PAIR_ID = 2147483647 + 2  # images 1 and 2
+
+
+@pytest.mark.parametrize(
+    "sql, problem",
+    [
+        (
+            "UPDATE keypoints SET data = substr(data, 1, 40) WHERE image_id = 1",
+            "the keypoints blob of a.jpg holds 40 bytes, not the 6 x 2 float32 it claims",
+        ),
+        (
+            "UPDATE keypoints SET rows = 12, cols = 1 WHERE image_id = 1",
+            "the keypoints blob of a.jpg has shape (12, 1), not (N, 2) points",
+        ),
+        (
+            "UPDATE keypoints SET rows = 'six' WHERE image_id = 2",
+            "the keypoints blob of b.jpg: rows 'six' and cols 2 are not counts",
+        ),
+        ("DELETE FROM keypoints WHERE image_id = 2", "a match points to keypoint 4 of b.jpg, which has 0 keypoints"),
+        (
+            "UPDATE matches SET data = substr(data, 1, 20)",
+            "the matches blob holds 20 bytes, not the 5 x 2 uint32 it claims",
+        ),
+        (
+            "UPDATE matches SET data = zeroblob(40), rows = 2, cols = 5",
+            "the matches blob has shape (2, 5), not (N, 2) keypoint indices",
+        ),
+        (
+            f"UPDATE matches SET data = X'{np.array([[0, 6]], np.uint32).tobytes().hex()}', rows = 1",
+            "a match points to keypoint 6 of b.jpg, which has 6 keypoints",
+        ),
+        (
+            "UPDATE two_view_geometries SET data = zeroblob(4)",
+            "the verified matches blob holds 4 bytes, not the 3 x 2 uint32 it claims",
+        ),
+    ],
+)
+def test_malformed_colmap_blob_is_one_error_naming_it(tmp_path, sql, problem):
+    path = write_database(tmp_path / "database.db", _healthy(), verified=np.array([0, 1, 2]))
+    with sqlite3.connect(path) as connection:
+        connection.execute(sql)
+    assert _read_error(path) == f"database.db: cannot read pair a.jpg – b.jpg ({problem})"
+
+
+@pytest.mark.parametrize(
+    "sql, problem",
+    [
+        ("UPDATE matches SET rows = 'x'", f"the matches table holds the row ({PAIR_ID}, 'x'), not whole numbers"),
+        (
+            "UPDATE matches SET rows = -1",
+            f"the matches table holds the row ({PAIR_ID}, -1): a negative number of matches",
+        ),
+        (
+            "UPDATE two_view_geometries SET config = 'x'",
+            f"the two_view_geometries table holds the row ({PAIR_ID}, 3, 'x'), not whole numbers",
+        ),
+        (
+            "UPDATE cameras SET width = 0 WHERE camera_id = 1",
+            "the size of camera 1 is 60 x 0 (height x width), not two positive whole numbers",
+        ),
+        (
+            "UPDATE cameras SET params = zeroblob(13) WHERE camera_id = 2",
+            "the parameters of camera 2 are not a blob of float64 values",
+        ),
+        (
+            "UPDATE cameras SET params = zeroblob(16) WHERE camera_id = 2",
+            "COLMAP camera 2 (SIMPLE_RADIAL): 2 parameters, expected 4",
+        ),
+        (
+            "PRAGMA ignore_check_constraints = ON; UPDATE images SET image_id = -1 WHERE image_id = 1",
+            "image a.jpg has the id -1, outside the range of COLMAP image ids",
+        ),
+    ],
+)
+def test_malformed_colmap_table_is_refused_on_opening(tmp_path, sql, problem):
+    path = write_database(tmp_path / "database.db", _healthy(), verified=np.array([0, 1, 2]))
+    with sqlite3.connect(path) as connection:
+        connection.executescript(sql)
+    with pytest.raises(RunOpenError) as caught:
+        open_run(path)
+    assert str(caught.value) == f"database.db: cannot read the database ({problem})"
+
+
+def test_a_stored_matrix_of_the_wrong_size_is_left_out_with_a_note(tmp_path):
+    path = write_database(tmp_path / "database.db", _healthy(), verified=np.array([0, 1, 2]))
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE two_view_geometries SET F = zeroblob(40), tvec = zeroblob(8)")
+    with open_run(path) as run:
+        pair = run.read_pair(0)
+    assert sorted(pair.matrices) == ["E", "H"] and pair.stored_pose is None
+    assert pair.result.info.notes[1:] == (
+        "the stored F is left out: 40 bytes, not 9 float64 values",
+        "the stored translation (tvec) is left out: 8 bytes, not 3 float64 values",
+    )
+    assert len(pair.result) == len(MATCHED), "the matches themselves are fine"
