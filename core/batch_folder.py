@@ -2,7 +2,7 @@
 
 Each file names its images (relative to the batch's image folder) and sizes in its provenance, and holds inlier flags
 when the batch ran with --geometry. Opening reads every file once for its counts; a pair's matches are read again
-when it is shown, so memory stays small.
+when it is shown, so memory stays small. core.export.read_matches checks each file's arrays and sizes.
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ class BatchFolderRun(MatchingRun):
 
     def __init__(self, folder: Path, image_dir: Path | None) -> None:
         super().__init__(folder, image_dir)
-        files = sorted(
-            p
-            for p in (folder / "pairs").iterdir()
-            if p.suffix.lower() in FORMATS and not p.name.endswith(CSV_PROVENANCE_SUFFIX)  # a CSV's sidecar
-        )
+        try:
+            files = sorted(
+                p
+                for p in (folder / "pairs").iterdir()
+                if p.suffix.lower() in FORMATS and not p.name.endswith(CSV_PROVENANCE_SUFFIX)  # a CSV's sidecar
+            )
+        except OSError as exc:
+            raise RunOpenError(f"cannot list {folder / 'pairs'} ({exc.strerror or exc})") from exc
         if not files:
             raise RunOpenError(f"{folder / 'pairs'} holds no match files ({', '.join(FORMATS)})")
         sizes: dict[str, tuple[int, int] | None] = {}
@@ -68,22 +71,19 @@ class BatchFolderRun(MatchingRun):
         i0, i1 = int(self.pairs.image0[index]), int(self.pairs.image1[index])
         size0, note0 = self.image_size(i0, data.kpts0)
         size1, note1 = self.image_size(i1, data.kpts1)
-        info = RunInfo.from_dict(data.provenance, fallback_source=str(path))
+        try:
+            info = RunInfo.from_dict(data.provenance, fallback_source=str(path))
+        except (TypeError, ValueError, IndexError) as exc:  # a hand-edited provenance: any entry may be anything
+            raise RunOpenError(f"{path.name}: its provenance does not describe a run ({exc})") from exc
         info = replace(info, notes=info.notes + tuple(n for n in (note0, note1) if n))
-        result = MatchResult(
-            np.asarray(data.kpts0, np.float32),
-            np.asarray(data.kpts1, np.float32),
-            np.asarray(data.scores, np.float32),
-            (size0, size1),
-            info,
-        )
+        # read_matches gives (N, 2) float32 points, float32 scores and bool inliers, all of one length
+        result = MatchResult(data.kpts0, data.kpts1, data.scores, (size0, size1), info)
         name0, name1 = self.images[i0].name, self.images[i1].name
-        inliers = None if data.inliers is None else np.asarray(data.inliers, bool)
         return self.stored_pair(
             index,
             (name0, name1),
             result,
-            inliers,
+            data.inliers,
             str(self.pairs.geometry[index]),
             exif_applied=True,  # batch matches images upright unless run with --no-exif (not recorded in the files)
         )

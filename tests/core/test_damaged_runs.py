@@ -22,6 +22,7 @@ from tests.two_image_runs import (
     write_batch,
     write_database,
     write_hloc,
+    write_npz,
 )
 
 KEPT = [0, 2, 4]  # the matches left when keypoint 1 of a.jpg is NaN and keypoint 3 of b.jpg infinite
@@ -416,3 +417,58 @@ def test_a_stored_matrix_of_the_wrong_size_is_left_out_with_a_note(tmp_path):
         "the stored translation (tvec) is left out: 8 bytes, not 3 float64 values",
     )
     assert len(pair.result) == len(MATCHED), "the matches themselves are fine"
+
+
+# --- batch folders --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "replaced, problem",
+    [
+        ({"kpts0": np.zeros((5, 3), np.float32)}, "kpts0 has shape (5, 3), not (N, 2) points"),
+        ({"kpts1": np.zeros((10, 1), np.float32)}, "kpts1 has shape (10, 1), not (N, 2) points"),
+        ({"scores": np.array(["high"] * 5)}, "scores holds text, not numbers"),
+        ({"scores": np.ones(4, np.float32)}, "the keypoint and score arrays do not have the same length"),
+        (
+            {"inliers": np.array([0, 1, 2, 0, 1]), "residuals_px": np.zeros(5, np.float32)},
+            "the inlier column holds values other than true / false (dtype int64)",
+        ),
+        (
+            {"inliers": np.ones(3, bool), "residuals_px": np.zeros(5, np.float32)},
+            "the inlier column has shape (3,), not one flag for each of 5 matches",
+        ),
+        (
+            {"inliers": np.ones(5, bool), "residuals_px": np.zeros(4, np.float32)},
+            "the residual column holds 4 values, not 5",
+        ),
+        ({"provenance": {"image0_size_hw": "big"}}, "image0_size_hw is 'big', not [height, width]"),
+        (
+            {"provenance": {"image1_size_hw": [60, -80]}},
+            "image1_size_hw is 60 x -80 (height x width), not two positive whole numbers",
+        ),
+    ],
+)
+def test_malformed_batch_file_is_refused_on_opening(tmp_path, replaced, problem):
+    folder = write_npz(tmp_path, _healthy(), **replaced)
+    with pytest.raises(RunOpenError) as caught:
+        open_run(folder)
+    assert str(caught.value) == f"cannot read a.jpg__b.jpg.npz: it is not a complete match file (ValueError: {problem})"
+
+
+def test_batch_provenance_that_describes_no_run_is_refused_when_read(tmp_path):
+    folder = write_npz(tmp_path, _healthy(), provenance={"inference_sizes": "x"})
+    with open_run(folder) as run, pytest.raises(RunOpenError) as caught:
+        run.read_pair(0)
+    assert str(caught.value) == (
+        "a.jpg__b.jpg.npz: its provenance does not describe a run (invalid literal for int() with base 10: 'x')"
+    )
+
+
+@pytest.mark.parametrize("key", ["kpts0", "scores", "inliers"])
+@pytest.mark.parametrize("odd", range(len(ODD_ARRAYS)))
+def test_any_array_in_a_batch_file_gives_a_pair_or_one_run_error(tmp_path, key, odd):
+    extra = {"residuals_px": np.zeros(len(MATCHED), np.float32)} if key == "inliers" else {}
+    folder = write_npz(tmp_path, _healthy(), **{key: ODD_ARRAYS[odd]}, **extra)
+    try:
+        with open_run(folder) as run:
+            run.read_pair(0)
+    except RunOpenError as exc:
+        assert "a.jpg__b.jpg.npz" in str(exc) and "\n" not in str(exc)
