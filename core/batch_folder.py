@@ -2,7 +2,7 @@
 
 Each file names its images (relative to the batch's image folder) and sizes in its provenance, and holds inlier flags
 when the batch ran with --geometry. Opening reads every file once for its counts; a pair's matches are read again
-when it is shown, so memory stays small.
+when it is shown, so memory stays small. core.export.read_matches checks each file's arrays and sizes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import FORMATS, ExportError, MatchFile, read_matches
+from .export import CSV_PROVENANCE_SUFFIX, FORMATS, ExportError, MatchFile, read_matches
 from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
 from .types import MatchResult, RunInfo
 
@@ -22,7 +22,14 @@ class BatchFolderRun(MatchingRun):
 
     def __init__(self, folder: Path, image_dir: Path | None) -> None:
         super().__init__(folder, image_dir)
-        files = sorted(p for p in (folder / "pairs").iterdir() if p.suffix.lower() in FORMATS)
+        try:
+            files = sorted(
+                p
+                for p in (folder / "pairs").iterdir()
+                if p.suffix.lower() in FORMATS and not p.name.endswith(CSV_PROVENANCE_SUFFIX)  # a CSV's sidecar
+            )
+        except OSError as exc:
+            raise RunOpenError(f"cannot list {folder / 'pairs'} ({exc.strerror or exc})") from exc
         if not files:
             raise RunOpenError(f"{folder / 'pairs'} holds no match files ({', '.join(FORMATS)})")
         sizes: dict[str, tuple[int, int] | None] = {}
@@ -33,9 +40,8 @@ class BatchFolderRun(MatchingRun):
             name0, name1 = str(data.provenance.get("image0") or ""), str(data.provenance.get("image1") or "")
             if not name0 or not name1:
                 raise RunOpenError(f"{path.name}: its provenance does not name the two images")
-            for name, key in ((name0, "image0_size"), (name1, "image1_size")):
-                size = data.provenance.get(key)
-                sizes.setdefault(name, (int(size[0]), int(size[1])) if size else None)
+            for name, size in zip((name0, name1), data.image_sizes()):  # [height, width] under either key
+                sizes.setdefault(name, size if size != (0, 0) else None)
             named.append((name0, name1))
             matches.append(len(data.scores))
             inliers.append(int(np.count_nonzero(data.inliers)) if data.inliers is not None else UNKNOWN)
@@ -65,22 +71,19 @@ class BatchFolderRun(MatchingRun):
         i0, i1 = int(self.pairs.image0[index]), int(self.pairs.image1[index])
         size0, note0 = self.image_size(i0, data.kpts0)
         size1, note1 = self.image_size(i1, data.kpts1)
-        info = RunInfo.from_dict(data.provenance, fallback_source=str(path))
+        try:
+            info = RunInfo.from_dict(data.provenance, fallback_source=str(path))
+        except (TypeError, ValueError, IndexError) as exc:  # a hand-edited provenance: any entry may be anything
+            raise RunOpenError(f"{path.name}: its provenance does not describe a run ({exc})") from exc
         info = replace(info, notes=info.notes + tuple(n for n in (note0, note1) if n))
-        result = MatchResult(
-            np.asarray(data.kpts0, np.float32),
-            np.asarray(data.kpts1, np.float32),
-            np.asarray(data.scores, np.float32),
-            (size0, size1),
-            info,
-        )
+        # read_matches gives (N, 2) float32 points, float32 scores and bool inliers, all of one length
+        result = MatchResult(data.kpts0, data.kpts1, data.scores, (size0, size1), info)
         name0, name1 = self.images[i0].name, self.images[i1].name
-        inliers = None if data.inliers is None else np.asarray(data.inliers, bool)
         return self.stored_pair(
             index,
             (name0, name1),
             result,
-            inliers,
+            data.inliers,
             str(self.pairs.geometry[index]),
             exif_applied=True,  # batch matches images upright unless run with --no-exif (not recorded in the files)
         )

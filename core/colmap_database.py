@@ -5,6 +5,10 @@ needed to browse matches). A pair is stored once under pair_id = id0 * 214748364
 matches as (N, 2) uint32 keypoint indices into (image id0, image id1). Keypoints are (rows, 2|4|6) float32 whose
 first two columns are x, y with the origin at the corner of the first pixel: we subtract 0.5 to reach our
 convention (pixel centres at integers), as the writer in colmap_export adds it.
+
+Every blob is checked against its rows and cols and every index against the keypoints (core.stored_arrays): a
+damaged database gives one RunOpenError, never a wrong picture. Stored F, E, H and pose blobs of the wrong size are
+left out with a note (nothing here uses them to read the matches).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .colmap_export import MAX_IMAGE_ID
-from .intrinsics import from_colmap_camera
+from .intrinsics import COLMAP_MODELS, Intrinsics, from_colmap_camera
 from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from .stored_arrays import indices, points, size_hw, take
 from .types import MatchResult, RunInfo
 
 # two_view_geometries.config, COLMAP's TwoViewGeometry::ConfigurationType
@@ -77,33 +83,41 @@ class ColmapDatabaseRun(MatchingRun):
             raise RunOpenError(f"{path.name}: cannot read the database ({exc})") from exc
 
     def _load_index(self) -> None:
-        cameras = {}
+        cameras: dict[int, tuple[tuple[int, int] | None, Intrinsics | None]] = {}
         for camera_id, model, width, height, params, prior in self._db.execute(
             "SELECT camera_id, model, width, height, params, prior_focal_length FROM cameras"
         ):
-            try:
-                intrinsics = from_colmap_camera(camera_id, model, np.frombuffer(params or b"", np.float64))
-            except ValueError:
-                intrinsics = None  # a camera without a pinhole part: the pose needs intrinsics typed in
+            camera_size = size_hw(height, width, f"the size of camera {camera_id}")
+            intrinsics = None  # a model without a pinhole part: the pose needs intrinsics typed in
+            if model in COLMAP_MODELS:
+                params = b"" if params is None else params
+                if not isinstance(params, bytes) or len(params) % 8:
+                    raise ValueError(f"the parameters of camera {camera_id} are not a blob of float64 values")
+                intrinsics = from_colmap_camera(camera_id, model, np.frombuffer(params, np.float64))
             if intrinsics is not None and not prior:  # COLMAP's flag: the focal length is a default guess
                 note = "; ".join(n for n in (intrinsics.note, "focal length guessed, not known") if n)
                 intrinsics = replace(intrinsics, note=note)
-            cameras[camera_id] = ((int(height), int(width)), intrinsics)
+            cameras[camera_id] = (camera_size, intrinsics)
         images: list[RunImage] = []
         self._index_of_id: dict[int, int] = {}
         for image_id, name, camera_id in self._db.execute("SELECT image_id, name, camera_id FROM images ORDER BY name"):
+            # pair_id = id0 * MAX_IMAGE_ID + id1 cannot name an image outside COLMAP's range (negative included)
+            if not isinstance(image_id, int) or not 0 <= image_id < MAX_IMAGE_ID:
+                raise ValueError(f"image {name} has the id {image_id!r}, outside the range of COLMAP image ids")
             size, intrinsics = cameras.get(camera_id, (None, None))
-            self._index_of_id[int(image_id)] = len(images)
+            self._index_of_id[image_id] = len(images)
             images.append(RunImage(str(name), size, intrinsics))
         self.images = tuple(images)
         self._image_ids = np.array(sorted(self._index_of_id, key=self._index_of_id.__getitem__), np.int64)
 
-        matched = np.array(list(self._db.execute("SELECT pair_id, rows FROM matches")), np.int64).reshape(-1, 2)
+        matched = _counts(self._db.execute("SELECT pair_id, rows FROM matches"), 2, "the matches table")
         verified = np.zeros((0, 3), np.int64)
         if self._has_geometries:
-            verified = np.array(
-                list(self._db.execute("SELECT pair_id, rows, config FROM two_view_geometries")), np.int64
-            ).reshape(-1, 3)
+            verified = _counts(
+                self._db.execute("SELECT pair_id, rows, config FROM two_view_geometries"),
+                3,
+                "the two_view_geometries table",
+            )
         pair_ids = np.union1d(matched[:, 0], verified[:, 0])
         matches = np.zeros(len(pair_ids), np.int64)
         matches[np.searchsorted(pair_ids, matched[:, 0])] = matched[:, 1]
@@ -129,15 +143,16 @@ class ColmapDatabaseRun(MatchingRun):
             geometry[present].astype(str),
         )
 
-    def _blob(self, query: str, key: int) -> tuple | None:
+    def _row(self, query: str, key: int) -> tuple | None:
         return self._db.execute(query, (key,)).fetchone()
 
     def _keypoints(self, image_id: int) -> np.ndarray:
-        row = self._blob("SELECT rows, cols, data FROM keypoints WHERE image_id = ?", image_id)
-        if row is None or not row[2]:
+        row = self._row("SELECT rows, cols, data FROM keypoints WHERE image_id = ?", image_id)
+        if row is None:  # an image without keypoints: any match of it is refused below
             return np.zeros((0, 2), np.float32)
-        rows, cols, data = row
-        return np.frombuffer(data, np.float32).reshape(rows, cols)[:, :2] - np.float32(0.5)
+        what = f"the keypoints blob of {self.images[self._index_of_id[image_id]].name}"
+        keypoints = _blob(row, np.float32, what)
+        return points(keypoints[:, :2], what) - np.float32(0.5)  # x, y come first (then the affine shape)
 
     def _read_pair(self, index: int) -> StoredPair:
         pair_id = int(self._pair_ids[index])
@@ -145,31 +160,31 @@ class ColmapDatabaseRun(MatchingRun):
         try:
             return self._read(index, pair_id, id0, id1)
         except (sqlite3.DatabaseError, ValueError) as exc:
-            raise RunOpenError(f"{self.source.name}: cannot read pair {index} ({exc})") from exc
+            raise self.damaged(index, exc) from exc
 
     def _read(self, index: int, pair_id: int, id0: int, id1: int) -> StoredPair:
         keypoints0, keypoints1 = self._keypoints(id0), self._keypoints(id1)
-        row = self._blob("SELECT rows, data FROM matches WHERE pair_id = ?", pair_id)
-        matches = _index_pairs(row)
+        row = self._row("SELECT rows, cols, data FROM matches WHERE pair_id = ?", pair_id)
+        matches = _index_pairs(row, "the matches blob")
         geometry, verified, matrices, pose = "", None, {}, None
+        notes = ["COLMAP stores no match scores: every score is 1"]
         if self._has_geometries:
-            tvg = self._blob(
-                "SELECT rows, data, config, F, E, H, qvec, tvec FROM two_view_geometries WHERE pair_id = ?", pair_id
+            tvg = self._row(
+                "SELECT rows, cols, data, config, F, E, H, qvec, tvec FROM two_view_geometries WHERE pair_id = ?",
+                pair_id,
             )
             if tvg is not None:
-                verified = _index_pairs(tvg[:2])
-                geometry = GEOMETRY_TYPES.get(int(tvg[2]), f"type {tvg[2]}")
-                for name, blob in zip("FEH", tvg[3:6]):
-                    if blob and len(blob) == 72:
-                        matrix = np.frombuffer(blob, np.float64).reshape(3, 3)
-                        if np.any(matrix != 0):
-                            matrices[name] = matrix
-                if tvg[6] and tvg[7] and len(tvg[6]) == 32 and len(tvg[7]) == 24:
-                    qvec = np.frombuffer(tvg[6], np.float64)
-                    if np.linalg.norm(qvec) > 0:
-                        pose = (quaternion_to_rotation(qvec), np.frombuffer(tvg[7], np.float64).copy())
+                verified = _index_pairs(tvg[:3], "the verified matches blob")
+                geometry = GEOMETRY_TYPES.get(int(tvg[3]), f"type {tvg[3]}")
+                for name, blob in zip("FEH", tvg[4:7]):
+                    matrix = _optional_blob(blob, 9, f"the stored {name}", notes)
+                    if matrix is not None and np.any(matrix != 0):  # COLMAP writes zeros for "not estimated"
+                        matrices[name] = matrix.reshape(3, 3)
+                qvec = _optional_blob(tvg[7], 4, "the stored rotation (qvec)", notes)
+                tvec = _optional_blob(tvg[8], 3, "the stored translation (tvec)", notes)
+                if qvec is not None and tvec is not None and np.linalg.norm(qvec) > 0:
+                    pose = (quaternion_to_rotation(qvec), tvec.copy())
         inliers = None
-        notes = ["COLMAP stores no match scores: every score is 1"]
         if verified is not None:
             code = matches[:, 0] * (len(keypoints1) + 1) + matches[:, 1]
             verified_code = verified[:, 0] * (len(keypoints1) + 1) + verified[:, 1]
@@ -179,11 +194,9 @@ class ColmapDatabaseRun(MatchingRun):
                 matches = np.concatenate([matches, extra])
                 code = matches[:, 0] * (len(keypoints1) + 1) + matches[:, 1]
             inliers = np.isin(code, verified_code)
-        if len(matches) and (matches[:, 0].max() >= len(keypoints0) or matches[:, 1].max() >= len(keypoints1)):
-            raise ValueError("a match points past the keypoints stored for its image")
         i0, i1 = self._index_of_id[id0], self._index_of_id[id1]
-        kpts0 = np.ascontiguousarray(keypoints0[matches[:, 0]], np.float32)
-        kpts1 = np.ascontiguousarray(keypoints1[matches[:, 1]], np.float32)
+        kpts0 = np.ascontiguousarray(take(keypoints0, matches[:, 0], self.images[i0].name), np.float32)
+        kpts1 = np.ascontiguousarray(take(keypoints1, matches[:, 1], self.images[i1].name), np.float32)
         size0, note0 = self.image_size(i0, keypoints0)
         size1, note1 = self.image_size(i1, keypoints1)
         notes += [n for n in (note0, note1) if n]
@@ -205,8 +218,45 @@ class ColmapDatabaseRun(MatchingRun):
         self._db.close()
 
 
-def _index_pairs(row: tuple | None) -> np.ndarray:
-    """A (rows, data) blob of uint32 index pairs as an (N, 2) int64 array."""
-    if row is None or not row[0] or not row[1]:
+def _index_pairs(row: tuple | None, what: str) -> np.ndarray:
+    """A (rows, cols, data) blob of uint32 keypoint index pairs as an (N, 2) int64 array."""
+    if row is None:
         return np.zeros((0, 2), np.int64)
-    return np.frombuffer(row[1], np.uint32).reshape(int(row[0]), 2).astype(np.int64)
+    pairs = _blob(row, np.uint32, what)
+    return np.zeros((0, 2), np.int64) if pairs.size == 0 else indices(pairs, what, columns=2)
+
+
+def _blob(row: tuple, dtype: type, what: str) -> np.ndarray:
+    """A (rows, cols, data) row: a blob of rows x cols values, row-major, as COLMAP stores keypoints and matches."""
+    rows, cols, data = row
+    if not all(isinstance(n, int) and n >= 0 for n in (rows, cols)):
+        raise ValueError(f"{what}: rows {rows!r} and cols {cols!r} are not counts")
+    data = b"" if data is None else data
+    if not isinstance(data, bytes):
+        raise ValueError(f"{what} is stored as {type(data).__name__}, not as a blob")
+    size = rows * cols * np.dtype(dtype).itemsize
+    if len(data) != size:
+        raise ValueError(f"{what} holds {len(data)} bytes, not the {rows} x {cols} {np.dtype(dtype).name} it claims")
+    return np.frombuffer(data, dtype).reshape(rows, cols)
+
+
+def _optional_blob(data: Any, count: int, what: str, notes: list[str]) -> np.ndarray | None:
+    """`count` float64 values, or None when not stored; one of another size is left out, with a note."""
+    if data is None or data == b"":
+        return None
+    if isinstance(data, bytes) and len(data) == count * 8:
+        return np.frombuffer(data, np.float64)
+    stored = f"{len(data)} bytes" if isinstance(data, bytes) else type(data).__name__
+    notes.append(f"{what} is left out: {stored}, not {count} float64 values")
+    return None
+
+
+def _counts(rows: Any, columns: int, what: str) -> np.ndarray:
+    """Whole-number columns of a table (pair ids, row counts, configurations) as an (N, columns) int64 array."""
+    table = list(rows)
+    for row in table:
+        if not all(isinstance(value, int) for value in row):
+            raise ValueError(f"{what} holds the row {row!r}, not whole numbers")
+        if row[1] < 0:
+            raise ValueError(f"{what} holds the row {row!r}: a negative number of matches")
+    return np.array(table, np.int64).reshape(-1, columns)

@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import ExportError
 from .io import file_sha256, write_atomically
+from .stored_arrays import flags, points, size_hw, values
 from .types import MatchResult
 from .version import __version__
 
@@ -225,8 +226,8 @@ def read_matches(path: str | Path) -> MatchFile:
             with np.load(path, allow_pickle=False) as data:
                 prov = json.loads(str(data["provenance"])) if "provenance" in data else {}
                 return _checked(
-                    data["kpts0"].reshape(-1, 2),
-                    data["kpts1"].reshape(-1, 2),
+                    data["kpts0"],
+                    data["kpts1"],
                     data["scores"],
                     prov,
                     data["inliers"] if "inliers" in data else None,
@@ -235,12 +236,13 @@ def read_matches(path: str | Path) -> MatchFile:
                 )
         if suffix == ".json":
             data = json.loads(path.read_text())
+            # JSON has no NaN: other writers put null, read as NaN (a match the runs leave out, with a note)
             return _checked(
-                np.asarray(data["kpts0"], np.float32).reshape(-1, 2),
-                np.asarray(data["kpts1"], np.float32).reshape(-1, 2),
+                np.asarray(data["kpts0"], np.float32),
+                np.asarray(data["kpts1"], np.float32),
                 np.asarray(data["scores"], np.float32),
                 data.get("provenance", {}),
-                np.asarray(data["inliers"], bool) if "inliers" in data else None,
+                np.asarray(data["inliers"]) if "inliers" in data else None,
                 np.asarray(data["residuals_px"], np.float32) if "residuals_px" in data else None,
                 np.asarray(data["ambiguity"], np.float32) if "ambiguity" in data else None,
             )
@@ -265,8 +267,8 @@ def read_matches(path: str | Path) -> MatchFile:
                 np.array([float(r["ambiguity"]) for r in rows], np.float32) if rows and "ambiguity" in rows[0] else None
             )
             return _checked(
-                np.stack([table["x0"], table["y0"]], 1).reshape(-1, 2),
-                np.stack([table["x1"], table["y1"]], 1).reshape(-1, 2),
+                np.stack([table["x0"], table["y0"]], 1),
+                np.stack([table["x1"], table["y1"]], 1),
                 table["score"],
                 prov,
                 inliers,
@@ -287,14 +289,27 @@ def _checked(
     residuals: np.ndarray | None,
     ambiguity: np.ndarray | None = None,
 ) -> MatchFile:
-    """A MatchFile whose arrays agree in length (a hand-edited or damaged file may not)."""
+    """A MatchFile of (N, 2) float32 points, N float32 scores and one value per match in each other column, whose
+    provenance sizes are [height, width] (a hand-edited or damaged file may hold anything)."""
+    if not isinstance(prov, dict):
+        raise ValueError("its provenance is not a JSON object")
+    scores = values(scores, "scores")
     n = len(scores)
-    if scores.ndim != 1 or len(kpts0) != n or len(kpts1) != n or not isinstance(prov, dict):
+    kpts0, kpts1 = points(kpts0, "kpts0"), points(kpts1, "kpts1")
+    if len(kpts0) != n or len(kpts1) != n:
         raise ValueError("the keypoint and score arrays do not have the same length")
-    if any(extra is not None and len(extra) != n for extra in (inliers, residuals, ambiguity)):
-        raise ValueError("the inlier, residual or ambiguity column does not have one value per match")
+    inliers = None if inliers is None else flags(inliers, "the inlier column", n)
+    residuals = None if residuals is None else values(residuals, "the residual column", n)
+    ambiguity = None if ambiguity is None else values(ambiguity, "the ambiguity column", n)
     if prov.get("matches_in_file", n) != n:
         raise ValueError(f"it holds {n} of the {prov['matches_in_file']} matches it was written with")
+    for key in ("image0_size_hw", "image1_size_hw", "image0_size", "image1_size"):
+        size = prov.get(key)
+        if size is None or size == [0, 0]:  # not known (see MatchFile.image_sizes)
+            continue
+        if not (isinstance(size, list) and len(size) == 2):
+            raise ValueError(f"{key} is {size!r}, not [height, width]")
+        size_hw(size[0], size[1], key)
     return MatchFile(kpts0, kpts1, scores, prov, inliers, residuals, ambiguity)
 
 

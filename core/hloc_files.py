@@ -6,6 +6,10 @@ matches.h5: one group per pair named by hloc's `names_to_pair` ("name0/name1", "
 holding `matches0` (index into image 1's keypoints for each keypoint of image 0, -1 for none) and
 `matching_scores0`. Older files join the names with "_"; a pair may be stored in either order. hloc stores no
 verified inliers (COLMAP verifies after import), so the inlier column stays unknown.
+
+Every dataset is checked before use (core.stored_arrays): matches0 is 1-D whole numbers, -1 or an index into the
+second image's keypoints; matching_scores0 has one number per entry of matches0; keypoints are (N, 2) numbers;
+image_size is two positive whole numbers. Anything else is one RunOpenError naming the dataset.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 
 from .hloc_export import names_to_pair
 from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from .stored_arrays import indices, points, size_hw, take, values
 from .types import MatchResult, RunInfo
 
 
@@ -81,9 +86,13 @@ class HlocRun(MatchingRun):
 
     def _stored_groups(self) -> set[str]:
         """Every pair group of matches.h5: "name0/name1" (two levels) or, in older files, "name0_name1" (one)."""
+        import h5py
+
         groups = set()
         for first in self._matches.keys():
             group = self._matches[first]
+            if not isinstance(group, h5py.Group):
+                raise ValueError(f"'{first}' is a dataset, not a group of pairs")
             if "matches0" in group:
                 groups.add(first)
             else:
@@ -91,11 +100,21 @@ class HlocRun(MatchingRun):
         return groups
 
     def count_matches(self, index: int) -> int:
-        with self._lock:
-            group, _ = self._groups[index]
-            count = int(np.count_nonzero(_read(self._matches, f"{group}/matches0") > -1))
+        try:
+            with self._lock:
+                count = int(np.count_nonzero(self._matches0(index) != -1))
+        except (KeyError, ValueError, OSError) as exc:
+            raise self.damaged(index, exc) from exc
         self.pairs.matches[index] = count
         return count
+
+    def _matches0(self, index: int) -> np.ndarray:
+        """The pair's matches0 as int64: for each keypoint of the first image, -1 or an index into the second's."""
+        path = f"{self._groups[index][0]}/matches0"
+        matches0 = indices(_read(self._matches, path), f"{self.source.name} {path}")
+        if len(matches0) and matches0.min() < -1:
+            raise ValueError(f"{self.source.name} {path} holds {matches0.min()}: only -1 (no match) is negative")
+        return matches0
 
     @staticmethod
     def _read_pairs_file(path: Path) -> list[tuple[str, str]]:
@@ -134,15 +153,22 @@ class HlocRun(MatchingRun):
     def image_size(self, index: int, fallback_points: np.ndarray) -> tuple[tuple[int, int], str]:
         name = self.images[index].name
         if name in self._sized:
-            width, height = (int(v) for v in _read(self._features, f"{name}/image_size").ravel()[:2])
-            return (height, width), ""
+            what = f"{self.features_path.name} {name}/image_size"
+            stored = _read(self._features, f"{name}/image_size")
+            if stored.shape != (2,):
+                raise ValueError(f"{what} has shape {stored.shape}, not (width, height)")
+            return size_hw(stored[1], stored[0], what), ""
         return super().image_size(index, fallback_points)
+
+    def _keypoints(self, name: str) -> np.ndarray:
+        path = f"{name}/keypoints"
+        return points(_read(self._features, path), f"{self.features_path.name} {path}")
 
     def _read_pair(self, index: int) -> StoredPair:
         try:
             return self._read(index)
         except (KeyError, ValueError, OSError) as exc:
-            raise RunOpenError(f"{self.source.name}: cannot read pair {index} ({exc})") from exc
+            raise self.damaged(index, exc) from exc
 
     def _read(self, index: int) -> StoredPair:
         group, reverse = self._groups[index]
@@ -150,17 +176,15 @@ class HlocRun(MatchingRun):
         image0, image1 = self.images[i0], self.images[i1]
         # matches0 runs over the keypoints of the image named first in the group
         stored0, stored1 = (image1, image0) if reverse else (image0, image1)
-        matches0 = _read(self._matches, f"{group}/matches0").astype(np.int64)
-        scores0 = _read(self._matches, f"{group}/matching_scores0").astype(np.float32)
-        self.pairs.matches[index] = int(np.count_nonzero(matches0 > -1))
-        first = np.flatnonzero(matches0 > -1)
-        pairs = np.column_stack([first, matches0[first]])
+        matches0 = self._matches0(index)
+        path = f"{group}/matching_scores0"
+        scores0 = values(_read(self._matches, path), f"{self.source.name} {path}", len(matches0))
+        first = np.flatnonzero(matches0 != -1)
+        self.pairs.matches[index] = len(first)
         scores = scores0[first]
-        keypoints_first = _read(self._features, f"{stored0.name}/keypoints").astype(np.float32)
-        keypoints_second = _read(self._features, f"{stored1.name}/keypoints").astype(np.float32)
-        if len(pairs) and (pairs[:, 0].max() >= len(keypoints_first) or pairs[:, 1].max() >= len(keypoints_second)):
-            raise ValueError("a match points past the keypoints stored for its image")
-        kpts_first, kpts_second = keypoints_first[pairs[:, 0]], keypoints_second[pairs[:, 1]]
+        keypoints_first, keypoints_second = self._keypoints(stored0.name), self._keypoints(stored1.name)
+        kpts_first = take(keypoints_first, first, stored0.name)
+        kpts_second = take(keypoints_second, matches0[first], stored1.name)
         if reverse:
             kpts_first, kpts_second = kpts_second, kpts_first
             keypoints_first, keypoints_second = keypoints_second, keypoints_first
@@ -189,8 +213,8 @@ def _read(handle: Any, path: str) -> np.ndarray:
 
     try:
         dataset = h5py.h5d.open(handle.id, path.encode())
-    except KeyError as exc:
-        raise KeyError(f"no dataset {path}") from exc
+    except KeyError as exc:  # missing, or a group where the dataset belongs
+        raise ValueError(f"{Path(handle.filename).name} has no dataset {path}") from exc
     array = np.empty(dataset.shape, dataset.dtype)
     if array.size:
         dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, array)

@@ -3,7 +3,12 @@
 Opening reads the image list and, per pair, the image indices and counts; a pair's keypoints and matches are read
 only when `read_pair` asks for them. Matches come back as a MatchResult in the frame the file stores (images as the
 file stores them, without EXIF rotation), in the project's pixel convention (pixel centres at integers), sorted best
-first like core.matching's results, with the file's verified inlier flags (same order) where it has them.
+first like core.matching's results, with the file's verified inlier flags (same order) where it has them. Matches
+whose keypoints or score are NaN or infinite are left out, and the pair's notes (`result.info.notes`) say how many.
+
+A run whose stored data cannot be used (an array of the wrong shape or type, an index past the keypoints, a missing
+dataset) raises RunOpenError from `open_run`, `read_pair` and `count_matches`, one line naming the file, the pair
+and what is wrong; core.stored_arrays holds the checks the readers share.
 
 `open_run` accepts a COLMAP database, an hloc features.h5 / matches.h5 pair, or a folder holding either (or the
 per-pair files of `match-inspector batch`).
@@ -87,7 +92,16 @@ class MatchingRun(ABC):
             raise IndexError(f"pair {index} is not in this run ({len(self.pairs)} pairs)")
         with self._lock:
             pair = self._read_pair(index)
-        return replace(_best_first(pair), intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
+        pair = _best_first(_finite_only(pair))
+        return replace(pair, intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
+
+    def damaged(self, index: int, exc: Exception) -> RunOpenError:
+        """The error for pair `index` when its stored data cannot be used (raised by the readers' checks)."""
+        # KeyError's str() quotes its message; the readers' messages are its first argument.
+        reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        lines = reason.strip().splitlines() or [type(exc).__name__]
+        name0, name1 = self.pair_names(index)
+        return RunOpenError(f"{self.source.name}: cannot read pair {name0} – {name1} ({lines[0]})")
 
     def _intrinsics(self, pair: StoredPair, side: int) -> Intrinsics | None:
         """A typed-in focal length wins; else the file's camera; else EXIF of the image file; else unknown."""
@@ -166,8 +180,29 @@ class MatchingRun(ABC):
                     return (handle.height, handle.width), ""
             except OSError:
                 pass
-        extent = np.ceil(fallback_points.max(axis=0) + 1) if len(fallback_points) else np.array([1.0, 1.0])
+        usable = fallback_points[np.isfinite(fallback_points).all(axis=1)]  # NaN keypoints are dropped later
+        extent = np.ceil(usable.max(axis=0) + 1) if len(usable) else np.array([1.0, 1.0])
         return (int(extent[1]), int(extent[0])), f"size of {image.name} unknown: taken from its keypoints"
+
+
+def _finite_only(pair: StoredPair) -> StoredPair:
+    """The pair without its matches whose keypoint (in either image) or score is NaN or infinite, noted in its info:
+    such a match cannot be drawn or checked, and one NaN spoils every statistic of the pair (score range, F, pose)."""
+    result = pair.result
+    points_ok = np.isfinite(result.kpts0).all(axis=1) & np.isfinite(result.kpts1).all(axis=1)
+    keep = points_ok & np.isfinite(result.scores)
+    if keep.all():
+        return pair
+    notes = []
+    for count, reason in (
+        (np.count_nonzero(~points_ok), "non-finite keypoints"),
+        (np.count_nonzero(points_ok & ~keep), "a non-finite score"),
+    ):
+        if count:
+            notes.append(f"dropped {count} {'match' if count == 1 else 'matches'} with {reason}")
+    info = replace(result.info, notes=result.info.notes + tuple(notes))
+    kept = replace(result.subset(keep), info=info)
+    return replace(pair, result=kept, inliers=None if pair.inliers is None else pair.inliers[keep])
 
 
 def _best_first(pair: StoredPair) -> StoredPair:
@@ -254,6 +289,6 @@ def count_pairs(
             return
         try:
             outcome: int | str = run.count_matches(int(index))
-        except (RunOpenError, KeyError, ValueError, OSError) as exc:
+        except RunOpenError as exc:  # the readers raise nothing else for a damaged pair
             outcome = f"cannot count the matches of pair {index} ({exc})"
         on_count(int(index), outcome)

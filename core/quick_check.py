@@ -76,6 +76,7 @@ def describe(pair: StoredPair, check: QuickCheck | None) -> list[str]:
         lines.append(f"{int(np.count_nonzero(pair.inliers))} verified inliers stored{geometry}")
     else:
         lines.append("no verified inliers stored")
+    lines.extend(pair.result.info.notes)  # what the reader left out or guessed (non-finite matches, unknown sizes)
     if check is None:
         return lines
     lines.append(

@@ -317,3 +317,16 @@ def test_older_hloc_files_join_pair_names_with_an_underscore(hloc_files):
         np.testing.assert_array_equal(pair.result.kpts1, keypoints["sub/b.jpg"][expected[:, 1]])
     with open_run(folder / "matches.h5") as run:
         assert sorted(run.pair_names(i) for i in range(len(run.pairs))) == [("a.jpg", "sub/b.jpg"), ("c.jpg", "a.jpg")]
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json", ".csv"])
+def test_batch_folder_in_every_format_opens_with_the_sizes_its_files_record(tmp_path, suffix):
+    """Files record [height, width] as image0_size_hw; a CSV's provenance sidecar is not a pair of its own."""
+    from tests.two_image_runs import SIZE, keypoints, write_batch
+
+    with open_run(write_batch(tmp_path, (keypoints(0), keypoints(1)), suffix)) as run:
+        assert len(run.pairs) == 1
+        assert [image.size for image in run.images] == [SIZE, SIZE]
+        pair = run.read_pair(0)
+    assert pair.result.image_sizes == (SIZE, SIZE)
+    assert not any("unknown" in note for note in pair.result.info.notes)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from core.matching_run import StoredPair, open_run
 from core.reference_poses import find_model_beside, load_reference_poses
-from gui.pair_table import PairTable
+from gui.pair_table import COLUMNS, PairTable
 from gui.views.pair_browser import PairBrowser
 from gui.views.pair_matrix import PairMatrix, heat_colors
 from tests.scene_run import UNRELATED, write_scene_run
@@ -256,3 +256,41 @@ def test_typing_a_focal_length_drops_old_checks_and_reopens_the_pair(qtbot, brow
     assert (table.check_inliers == -1).all() and table.pose_auc() is None
     assert [k.fx for k in chosen[-1].intrinsics] == [450.0, 450.0]
     assert chosen[-1].intrinsics[0].source == "typed in"
+
+
+def test_a_pair_that_cannot_be_read_is_shown_as_an_error_not_raised(make_window, qtbot, tmp_path):
+    """hloc's matches0 stored 2-D: the banner and the check column's tooltip say so in one line."""
+    from tests.two_image_runs import KEYPOINTS, keypoints, replace_dataset, write_hloc
+
+    matches = write_hloc(tmp_path, (keypoints(0), keypoints(1)))
+    replace_dataset(matches, "a.jpg/b.jpg/matches0", np.zeros((KEYPOINTS, 2), np.int32))
+    problem = (
+        "matches.h5: cannot read pair a.jpg – b.jpg "
+        "(matches.h5 a.jpg/b.jpg/matches0 has shape (6, 2), not (N,) keypoint indices)"
+    )
+    window = make_window()
+    assert window.matching_run.open_path(str(matches))
+    assert window.message_bar.label.text() == problem and window.message_bar.isVisible()
+    browser = window.matching_run.browser
+    qtbot.waitUntil(lambda: not browser.counting, timeout=10000)
+    check = browser.model.index(0, [c.key for c in COLUMNS].index("check"))
+    assert browser.model.data(check, Qt.ItemDataRole.ToolTipRole) == f"cannot count the matches of pair 0 ({problem})"
+
+
+def test_the_pair_summary_says_which_matches_the_reader_dropped(make_window, qtbot, tmp_path):
+    from PIL import Image
+
+    from tests.two_image_runs import NAMES, SIZE, keypoints, write_hloc
+
+    points = keypoints(0), keypoints(1)
+    points[0][1] = np.nan
+    matches = write_hloc(tmp_path, points)
+    (tmp_path / "images").mkdir()
+    for name in NAMES:
+        Image.fromarray(np.full((*SIZE, 3), 90, np.uint8)).save(tmp_path / "images" / name)
+    window = make_window()
+    assert window.matching_run.open_path(str(matches))
+    qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=20000)
+    assert len(window.model.result) == 4
+    lines = window.matching_run.summary.text().splitlines()
+    assert lines[1:4] == ["4 stored matches", "no verified inliers stored", "dropped 1 match with non-finite keypoints"]
