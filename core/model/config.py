@@ -55,6 +55,12 @@ class EfficientLoFTRConfig:
             stride *= s
         return stride
 
+    @property
+    def size_multiple(self) -> int:
+        """Image sides the network runs on are multiples of this (32 by default): the attention aggregates the
+        coarse map by the query stride and upsamples back by the same factor, which needs sides it divides."""
+        return self.coarse_stride * self.q_aggregation_stride
+
     @classmethod
     def opt(cls, **overrides: Any) -> EfficientLoFTRConfig:
         """The optimised variant: no dual softmax, matches thresholded on similarity logits."""
