@@ -185,11 +185,15 @@ class EfficientLoFTRImageProcessor:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        path = Path(folder) / CONFIG_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def to_json_file(self, path: str | Path) -> Path:
+        """Write the settings as JSON (what from_json_file reads back)."""
+        path = Path(path)
         path.write_text(self.to_json_string())
         return path
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return self.to_json_file(Path(folder) / CONFIG_NAME)
 
     @classmethod
     def from_pretrained(cls, source: str | Path, **overrides: Any) -> EfficientLoFTRImageProcessor:
@@ -201,8 +205,12 @@ class EfficientLoFTRImageProcessor:
             from .model.weights import hub_file
 
             path = hub_file(str(source), CONFIG_NAME)
+        return cls.from_json_file(path, **overrides)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path, **overrides: Any) -> EfficientLoFTRImageProcessor:
         try:
-            settings = json.loads(path.read_text())
+            settings = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read the image processor settings {path}: {exc}") from exc
         if not isinstance(settings, dict):

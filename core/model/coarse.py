@@ -1,4 +1,9 @@
-"""Coarse matching: dual-softmax confidence, threshold, border removal, mutual nearest neighbour."""
+"""Coarse matching: dual-softmax confidence, threshold, border removal, mutual nearest neighbour.
+
+Images padded to the model's size multiple (see EfficientLoFTRForKeypointMatching) keep their padding out of the
+matching: `inside` gives, per image, the (rows, cols) of coarse cells at the grid's top left that the image covers
+wholly; the cells beyond take no part in the softmaxes and never match.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,11 @@ CHUNK_BYTES = 4 << 20  # rows per step sized to stay in cache
 # exp() of arguments below about -87 gives float32 denormals, which take a slow path on CPU; the dual softmax
 # treats those confidences (below 1.6e-38) as exactly zero.
 EXP_FLOOR = -87.0
+# Added to the similarity of each padding cell (twice for a pair of them), as the original LoFTR masks padding: far
+# enough below any real similarity that every confidence involving a padding cell comes out exactly zero.
+PADDING_SIMILARITY = -1e9
+
+CellCounts = tuple[int, int]  # (rows, cols) of coarse cells an image covers wholly, from the grid's top left
 
 
 def similarity(feat0: torch.Tensor, feat1: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -84,6 +94,22 @@ def confidence_matrix(feat0: torch.Tensor, feat1: torch.Tensor, temperature: flo
     return sim
 
 
+def image_cells(grid: tuple[int, int], inside: CellCounts, device: torch.device) -> torch.Tensor:
+    """(rows * cols,) true for the cells of a coarse grid that the image covers wholly, false for padding."""
+    return _inside_border(*grid, 0, device, inside)
+
+
+def _mask_padding(sim: torch.Tensor, valid0: torch.Tensor, valid1: torch.Tensor) -> torch.Tensor:
+    """Lower the similarity (N, L, S) of padding cells, in place; valid0 (L,) and valid1 (S,) mark image cells.
+
+    Added rather than filled: a padding row or column then still peaks at its pairs with image cells, so its
+    log-sum-exp stays close to PADDING_SIMILARITY and the confidences of padding pairs underflow to zero too.
+    """
+    zero = torch.zeros((), dtype=sim.dtype, device=sim.device)
+    sim.add_(torch.where(valid0, zero, PADDING_SIMILARITY)[None, :, None])
+    return sim.add_(torch.where(valid1, zero, PADDING_SIMILARITY)[None, None, :])
+
+
 @dataclass
 class ConfidenceMaxima:
     row_max: torch.Tensor  # (N, L) best confidence of each image-0 cell
@@ -95,10 +121,19 @@ class ConfidenceMaxima:
 
 
 def confidence_maxima(
-    feat0: torch.Tensor, feat1: torch.Tensor, temperature: float, skip_softmax: bool
+    feat0: torch.Tensor,
+    feat1: torch.Tensor,
+    temperature: float,
+    skip_softmax: bool,
+    valid: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> ConfidenceMaxima:
-    """What matching needs from the confidence matrix, gathered while each block is still in cache."""
+    """What matching needs from the confidence matrix, gathered while each block is still in cache.
+
+    `valid`: the image cells (L,) and (S,) of padded images (see image_cells); padding cells get zero confidence.
+    """
     sim = similarity(feat0, feat1, temperature)
+    if valid is not None:
+        _mask_padding(sim, *valid)
     if skip_softmax:
         row_max, best = sim.max(dim=2)
         return ConfidenceMaxima(row_max, best, sim.amax(dim=1))
@@ -120,13 +155,25 @@ def confidence_maxima(
     return ConfidenceMaxima(row_max, best, col_max, col_lse)
 
 
-def _inside_border(height: int, width: int, border: int, device: torch.device) -> torch.Tensor:
-    keep = torch.ones(height, width, dtype=torch.bool, device=device)
+def _inside_border(
+    height: int, width: int, border: int, device: torch.device, inside: CellCounts | None = None
+) -> torch.Tensor:
+    """(height * width,) true for the cells at least `border` cells from the image's edges.
+
+    With `inside`, only that top-left part of the grid is image: the border is counted from its edges, and the
+    padding beyond is never kept (as the original's mask_border_with_padding).
+    """
+    rows, cols = (height, width) if inside is None else inside
+    keep = torch.ones(rows, cols, dtype=torch.bool, device=device)
     if border > 0:
         keep[:border] = False
         keep[-border:] = False
         keep[:, :border] = False
         keep[:, -border:] = False
+    if inside is not None:
+        grid = torch.zeros(height, width, dtype=torch.bool, device=device)
+        grid[:rows, :cols] = keep
+        keep = grid
     return keep.reshape(-1)
 
 
@@ -136,26 +183,33 @@ def match_mask(
     hw1: tuple[int, int],
     threshold: float | torch.Tensor,
     border: int,
+    inside: tuple[CellCounts, CellCounts] | None = None,
 ) -> torch.Tensor:
     """(N, L) true where image-0 cell l and its best image-1 cell are mutual nearest neighbours above `threshold`,
-    away from the borders.
+    away from the borders (and, for padded images, inside both images: see `inside` in the module docstring).
 
     The nearest neighbours are taken over all cells, borders included, exactly as the original does; the border and
     threshold then only decide which of them are kept.
     """
     row_max, best_j, col_max = maxima.row_max, maxima.best, maxima.col_max
+    inside0, inside1 = inside or (None, None)
     mutual = row_max == torch.gather(col_max, 1, best_j)
     keep = mutual & (row_max > threshold)
-    keep &= _inside_border(*hw0, border, row_max.device)[None]
-    keep &= _inside_border(*hw1, border, row_max.device)[best_j]
+    keep &= _inside_border(*hw0, border, row_max.device, inside0)[None]
+    keep &= _inside_border(*hw1, border, row_max.device, inside1)[best_j]
     return keep
 
 
 def select_matches(
-    maxima: ConfidenceMaxima, hw0: tuple[int, int], hw1: tuple[int, int], threshold: float, border: int
+    maxima: ConfidenceMaxima,
+    hw0: tuple[int, int],
+    hw1: tuple[int, int],
+    threshold: float,
+    border: int,
+    inside: tuple[CellCounts, CellCounts] | None = None,
 ) -> CoarseMatches:
     """The matches of match_mask(), as flat cell indices."""
     row_max, best_j = maxima.row_max, maxima.best
-    batch_ids, cells0 = torch.where(match_mask(maxima, hw0, hw1, threshold, border))
+    batch_ids, cells0 = torch.where(match_mask(maxima, hw0, hw1, threshold, border, inside))
     cells1 = best_j[batch_ids, cells0]
     return CoarseMatches(batch_ids, cells0, cells1, row_max[batch_ids, cells0])

@@ -55,6 +55,12 @@ class EfficientLoFTRConfig:
             stride *= s
         return stride
 
+    @property
+    def size_multiple(self) -> int:
+        """Image sides the network runs on are multiples of this (32 by default): the attention aggregates the
+        coarse map by the query stride and upsamples back by the same factor, which needs sides it divides."""
+        return self.coarse_stride * self.q_aggregation_stride
+
     @classmethod
     def opt(cls, **overrides: Any) -> EfficientLoFTRConfig:
         """The optimised variant: no dual softmax, matches thresholded on similarity logits."""
@@ -86,11 +92,18 @@ class EfficientLoFTRConfig:
             raise ValueError(f"config.json describes a '{data.get('model_type')}' model, not EfficientLoFTR")
         return cls(**kwargs)
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        path = Path(folder) / "config.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def to_json_file(self, path: str | Path) -> Path:
+        """Write the config as JSON (what from_json_file reads back)."""
+        path = Path(path)
+        path.write_text(self.to_json_string())
         return path
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return self.to_json_file(Path(folder) / "config.json")
 
     @classmethod
     def from_pretrained(cls, source: str | Path) -> EfficientLoFTRConfig:

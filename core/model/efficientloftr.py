@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .backbone import RepVGGBackbone
-from .coarse import CoarseMatches, confidence_maxima, select_matches
+from .coarse import CellCounts, CoarseMatches, confidence_maxima, image_cells, select_matches
 from .config import EfficientLoFTRConfig
 from .fine import FineFusion, gather_windows_upsampled, refine
 from .outputs import BackboneOutput, CoarseOutput, KeypointMatchingOutput, PairTensor, pair_of
@@ -62,6 +63,7 @@ def split_pixel_values(
 
     Like transformers, the model reads channel 0 (the processor repeats gray into 3 channels). `input_sizes`
     (B, 2, 2), from the processor, crops each image to its own size when the pair was zero-padded to a common one.
+    Any size is accepted: pad_to_multiple() brings the sides to what the network needs.
     """
     for given in (pixel_values, pixel_values0, pixel_values1):
         if given is not None and not isinstance(given, torch.Tensor):
@@ -87,10 +89,21 @@ def split_pixel_values(
                 raise ValueError("input_sizes must give one size per pair, the same for all pairs of a batch")
             height, width = (int(v) for v in sizes[0])
             image = image[..., :height, :width]
-        if image.shape[-1] % 32 or image.shape[-2] % 32:
-            raise ValueError(f"image sides must be multiples of 32, got {tuple(image.shape[-2:])}")
         images.append(image)
     return images[0], images[1]
+
+
+def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad (B, C, H, W) at the bottom and right to sides that are multiples of `multiple`; pixel coordinates
+    stay those of the input. An image whose sides already are is returned as it is."""
+    pad_h, pad_w = -image.shape[-2] % multiple, -image.shape[-1] % multiple
+    return F.pad(image, (0, pad_w, 0, pad_h)) if pad_h or pad_w else image
+
+
+def cells_inside(size: tuple[int, int], stride: int) -> CellCounts:
+    """(rows, cols) of coarse cells that an image of `size` (height, width) covers wholly. A cell that padding
+    completes is left out: its fine window would reach into the padding."""
+    return size[0] // stride, size[1] // stride
 
 
 def _refuse(labels: object, extra: dict[str, object]) -> None:
@@ -178,9 +191,12 @@ class EfficientLoFTRModel(PretrainedModule):
         input_sizes: torch.Tensor | None = None,
         **extra: object,
     ) -> BackboneOutput | tuple[Any, ...]:
-        """feature_maps: the coarse features after the transformer, then the backbone's 1/2 and 1/4 features."""
+        """feature_maps: the coarse features after the transformer, then the backbone's 1/2 and 1/4 features, of the
+        images zero-padded at the bottom and right to multiples of config.size_multiple (32)."""
         _refuse(labels, extra)
         image0, image1 = split_pixel_values(pixel_values, pixel_values0, pixel_values1, input_sizes)
+        multiple = self.config.size_multiple
+        image0, image1 = pad_to_multiple(image0, multiple), pad_to_multiple(image1, multiple)
         hidden: list[PairTensor] | None = [] if output_hidden_states else None
         attentions: list[PairTensor] | None = [] if output_attentions else None
         feats0, feats1 = self.backbone_features(image0.to(self.dtype), image1.to(self.dtype))
@@ -267,20 +283,30 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         **extra: object,
     ) -> KeypointMatchingOutput | tuple[Any, ...]:
         """pixel_values: (B, 2, 1|3, H, W) from the processor (with its input_sizes when the pair was padded), or
-        pixel_values0/1: (B, 1, H_i, W_i). Sides must be multiples of 32; values in [0, 1] grayscale.
+        pixel_values0/1: (B, 1, H_i, W_i); values in [0, 1] grayscale.
 
-        `model(**processor_output)` works. Gradients flow when enabled; under torch.inference_mode() or no_grad the
-        coarse matching works in place (less memory, same results).
+        Any size: the network needs sides that are multiples of config.size_multiple (32), so the images are
+        zero-padded at the bottom and right, and coarse cells not wholly inside an image take no part in the coarse
+        matching (keypoints stay inside the input). Keypoints are in the input's pixels; inputs already of such
+        sizes run unpadded. `model(**processor_output)` works.
+
+        Gradients flow when enabled; under torch.inference_mode() or no_grad the coarse matching works in place
+        (less memory, same results).
         """
         _refuse(labels, extra)
         image0, image1 = split_pixel_values(pixel_values, pixel_values0, pixel_values1, input_sizes)
         hooks = hooks or StageHooks()
         device = image0.device
+        (h0, w0), (h1, w1) = sizes = (
+            (int(image0.shape[-2]), int(image0.shape[-1])),
+            (int(image1.shape[-2]), int(image1.shape[-1])),
+        )
+        cfg = self.config
+        image0, image1 = pad_to_multiple(image0, cfg.size_multiple), pad_to_multiple(image1, cfg.size_multiple)
         image0, image1 = image0.to(self.dtype), image1.to(self.dtype)
         if self.channels_last:
             image0 = image0.contiguous(memory_format=torch.channels_last)
             image1 = image1.contiguous(memory_format=torch.channels_last)
-        cfg = self.config
         hidden: list[PairTensor] | None = [] if output_hidden_states else None
         attentions: list[PairTensor] | None = [] if output_attentions else None
 
@@ -296,19 +322,27 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         hooks.leave("transformer", t, device)
 
         t = hooks.enter("coarse")
-        hw0, hw1 = tuple(coarse0.shape[-2:]), tuple(coarse1.shape[-2:])
+        hw0, hw1 = (coarse0.shape[-2], coarse0.shape[-1]), (coarse1.shape[-2], coarse1.shape[-1])
+        inside = cells_inside(sizes[0], cfg.coarse_stride), cells_inside(sizes[1], cfg.coarse_stride)
+        padded = (hw0, hw1) != inside
+        valid = (image_cells(hw0, inside[0], device), image_cells(hw1, inside[1], device)) if padded else None
         flat0, flat1 = coarse0.flatten(2).transpose(1, 2), coarse1.flatten(2).transpose(1, 2)
-        maxima = confidence_maxima(flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax)
-        matches = select_matches(maxima, hw0, hw1, self.coarse_threshold, cfg.coarse_matching_border_removal)  # type: ignore[arg-type]
+        maxima = confidence_maxima(
+            flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax, valid
+        )
+        matches = select_matches(
+            maxima,
+            hw0,
+            hw1,
+            self.coarse_threshold,
+            cfg.coarse_matching_border_removal,
+            inside if padded else None,
+        )
         hooks.leave("coarse", t, device)
 
         t = hooks.enter("fine")
         kpts0, kpts1, corners0, corners1 = self._refine(matches, coarse0, coarse1, feats0, feats1)
         hooks.leave("fine", t, device)
-        (h0, w0), (h1, w1) = sizes = (
-            (int(image0.shape[-2]), int(image0.shape[-1])),
-            (int(image1.shape[-2]), int(image1.shape[-1])),
-        )
         slots = _Slots(matches.batch_ids, image0.shape[0])
         pixels = torch.stack([slots.fill(kpts0, 0.0), slots.fill(kpts1, 0.0)], 1)
         keypoints = pixels / torch.tensor([[[w0, h0]], [[w1, h1]]], dtype=pixels.dtype, device=pixels.device)
