@@ -111,8 +111,10 @@ class OpenVinoMatcher:
         core = ov.Core()
         if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             raise OptionsError("this CPU has no bf16 instructions OpenVINO can use; choose --precision fp32")
-        # Compiled blobs are kept on disk, so a later process compiles in a fraction of the time.
-        core.set_property({"CACHE_DIR": str(cache_dir() / "openvino")})
+        # Compiled blobs are kept on disk, so a later process compiles in a fraction of the time. One folder per
+        # precision: OpenVINO's blob key leaves the precision hint out, and a bf16 compile that found the fp32 blob
+        # of the same file returned no matches at all.
+        core.set_property({"CACHE_DIR": str(cache_dir() / "openvino" / precision)})
         config = {
             # Asked for explicitly: OpenVINO would pick bf16 by itself on CPUs that have it.
             "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],

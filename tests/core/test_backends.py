@@ -308,7 +308,7 @@ def test_onnx_runtime_runs_fp32_only(random_weights):
 
 
 @pytest.mark.skipif(not HAS_OPENVINO, reason="the [openvino] extra is missing")
-def test_openvino_bf16_runs_in_bf16_and_is_recorded(random_weights, onnx_models):
+def test_openvino_bf16_runs_in_bf16_and_is_recorded(random_weights, onnx_models, monkeypatch, tmp_path):
     import openvino as ov
 
     from core.backends import load_compiled
@@ -324,6 +324,9 @@ def test_openvino_bf16_runs_in_bf16_and_is_recorded(random_weights, onnx_models)
         weights=random_weights, size=(width, height), backend="openvino", onnx_model=str(onnx_models["full"])
     )
     bf16 = dataclasses.replace(fp32, precision="bf16")
+    # fp32 compiled first into the same cache folder, as a user who tries bf16 after fp32 does
+    monkeypatch.setenv("MATCH_INSPECTOR_CACHE_DIR", str(tmp_path))
+    load_compiled(fp32)
     compiled = load_compiled(bf16)
     assert compiled.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.bf16  # type: ignore[attr-defined]
     exact, rounded = (match_pair(*_pair(height, width), options) for options in (fp32, bf16))
