@@ -469,9 +469,11 @@ class InspectionModel:
         return True
 
     def set_geometry_options(self, options: GeometryOptions) -> None:
+        """New options make the fit on screen stale at once: nothing shows it until the re-fit lands."""
         if options != self.geometry_options:
             self.geometry_options = options
             self.geometry_options_changed.emit()
+            self.geometry_changed.emit()
 
     def set_geometry_fit(self, fit: GeometryFit | None) -> bool:
         """A fit lands only on the result it was computed for, with the options it was computed with."""
@@ -482,15 +484,28 @@ class InspectionModel:
         return True
 
     def current_fit(self) -> GeometryFit | None:
+        """The fit, only while it belongs to the result on screen and was made with the current options."""
         fit = self.geometry_fit
         if (
             fit is None
             or self.result is None
             or fit.result_id != self.result_id
+            or fit.options != self.geometry_options
             or self.geometry_options.model == "none"
         ):
             return None
         return fit
+
+    def refitting(self) -> bool:
+        """A fit of this result exists but for other options: the new one is being computed."""
+        fit = self.geometry_fit
+        return (
+            fit is not None
+            and self.result is not None
+            and fit.result_id == self.result_id
+            and self.current_fit() is None
+            and self.geometry_options.model != "none"
+        )
 
     def fit_is_fresh(self) -> bool:
         """The fit was estimated on exactly the matches passing the threshold now."""

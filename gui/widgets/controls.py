@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from core.compare import Comparison
 from core.geometry import GeometryOptions
 from core.line_budget import MIN_LINE_BUDGET
-from core.types import DEFAULT_LONG_SIDE, MatchOptions
+from core.types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_LONG_SIDE, MatchOptions
 
 from ..inspection import InspectionModel
 from .inputs import combo, integer_box, number_box, slider
@@ -39,7 +39,6 @@ RESOLUTIONS: list[tuple[str, int | None, tuple[int, int] | None]] = [
 ]
 SLIDER_STEPS = 1000
 PENDING_STYLE = "border: 1px solid #e0a020;"
-MODEL_OPTION_NAMES = ("weights", "device", "precision", "resolution", "variant", "model floor")
 
 
 @contextmanager
@@ -219,8 +218,9 @@ class ControlsPanel(QWidget):
             ("relative pose: Sampson error under E", "pose"),
         )
         self.legend = Legend()
-        self.line_width = number_box(0.5, 6.0, 1.0, 0.5, decimals=1, suffix=" px")
-        self.opacity = slider(5, 100, 85)
+        display = self.model.display
+        self.line_width = number_box(0.5, 6.0, display.line_width, 0.5, decimals=1, suffix=" px")
+        self.opacity = slider(5, 100, round(display.opacity * 100))
         self.line_budget = integer_box(0, 1_000_000, self.model.display.line_budget, 500, suffix=" lines")
         self.line_budget.setSpecialValueText("every line")
         self.line_budget.setToolTip(
@@ -263,13 +263,14 @@ class ControlsPanel(QWidget):
         box = QGroupBox("Geometry (MAGSAC++)")
         form = QFormLayout(box)
         self.geometry_model = combo(("fundamental matrix (F)", "F"), ("homography (H)", "H"), ("none", "none"))
-        self.geometry_threshold = number_box(0.1, 50.0, 3.0, 0.5, decimals=2, suffix=" px")
-        self.geometry_confidence = number_box(0.5, 0.99999, 0.999, 0.001, decimals=5)
-        self.geometry_iters = integer_box(10, 1_000_000, 10_000, 1000)
+        defaults = GeometryOptions()  # each default is written once, on the dataclass
+        self.geometry_threshold = number_box(0.1, 50.0, defaults.threshold_px, 0.5, decimals=2, suffix=" px")
+        self.geometry_confidence = number_box(0.5, 0.99999, defaults.confidence, 0.001, decimals=5)
+        self.geometry_iters = integer_box(10, 1_000_000, defaults.max_iters, 1000)
         self.geometry_label = QLabel("–")
         self.geometry_label.setWordWrap(True)
         self.overlay = QCheckBox("overlay image 1 on image 0 (H)")
-        self.overlay_blend = slider(0, 100, 50)
+        self.overlay_blend = slider(0, 100, round(self.model.display.overlay_blend * 100))
         self.overlay_checker = QCheckBox("checkerboard")
         form.addRow("model", self.geometry_model)
         form.addRow("inlier threshold", self.geometry_threshold)
@@ -295,7 +296,7 @@ class ControlsPanel(QWidget):
         self.compare_label.setWordWrap(True)
         self.keep_button = QPushButton("Keep current run as A")
         self.keep_button.clicked.connect(lambda: self.model.keep_as_a("kept run"))
-        self.a_threshold = number_box(0.0, 1.0, 0.2, 0.01)
+        self.a_threshold = number_box(0.0, 1.0, DEFAULT_DISPLAY_THRESHOLD, 0.01)
         self.a_threshold.valueChanged.connect(self.model.set_a_threshold)
         self.a_follows_b = QCheckBox("apply B's threshold to A")
         self.a_follows_b.toggled.connect(self.model.set_a_follows_b)
@@ -452,7 +453,8 @@ class ControlsPanel(QWidget):
         elif model.geometry_options.model == "none":
             text, colour = "no geometric model chosen", ""
         elif assessment is None:
-            text, colour = "fitting…", ""
+            verb = "re-fitting" if model.refitting() else "fitting"
+            text, colour = f"{verb} {model.geometry_options.model}…", ""
         else:
             colour = {"reliable": "", "unreliable": "color: #e0a020;", "no model": "color: #e06060;"}[
                 assessment.verdict
