@@ -41,6 +41,20 @@ from .widgets.run_status import RunStatus
 from .worker import MatchFunction
 
 
+def bind_checkable(action: QAction, changed: Any, checked: bool) -> None:
+    """A checkable menu entry that shows one model field: it follows the field's event, its clicks write the field."""
+    action.setCheckable(True)
+    action.setChecked(checked)
+
+    def follow(value: bool) -> None:
+        if action.isChecked() != value:
+            action.blockSignals(True)
+            action.setChecked(value)
+            action.blockSignals(False)
+
+    changed.connect(follow)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, match_function: MatchFunction | None = None) -> None:
         super().__init__()
@@ -127,9 +141,12 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "Export matches…", exports.export_matches_dialog, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Export view as PNG…", exports.export_png_dialog, "Ctrl+Shift+S")
-        legend = self._action(file_menu, "Legend and caption in PNG", self._toggle_png_legend)
-        legend.setCheckable(True)
-        legend.setChecked(exports.legend_in_png)
+        export_options = self.model.export_options
+        legend = self._action(
+            file_menu, "Legend and caption in PNG", lambda on: setattr(export_options, "legend_in_png", on)
+        )
+        bind_checkable(legend, export_options.events.legend_in_png, export_options.legend_in_png)
+        self.legend_action = legend
         file_menu.addSeparator()
         self._action(file_menu, "Close window", self.close, QKeySequence.StandardKey.Close)
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -141,8 +158,8 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Clear box selection", lambda: self.model.set_region(None))
         options_menu = self.menuBar().addMenu("&Options")
         exif = self._action(options_menu, "Apply EXIF orientation", self.toggle_exif)
-        exif.setCheckable(True)
-        exif.setChecked(True)
+        image_options = self.model.image_options
+        bind_checkable(exif, image_options.events.apply_exif, image_options.apply_exif)  # one owner: the model
         self.exif_action = exif
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Getting EfficientLoFTR weights", self.show_weights_help)
@@ -258,9 +275,6 @@ class MainWindow(QMainWindow):
 
     def show_weights_help(self) -> None:
         QMessageBox.information(self, "EfficientLoFTR weights", HOW_TO_GET_WEIGHTS)
-
-    def _toggle_png_legend(self, checked: bool) -> None:
-        self.exports.legend_in_png = checked
 
     def toggle_panels(self) -> None:
         docks = (self.controls_dock, self.inspector_dock, self.histogram_dock)

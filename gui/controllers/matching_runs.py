@@ -150,7 +150,7 @@ class MatchingRunDocks(QObject):
         self.summary.setText("\n".join(describe(pair, self.table.check(pair.index) if self.table else None)))
         if self.table is not None and self.table.check(pair.index) is None:
             self.checks.submit(self._check, pair, self.table.reference)
-        self.files.apply_exif = pair.exif_applied  # the file's keypoints refer to this frame
+        self.model.image_options.apply_exif = pair.exif_applied  # the file's keypoints refer to this frame
 
         def shown() -> None:
             model = self.model

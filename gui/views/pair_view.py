@@ -484,9 +484,9 @@ class PairView(pg.GraphicsLayoutWidget):
         )
 
     def _draw_geometry_for(self, index: int) -> None:
-        fit = self.model.current_fit()
+        fit = self.model.model_fit()  # a fit called "no model" draws no model
         result = self.model.result
-        if fit is None or not fit.geometry.ok or result is None or fit.geometry.matrix is None:
+        if fit is None or result is None or fit.geometry.matrix is None:
             return
         if fit.geometry.model == "F":
             segment = self.model.epipolar_segment(index)
