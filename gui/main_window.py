@@ -30,7 +30,7 @@ from .controllers.sessions import SessionIO
 from .inspection import InspectionModel
 from .message_bar import MessageBar
 from .resources import resource_path
-from .settings import open_settings, restore_model, save_model
+from .settings import CONTEXTS, has_saved, open_settings, restore_model, save_model
 from .views.heatmap import DensityScale, lookup_table
 from .views.histogram import ScoreHistogram
 from .views.inspector_panel import InspectorPanel
@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.model = InspectionModel()
         self.settings = open_settings()
+        self.context = "pair"  # or "browse" once a matching run is open: each keeps its own saved settings
         self.last_error = ""
         feedback = Feedback(self.report_error, self._status, self._write_failed, self)
         self.files = FileActions(self.model, self.settings, feedback)
@@ -190,6 +191,7 @@ class MainWindow(QMainWindow):
         self.analysis.overlayReady.connect(self.view.show_overlay)
         self.files.recentChanged.connect(self._refresh_recent_menu)
         self.matching_run.rematchRequested.connect(self.runs.run)
+        self.matching_run.runOpening.connect(lambda: self.enter_context("browse"))
         self.exports.current_layout = lambda: self.view.layout_mode  # the picture is laid out as the screen is
         self.sessions.view_range = self._view_range
         self.sessions.set_view_range = self._set_view_range
@@ -327,15 +329,27 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1500, 900)
-        dock_state = self.settings.value("window/state")
+        self._restore_context()
+
+    def _restore_context(self) -> None:
+        dock_state = self.settings.value(f"{CONTEXTS[self.context]}window/state")
         if isinstance(dock_state, QByteArray):
             self.restoreState(dock_state)
-        restore_model(self.settings, self.model)
+        restore_model(self.settings, self.model, self.context)
+
+    def enter_context(self, context: str) -> None:
+        """Save what the current context was doing, then take up the new one's saved settings (if any)."""
+        if context == self.context:
+            return
+        self.save_settings()
+        self.context = context
+        if has_saved(self.settings, context):
+            self._restore_context()
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
-        save_model(self.settings, self.model)
+        self.settings.setValue(f"{CONTEXTS[self.context]}window/state", self.saveState())
+        save_model(self.settings, self.model, self.context)
         self.settings.sync()
 
     def shutdown(self) -> None:

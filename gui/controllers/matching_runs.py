@@ -39,6 +39,7 @@ def open_with_reference(path: str, image_dir: str | None = None) -> tuple[Matchi
 
 class MatchingRunDocks(QObject):
     rematchRequested = Signal()
+    runOpening = Signal()  # before the run's docks and first pair appear: the window enters its browse context
 
     def __init__(
         self,
@@ -115,6 +116,7 @@ class MatchingRunDocks(QObject):
         return True
 
     def open(self, run: MatchingRun, reference: ReferencePoses | None = None) -> None:
+        self.runOpening.emit()
         previous = self.run
         self.run, self.pair = run, None
         self.table = PairTable(run, reference)
