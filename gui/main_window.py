@@ -128,9 +128,12 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         files, sessions, exports = self.files, self.sessions, self.exports
         file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "Open pair…", files.open_pair_dialog, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open image 0…", lambda: files.open_image_dialog(0))
-        self._action(file_menu, "Open image 1…", lambda: files.open_image_dialog(1))
+        # Opened as from the command line, a drop or the sample pair: the pair is matched at once.
+        self._action(
+            file_menu, "Open pair…", lambda: files.open_pair_dialog(self.runs.run), QKeySequence.StandardKey.Open
+        )
+        self._action(file_menu, "Open image 0…", lambda: files.open_image_dialog(0, self._run_if_pair))
+        self._action(file_menu, "Open image 1…", lambda: files.open_image_dialog(1, self._run_if_pair))
         self._action(file_menu, "Open sample pair", self.open_sample_pair)
         self.recent_menu = file_menu.addMenu("Recent pairs")
         self._action(file_menu, "Swap images", self.swap_images, "Ctrl+Shift+X")

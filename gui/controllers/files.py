@@ -42,21 +42,21 @@ class FileActions(QObject):
         return bool(self._then)
 
     # --- dialogs ------------------------------------------------------------------------------------------
-    def open_pair_dialog(self) -> None:
+    def open_pair_dialog(self, then: Callable[[], None] | None = None) -> None:
         folder = value(self.settings, "paths/last_folder", "", str)
         paths, _ = QFileDialog.getOpenFileNames(
             self.feedback.dialog_parent, "Open an image pair (choose two)", folder, IMAGE_FILTER
         )
         if len(paths) == 2:
-            self.load_pair(paths[0], paths[1])
+            self.load_pair(paths[0], paths[1], then)
         elif paths:
             self.feedback.error("Choose exactly two images for a pair (Ctrl- or Shift-click).")
 
-    def open_image_dialog(self, side: int) -> None:
+    def open_image_dialog(self, side: int, then: Callable[[], None] | None = None) -> None:
         folder = value(self.settings, "paths/last_folder", "", str)
         path, _ = QFileDialog.getOpenFileName(self.feedback.dialog_parent, f"Open image {side}", folder, IMAGE_FILTER)
         if path:
-            self.load_image_into(side, path)
+            self.load_image_into(side, path, then)
 
     # --- loading ------------------------------------------------------------------------------------------
     def load_pair(self, path0: str, path1: str, then: Callable[[], None] | None = None) -> None:

@@ -138,7 +138,7 @@ class InspectionModel:
         self._region_mask: np.ndarray | None = None
         self._visible: np.ndarray | None = None
         self._colors: tuple[tuple[Any, ...], LineColors] | None = None
-        self._subsample: tuple[tuple[int, int, Region | None], LineSubsample] | None = None
+        self._subsample: tuple[tuple[int, int, Region | None, bool], LineSubsample] | None = None
         self._assessment: tuple[tuple[Any, ...], Assessment] | None = None
         self._drawn_fit: GeometryFit | None = None  # model_fit() when geometry_changed last fired
         self.geometry_changed.connect(self._remember_drawn_fit)  # first: before any view asks
@@ -212,6 +212,9 @@ class InspectionModel:
             result = result.subset(order)
             stored_inliers = None if stored_inliers is None else stored_inliers[order]
         self.stored_inliers = stored_inliers
+        if stored_inliers is None and self.display.color_mode == "stored":
+            # e.g. Re-match: the new matches carry no stored verification; grey lines would say nothing
+            self.set_display(color_mode=DisplayOptions.color_mode)
         if self.result is not None and (self.run_a is None or not self.run_a.kept):
             self.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
         self._next_id += 1
@@ -378,21 +381,27 @@ class InspectionModel:
             self.display_changed.emit(name)
 
     def line_subsample(self) -> LineSubsample | None:
-        """The drawable lines under the line budget, for every threshold of this result (and box, if any)."""
+        """The drawable lines under the line budget, for every threshold of this result (and box, if any).
+
+        While the visible matches fit in the budget every one of them is drawable: a subsample made for all the
+        matches would thin them below it."""
         result = self.result
         if result is None:
             return None
-        key = (self.result_id, self.display.line_budget, self.region)
+        budget = self.display.line_budget or max(len(result), 1)
+        within = self.visible_count() <= budget
+        key = (self.result_id, self.display.line_budget, self.region, within)
         if self._subsample is None or self._subsample[0] != key:
-            budget = self.display.line_budget or max(len(result), 1)
-            if self._region_mask is None:
+            if within:
+                subsample = LineSubsample(np.ones(len(result), bool), budget, 0.0, len(result))
+            elif self._region_mask is None:
                 subsample = even_subsample(result.kpts0, result.image_sizes[0], budget)
             else:  # the budget is spent inside the box: zooming into a region shows its lines
                 inside = np.flatnonzero(self._region_mask)
-                within = even_subsample(result.kpts0[inside], result.image_sizes[0], budget)
+                in_box = even_subsample(result.kpts0[inside], result.image_sizes[0], budget)
                 drawable = np.zeros(len(result), bool)
-                drawable[inside[within.drawable]] = True
-                subsample = replace(within, drawable=drawable)
+                drawable[inside[in_box.drawable]] = True
+                subsample = replace(in_box, drawable=drawable)
             self._subsample = (key, subsample)
         return self._subsample[1]
 

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
 
 from core.compare import Comparison
 from core.geometry import GeometryOptions
-from core.line_budget import MIN_LINE_BUDGET
 from core.types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_LONG_SIDE, MatchOptions
 
 from ..inspection import InspectionModel
@@ -66,8 +65,8 @@ def describe_displacement(comparison: Comparison) -> str:
     if len(moved) == 0:
         return ""
     counts, edges = comparison.displacement_histogram()
-    bins = " · ".join(f"<{edge:g}: {count:,}" for edge, count in zip(edges[1:], counts) if count)
-    return f"\nshared keypoints moved: max {comparison.max_displacement:.2g} px\n({bins} px)"
+    bins = " · ".join(f"{count:,} by <{edge:g} px" for edge, count in zip(edges[1:], counts) if count)
+    return f"\nshared keypoints moved: max {comparison.max_displacement:.2g} px\n({bins})"
 
 
 def resolution_index(options: MatchOptions) -> int:
@@ -104,6 +103,7 @@ class ControlsPanel(QWidget):
         model.display_changed.connect(self.show_display)
         model.geometry_options_changed.connect(self.show_geometry_options)
         model.geometry_changed.connect(self.update_geometry_label)
+        model.geometry_changed.connect(self.update_counts)  # the overlay comes and goes with the fit
         model.visible_changed.connect(self.update_geometry_label)
         model.region_changed.connect(self.update_region_label)
         model.run_a_changed.connect(self.update_comparison)
@@ -250,9 +250,7 @@ class ControlsPanel(QWidget):
         self.color_mode.currentIndexChanged.connect(lambda: set_display(color_mode=self.color_mode.currentData()))
         self.line_width.valueChanged.connect(lambda v: set_display(line_width=float(v)))
         self.opacity.valueChanged.connect(lambda v: set_display(opacity=v / 100))
-        self.line_budget.valueChanged.connect(
-            lambda v: set_display(line_budget=0 if v == 0 else max(int(v), MIN_LINE_BUDGET))
-        )
+        self.line_budget.valueChanged.connect(lambda v: set_display(line_budget=int(v)))
         self.show_lines.toggled.connect(lambda on: set_display(show_lines=on))
         self.markers.toggled.connect(lambda on: set_display(show_markers=on))
         self.heatmap.toggled.connect(lambda on: set_display(heatmap=on))
@@ -398,7 +396,9 @@ class ControlsPanel(QWidget):
             return
         visible, drawn = model.visible_count(), model.drawn_line_count()
         text = f"{visible:,} of {len(result):,} matches visible"
-        if model.display.show_lines and drawn < visible:
+        if model.display.show_lines and model.overlay_shown():
+            text += " · lines hidden under the overlay"
+        elif model.display.show_lines and drawn < visible:
             text += f" · showing {drawn:,} of {visible:,} lines (line budget)"
         show_text(self.count_label, text)
 
@@ -431,7 +431,7 @@ class ControlsPanel(QWidget):
             self.overlay.setChecked(display.overlay)
             self.overlay_blend.setValue(int(round(display.overlay_blend * 100)))
             self.overlay_checker.setChecked(display.overlay_checker)
-        if name in ("", "line_budget", "show_lines"):
+        if name in ("", "line_budget", "show_lines", "overlay"):
             self.update_counts()
         self._update_legend()
 
