@@ -172,19 +172,36 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+def wrap_text(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> list[str]:
+    """Lines no wider than `width` pixels, broken between words (a word wider than the line gets its own line)."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if line and font.getlength(candidate) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return lines
+
+
 def _legend_band(width: int, caption: str | None, legend: LegendSpec | None) -> Image.Image | None:
-    """A dark band with the caption on top and the colour legend below it, as wide as the picture."""
+    """A dark band with the caption on top (wrapped to the picture's width) and the colour legend below it."""
     if caption is None and legend is None:
         return None
     size = max(14, width // 90)
     font = _font(size)
     pad = size // 2
-    height = pad + (size + pad if caption else 0) + (2 * size + 2 * pad if legend else 0)
+    caption_lines = wrap_text(caption, font, width - 2 * pad) if caption else []
+    height = pad + len(caption_lines) * (size + pad) + (2 * size + 2 * pad if legend else 0)
     band = Image.new("RGB", (width, height), (24, 24, 26))
     draw = ImageDraw.Draw(band)
     y = pad
-    if caption:
-        draw.text((pad, y), caption, fill=(235, 235, 235), font=font)
+    for line in caption_lines:
+        draw.text((pad, y), line, fill=(235, 235, 235), font=font)
         y += size + pad
     if legend is not None:
         draw.text((pad, y), legend.title, fill=(200, 200, 200), font=font)

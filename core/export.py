@@ -69,10 +69,12 @@ def provenance(
     orientations: tuple[int, int] = (1, 1),
     image_hashes: tuple[str | None, str | None] | None = None,
     options: dict[str, Any] | None = None,
+    verdict: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """`orientations`: the EXIF orientation applied to each image (1: none); `image_hashes`: SHA-256 of the image
     files (default: hashed from `image_paths`); `options`: the run's options as given (the batch compares them on
-    resume)."""
+    resume); `verdict`: how far the geometric check is trusted ("reliable", "unreliable" or "no model") and its
+    words, written beside the model (or alone when there is none)."""
     if image_hashes is None:
         image_hashes = (
             file_sha256(image_paths[0]) if image_paths[0] else None,
@@ -105,6 +107,10 @@ def provenance(
             "threshold_px": geometry.threshold_px,
             "inliers": geometry.inlier_count,
         }
+    if verdict is not None:
+        data["geometry_verdict"], data["geometry_assessment"] = verdict
+        if "geometry" in data:
+            data["geometry"]["verdict"] = verdict[0]
     return data
 
 
@@ -116,7 +122,7 @@ def build_match_file(
     **provenance_details: Any,
 ) -> MatchFile:
     """The matches kept at `threshold` (with inlier flags and residuals when a geometric model exists).
-    `provenance_details`: orientations, image_hashes, options (see `provenance`)."""
+    `provenance_details`: orientations, image_hashes, options, verdict (see `provenance`)."""
     keep = result.keep(threshold)
     inliers = residuals = None
     if geometry is not None and getattr(geometry, "ok", False) and len(geometry.inliers) == int(keep.sum()):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_LINE_BUDGET = 2000  # lines drawn at most: about what stays readable on a full-screen pair
-MIN_LINE_BUDGET = 100
+MIN_LINE_BUDGET = 1  # a typed budget is the budget: 20 draws at most 20 lines
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,7 +30,7 @@ from .controllers.sessions import SessionIO
 from .inspection import InspectionModel
 from .message_bar import MessageBar
 from .resources import resource_path
-from .settings import open_settings, restore_model, save_model
+from .settings import CONTEXTS, has_saved, open_settings, restore_model, save_model
 from .views.heatmap import DensityScale, lookup_table
 from .views.histogram import ScoreHistogram
 from .views.inspector_panel import InspectorPanel
@@ -41,6 +41,20 @@ from .widgets.run_status import RunStatus
 from .worker import MatchFunction
 
 
+def bind_checkable(action: QAction, changed: Any, checked: bool) -> None:
+    """A checkable menu entry that shows one model field: it follows the field's event, its clicks write the field."""
+    action.setCheckable(True)
+    action.setChecked(checked)
+
+    def follow(value: bool) -> None:
+        if action.isChecked() != value:
+            action.blockSignals(True)
+            action.setChecked(value)
+            action.blockSignals(False)
+
+    changed.connect(follow)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, match_function: MatchFunction | None = None) -> None:
         super().__init__()
@@ -48,6 +62,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.model = InspectionModel()
         self.settings = open_settings()
+        self.context = "pair"  # or "browse" once a matching run is open: each keeps its own saved settings
         self.last_error = ""
         feedback = Feedback(self.report_error, self._status, self._write_failed, self)
         self.files = FileActions(self.model, self.settings, feedback)
@@ -113,9 +128,12 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         files, sessions, exports = self.files, self.sessions, self.exports
         file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "Open pair…", files.open_pair_dialog, QKeySequence.StandardKey.Open)
-        self._action(file_menu, "Open image 0…", lambda: files.open_image_dialog(0))
-        self._action(file_menu, "Open image 1…", lambda: files.open_image_dialog(1))
+        # Opened as from the command line, a drop or the sample pair: the pair is matched at once.
+        self._action(
+            file_menu, "Open pair…", lambda: files.open_pair_dialog(self.runs.run), QKeySequence.StandardKey.Open
+        )
+        self._action(file_menu, "Open image 0…", lambda: files.open_image_dialog(0, self._run_if_pair))
+        self._action(file_menu, "Open image 1…", lambda: files.open_image_dialog(1, self._run_if_pair))
         self._action(file_menu, "Open sample pair", self.open_sample_pair)
         self.recent_menu = file_menu.addMenu("Recent pairs")
         self._action(file_menu, "Swap images", self.swap_images, "Ctrl+Shift+X")
@@ -127,9 +145,12 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "Export matches…", exports.export_matches_dialog, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Export view as PNG…", exports.export_png_dialog, "Ctrl+Shift+S")
-        legend = self._action(file_menu, "Legend and caption in PNG", self._toggle_png_legend)
-        legend.setCheckable(True)
-        legend.setChecked(exports.legend_in_png)
+        export_options = self.model.export_options
+        legend = self._action(
+            file_menu, "Legend and caption in PNG", lambda on: setattr(export_options, "legend_in_png", on)
+        )
+        bind_checkable(legend, export_options.events.legend_in_png, export_options.legend_in_png)
+        self.legend_action = legend
         file_menu.addSeparator()
         self._action(file_menu, "Close window", self.close, QKeySequence.StandardKey.Close)
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -141,8 +162,8 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Clear box selection", lambda: self.model.set_region(None))
         options_menu = self.menuBar().addMenu("&Options")
         exif = self._action(options_menu, "Apply EXIF orientation", self.toggle_exif)
-        exif.setCheckable(True)
-        exif.setChecked(True)
+        image_options = self.model.image_options
+        bind_checkable(exif, image_options.events.apply_exif, image_options.apply_exif)  # one owner: the model
         self.exif_action = exif
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Getting EfficientLoFTR weights", self.show_weights_help)
@@ -173,6 +194,7 @@ class MainWindow(QMainWindow):
         self.analysis.overlayReady.connect(self.view.show_overlay)
         self.files.recentChanged.connect(self._refresh_recent_menu)
         self.matching_run.rematchRequested.connect(self.runs.run)
+        self.matching_run.runOpening.connect(lambda: self.enter_context("browse"))
         self.exports.current_layout = lambda: self.view.layout_mode  # the picture is laid out as the screen is
         self.sessions.view_range = self._view_range
         self.sessions.set_view_range = self._set_view_range
@@ -259,9 +281,6 @@ class MainWindow(QMainWindow):
     def show_weights_help(self) -> None:
         QMessageBox.information(self, "EfficientLoFTR weights", HOW_TO_GET_WEIGHTS)
 
-    def _toggle_png_legend(self, checked: bool) -> None:
-        self.exports.legend_in_png = checked
-
     def toggle_panels(self) -> None:
         docks = (self.controls_dock, self.inspector_dock, self.histogram_dock)
         show = not any(dock.isVisible() for dock in docks)
@@ -313,15 +332,27 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1500, 900)
-        dock_state = self.settings.value("window/state")
+        self._restore_context()
+
+    def _restore_context(self) -> None:
+        dock_state = self.settings.value(f"{CONTEXTS[self.context]}window/state")
         if isinstance(dock_state, QByteArray):
             self.restoreState(dock_state)
-        restore_model(self.settings, self.model)
+        restore_model(self.settings, self.model, self.context)
+
+    def enter_context(self, context: str) -> None:
+        """Save what the current context was doing, then take up the new one's saved settings (if any)."""
+        if context == self.context:
+            return
+        self.save_settings()
+        self.context = context
+        if has_saved(self.settings, context):
+            self._restore_context()
 
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
-        save_model(self.settings, self.model)
+        self.settings.setValue(f"{CONTEXTS[self.context]}window/state", self.saveState())
+        save_model(self.settings, self.model, self.context)
         self.settings.sync()
 
     def shutdown(self) -> None:

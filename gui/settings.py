@@ -75,24 +75,35 @@ def typed_fields(record: dict[str, Any], defaults: Any) -> dict[str, Any]:
     return kept
 
 
-def save_model(settings: QSettings, model: InspectionModel) -> None:
-    settings.setValue("model/match_options", json.dumps(asdict(model.match_options)))
-    settings.setValue("model/display", json.dumps(asdict(model.display)))
-    settings.setValue("model/geometry_options", json.dumps(asdict(model.geometry_options)))
-    settings.setValue("model/threshold", model.threshold)
+# Each context keeps its own settings: browsing a run (threshold at the lowest score, stored verification, the
+# run's docks) must not become what the next plain pair session starts with.
+CONTEXTS = {"pair": "", "browse": "browse/"}  # key prefix; a plain pair session keeps the keys it always had
 
 
-def restore_model(settings: QSettings, model: InspectionModel) -> None:
-    """Options from the last launch; anything missing or corrupt keeps its default."""
+def save_model(settings: QSettings, model: InspectionModel, context: str = "pair") -> None:
+    prefix = CONTEXTS[context]
+    settings.setValue(f"{prefix}model/match_options", json.dumps(asdict(model.match_options)))
+    settings.setValue(f"{prefix}model/display", json.dumps(asdict(model.display)))
+    settings.setValue(f"{prefix}model/geometry_options", json.dumps(asdict(model.geometry_options)))
+    settings.setValue(f"{prefix}model/threshold", model.threshold)
+
+
+def has_saved(settings: QSettings, context: str) -> bool:
+    return settings.contains(f"{CONTEXTS[context]}model/display")
+
+
+def restore_model(settings: QSettings, model: InspectionModel, context: str = "pair") -> None:
+    """Options the context was last closed with; anything missing or corrupt keeps its default."""
+    prefix = CONTEXTS[context]
     try:
-        match = typed_fields(_json(settings, "model/match_options"), model.match_options)
+        match = typed_fields(_json(settings, f"{prefix}model/match_options"), model.match_options)
         model.set_match_options(replace(model.match_options, **match))
     except (TypeError, ValueError):
         pass
     try:
-        geometry = typed_fields(_json(settings, "model/geometry_options"), model.geometry_options)
+        geometry = typed_fields(_json(settings, f"{prefix}model/geometry_options"), model.geometry_options)
         model.set_geometry_options(replace(model.geometry_options, **geometry))
     except (TypeError, ValueError):
         pass
-    model.set_display(**typed_fields(_json(settings, "model/display"), model.display))
-    model.set_threshold(value(settings, "model/threshold", model.threshold, float))
+    model.set_display(**typed_fields(_json(settings, f"{prefix}model/display"), model.display))
+    model.set_threshold(value(settings, f"{prefix}model/threshold", model.threshold, float))

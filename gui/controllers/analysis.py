@@ -165,16 +165,20 @@ class AnalysisController(QObject):
     def update_overlay(self) -> None:
         model = self.model
         image0, image1 = model.images
-        fit = model.current_fit()
+        fit = model.model_fit()
         self._overlay_image = None
         if not model.display.overlay:
             self.overlays.cancel()
             self.overlayReady.emit(None, 0.0)
             return
         if not model.overlay_shown() or image0 is None or image1 is None or fit is None:
+            self.overlays.cancel()
             self.overlayReady.emit(None, 0.0)
-            if fit is None or fit.geometry.model != "H":
+            current = model.current_fit()
+            if model.geometry_options.model != "H":
                 self.feedback.status("The overlay needs a homography: choose H in Geometry.", 5000)
+            elif current is not None and fit is None:
+                self.feedback.status('No overlay: the homography is judged "no model" for these matches.', 5000)
             return
         self.overlays.submit(_overlay, image0.pixels, image1.pixels, fit.geometry.matrix, model.display.overlay_checker)
 

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import QFileDialog
 from core.drawing import Layout, caption, draw_matches
 from core.export import ExportError, build_match_file, write_matches
 from core.io import write_atomically
+from core.output_settings import OutputSettings
+from core.types import MatchOptions
 
 from ..inspection import InspectionModel
 from ..jobs import LatestJobRunner
@@ -48,13 +50,26 @@ def _compose_and_write(path: str, picture_args: dict[str, Any]) -> tuple[str, tu
     return path, picture.size
 
 
+def export_record(model: InspectionModel) -> dict[str, Any]:
+    """The options behind the exported matches, recorded as the command line records its own (`OutputSettings`):
+    the matcher's options when this window ran it (a stored or opened result has none), threshold, geometry, EXIF."""
+    geometry = model.geometry_options if model.geometry_options.model != "none" else None
+    match = model.result_options
+    settings = OutputSettings(
+        match or MatchOptions(), model.threshold, geometry, apply_exif=model.image_options.apply_exif
+    )
+    record = settings.record()
+    if match is None:
+        return {"threshold": record["threshold"], "geometry": record["geometry"], "exif": record["exif"]}
+    return record
+
+
 class ExportActions(QObject):
     def __init__(self, model: InspectionModel, settings: QSettings, feedback: Feedback) -> None:
         super().__init__()
         self.model = model
         self.settings = settings
         self.feedback = feedback
-        self.legend_in_png = True
         self.pictures = LatestJobRunner("picture")
         self.pictures.finished.connect(self._picture_written)
         self.pictures.failed.connect(lambda _, message: self._failed(message))
@@ -80,20 +95,30 @@ class ExportActions(QObject):
             self.export_matches(path)
 
     def export_matches(self, path: str) -> bool:
-        """Every match passing the threshold (the box selection only filters the view), with geometry flags."""
+        """Every match passing the threshold (the box selection only filters the view), with geometry flags and the
+        verdict on them; a fit judged "no model" writes neither flags nor matrix."""
         model = self.model
         result = model.result
         if result is None:
             return False
+        exported = result.keep(model.threshold)
         fit = model.current_fit()
+        assessment = model.assessment(judged_on=exported)
         geometry = None
-        if fit is not None and fit.geometry.ok:
-            geometry = fit.geometry.subset(result.keep(model.threshold))
+        if fit is not None and fit.geometry.ok and assessment is not None and assessment.verdict != "no model":
+            geometry = fit.geometry.subset(exported)
         try:
             orientations = tuple(image.orientation if image is not None else 1 for image in model.images)
-            write_matches(
-                path, build_match_file(result, model.paths(), model.threshold, geometry, orientations=orientations)
+            match_file = build_match_file(
+                result,
+                model.paths(),
+                model.threshold,
+                geometry,
+                orientations=orientations,
+                options=export_record(model),
+                verdict=(assessment.verdict, assessment.label) if assessment is not None else None,
             )
+            write_matches(path, match_file)
         except ExportError as exc:
             self._failed(str(exc))
             return False
@@ -139,7 +164,7 @@ class ExportActions(QObject):
         if model.selected >= 0:
             args["selection"] = (result.kpts0[model.selected], result.kpts1[model.selected])
             args["epipolar"] = model.epipolar_segment(model.selected)
-        if self.legend_in_png:
+        if model.export_options.legend_in_png:
             names = tuple(image.path.name if image.path else f"image {i}" for i, image in enumerate((image0, image1)))
             assessment = model.assessment()
             args["caption"] = caption(

@@ -31,7 +31,6 @@ class FileActions(QObject):
         self.model = model
         self.settings = settings
         self.feedback = feedback
-        self.apply_exif = True
         self.decoder = LatestJobRunner("decode")
         self.decoder.finished.connect(self._decoded)
         self.decoder.failed.connect(self._decode_failed)
@@ -43,21 +42,21 @@ class FileActions(QObject):
         return bool(self._then)
 
     # --- dialogs ------------------------------------------------------------------------------------------
-    def open_pair_dialog(self) -> None:
+    def open_pair_dialog(self, then: Callable[[], None] | None = None) -> None:
         folder = value(self.settings, "paths/last_folder", "", str)
         paths, _ = QFileDialog.getOpenFileNames(
             self.feedback.dialog_parent, "Open an image pair (choose two)", folder, IMAGE_FILTER
         )
         if len(paths) == 2:
-            self.load_pair(paths[0], paths[1])
+            self.load_pair(paths[0], paths[1], then)
         elif paths:
             self.feedback.error("Choose exactly two images for a pair (Ctrl- or Shift-click).")
 
-    def open_image_dialog(self, side: int) -> None:
+    def open_image_dialog(self, side: int, then: Callable[[], None] | None = None) -> None:
         folder = value(self.settings, "paths/last_folder", "", str)
         path, _ = QFileDialog.getOpenFileName(self.feedback.dialog_parent, f"Open image {side}", folder, IMAGE_FILTER)
         if path:
-            self.load_image_into(side, path)
+            self.load_image_into(side, path, then)
 
     # --- loading ------------------------------------------------------------------------------------------
     def load_pair(self, path0: str, path1: str, then: Callable[[], None] | None = None) -> None:
@@ -82,7 +81,8 @@ class FileActions(QObject):
         wanted = list(paths)
         if keep is not None:
             wanted[keep[0]] = None
-        job = self.decoder.submit(self._decode_keeping, tuple(wanted), self.apply_exif, keep)
+        apply_exif = self.model.image_options.apply_exif  # read at submission: the model owns the flag
+        job = self.decoder.submit(self._decode_keeping, tuple(wanted), apply_exif, keep)
         self._then = {job: then}
 
     @staticmethod
@@ -136,7 +136,10 @@ class FileActions(QObject):
         return True
 
     def set_apply_exif(self, apply: bool, then: Callable[[], None] | None = None) -> None:
-        self.apply_exif = apply
+        """The user's choice: read the pair on screen again in the new frame (`then` runs after)."""
+        if apply == self.model.image_options.apply_exif:
+            return
+        self.model.image_options.apply_exif = apply
         path0, path1 = self.model.paths()
         if path0 is not None and path1 is not None:
             self.load_pair(path0, path1, then)

@@ -39,6 +39,7 @@ def open_with_reference(path: str, image_dir: str | None = None) -> tuple[Matchi
 
 class MatchingRunDocks(QObject):
     rematchRequested = Signal()
+    runOpening = Signal()  # before the run's docks and first pair appear: the window enters its browse context
 
     def __init__(
         self,
@@ -115,6 +116,7 @@ class MatchingRunDocks(QObject):
         return True
 
     def open(self, run: MatchingRun, reference: ReferencePoses | None = None) -> None:
+        self.runOpening.emit()
         previous = self.run
         self.run, self.pair = run, None
         self.table = PairTable(run, reference)
@@ -150,7 +152,7 @@ class MatchingRunDocks(QObject):
         self.summary.setText("\n".join(describe(pair, self.table.check(pair.index) if self.table else None)))
         if self.table is not None and self.table.check(pair.index) is None:
             self.checks.submit(self._check, pair, self.table.reference)
-        self.files.apply_exif = pair.exif_applied  # the file's keypoints refer to this frame
+        self.model.image_options.apply_exif = pair.exif_applied  # the file's keypoints refer to this frame
 
         def shown() -> None:
             model = self.model

@@ -109,12 +109,8 @@ class SessionIO(QObject):
         view = session.view
         model.set_display(**typed_fields(view, model.display))
         geometry = session.geometry
-        options = GeometryOptions(
-            model=geometry.get("model", "F"),
-            threshold_px=float(geometry.get("threshold_px", 3.0)),
-            confidence=float(geometry.get("confidence", 0.999)),
-            max_iters=int(geometry.get("max_iters", 10_000)),
-        )
+        defaults = GeometryOptions()  # what the session leaves out (or stores corrupt) keeps the dataclass default
+        options = replace(defaults, **typed_fields(geometry, defaults))
         model.set_geometry_options(options)
         model.set_threshold(session.threshold)
         if session.run_a is not None:

@@ -25,6 +25,8 @@ from core.io import LoadedImage
 from core.line_budget import DEFAULT_LINE_BUDGET, LineSubsample, even_subsample
 from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
 
+from .settings import ExportOptions, ImageOptions
+
 
 @dataclass(frozen=True)
 class DisplayOptions:
@@ -105,6 +107,8 @@ class InspectionModel:
     ambiguity_changed = Signal()
 
     def __init__(self) -> None:
+        self.image_options = ImageOptions()  # how the images are read (EXIF)
+        self.export_options = ExportOptions()
         self.images: tuple[LoadedImage | None, LoadedImage | None] = (None, None)
         self.pair_version = 0  # bumps on every image change: runs carry the version they were made for
         self.result: MatchResult | None = None
@@ -134,13 +138,18 @@ class InspectionModel:
         self._region_mask: np.ndarray | None = None
         self._visible: np.ndarray | None = None
         self._colors: tuple[tuple[Any, ...], LineColors] | None = None
-        self._subsample: tuple[tuple[int, int, Region | None], LineSubsample] | None = None
+        self._subsample: tuple[tuple[int, int, Region | None, bool], LineSubsample] | None = None
+        self._assessment: tuple[tuple[Any, ...], Assessment] | None = None
+        self._drawn_fit: GeometryFit | None = None  # model_fit() when geometry_changed last fired
+        self.geometry_changed.connect(self._remember_drawn_fit)  # first: before any view asks
 
     def disconnect_all(self) -> None:
         """Forget every listener (the window closes: late background results must reach no view)."""
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
+        for part in (self.image_options, self.export_options):
+            part.events.disconnect()
 
     # --- pair ---------------------------------------------------------------------------------------------
     @property
@@ -203,6 +212,9 @@ class InspectionModel:
             result = result.subset(order)
             stored_inliers = None if stored_inliers is None else stored_inliers[order]
         self.stored_inliers = stored_inliers
+        if stored_inliers is None and self.display.color_mode == "stored":
+            # e.g. Re-match: the new matches carry no stored verification; grey lines would say nothing
+            self.set_display(color_mode=DisplayOptions.color_mode)
         if self.result is not None and (self.run_a is None or not self.run_a.kept):
             self.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
         self._next_id += 1
@@ -242,6 +254,7 @@ class InspectionModel:
         self._drop_hidden_selection()
         self.threshold_changed.emit(value)
         self.visible_changed.emit()
+        self._verdict_may_have_changed()
         if self.a_follows_b:
             self.comparison_changed.emit()
 
@@ -253,6 +266,7 @@ class InspectionModel:
         self._drop_hidden_selection()
         self.region_changed.emit()
         self.visible_changed.emit()
+        self._verdict_may_have_changed()
 
     def _set_region(self, region: Region | None) -> None:
         self.region = region
@@ -367,21 +381,27 @@ class InspectionModel:
             self.display_changed.emit(name)
 
     def line_subsample(self) -> LineSubsample | None:
-        """The drawable lines under the line budget, for every threshold of this result (and box, if any)."""
+        """The drawable lines under the line budget, for every threshold of this result (and box, if any).
+
+        While the visible matches fit in the budget every one of them is drawable: a subsample made for all the
+        matches would thin them below it."""
         result = self.result
         if result is None:
             return None
-        key = (self.result_id, self.display.line_budget, self.region)
+        budget = self.display.line_budget or max(len(result), 1)
+        within = self.visible_count() <= budget
+        key = (self.result_id, self.display.line_budget, self.region, within)
         if self._subsample is None or self._subsample[0] != key:
-            budget = self.display.line_budget or max(len(result), 1)
-            if self._region_mask is None:
+            if within:
+                subsample = LineSubsample(np.ones(len(result), bool), budget, 0.0, len(result))
+            elif self._region_mask is None:
                 subsample = even_subsample(result.kpts0, result.image_sizes[0], budget)
             else:  # the budget is spent inside the box: zooming into a region shows its lines
                 inside = np.flatnonzero(self._region_mask)
-                within = even_subsample(result.kpts0[inside], result.image_sizes[0], budget)
+                in_box = even_subsample(result.kpts0[inside], result.image_sizes[0], budget)
                 drawable = np.zeros(len(result), bool)
-                drawable[inside[within.drawable]] = True
-                subsample = replace(within, drawable=drawable)
+                drawable[inside[in_box.drawable]] = True
+                subsample = replace(in_box, drawable=drawable)
             self._subsample = (key, subsample)
         return self._subsample[1]
 
@@ -394,8 +414,8 @@ class InspectionModel:
 
     def overlay_shown(self) -> bool:
         """The overlay replaces the lines while a homography is there to warp with."""
-        fit = self.current_fit()
-        return self.display.overlay and fit is not None and fit.geometry.ok and fit.geometry.model == "H"
+        fit = self.model_fit()
+        return self.display.overlay and fit is not None and fit.geometry.model == "H"
 
     # --- colours ------------------------------------------------------------------------------------------
     def line_colors(self) -> LineColors | None:
@@ -404,7 +424,7 @@ class InspectionModel:
         if result is None:
             return None
         mode = self.display.color_mode
-        fit = self.current_fit()
+        fit = self.model_fit()  # a "no model" fit colours nothing
         comparison = self.comparison() if mode == "compare" else None
         pose = self.pose_sampson if self.pose_sampson is not None and self.pose_sampson[0] == self.result_id else None
         key = (
@@ -415,7 +435,7 @@ class InspectionModel:
             id(pose) if mode == "pose" else None,
         )
         if self._colors is None or self._colors[0] != key:
-            geometry = fit.geometry if fit is not None and fit.geometry.ok else None
+            geometry = fit.geometry if fit is not None else None
             residuals = geometry.residuals if geometry is not None else None
             threshold_px = geometry.threshold_px if geometry is not None else self.geometry_options.threshold_px
             if mode == "pose":
@@ -469,9 +489,11 @@ class InspectionModel:
         return True
 
     def set_geometry_options(self, options: GeometryOptions) -> None:
+        """New options make the fit on screen stale at once: nothing shows it until the re-fit lands."""
         if options != self.geometry_options:
             self.geometry_options = options
             self.geometry_options_changed.emit()
+            self.geometry_changed.emit()
 
     def set_geometry_fit(self, fit: GeometryFit | None) -> bool:
         """A fit lands only on the result it was computed for, with the options it was computed with."""
@@ -482,34 +504,70 @@ class InspectionModel:
         return True
 
     def current_fit(self) -> GeometryFit | None:
+        """The fit, only while it belongs to the result on screen and was made with the current options."""
         fit = self.geometry_fit
         if (
             fit is None
             or self.result is None
             or fit.result_id != self.result_id
+            or fit.options != self.geometry_options
             or self.geometry_options.model == "none"
         ):
             return None
         return fit
+
+    def refitting(self) -> bool:
+        """A fit of this result exists but for other options: the new one is being computed."""
+        fit = self.geometry_fit
+        return (
+            fit is not None
+            and self.result is not None
+            and fit.result_id == self.result_id
+            and self.current_fit() is None
+            and self.geometry_options.model != "none"
+        )
 
     def fit_is_fresh(self) -> bool:
         """The fit was estimated on exactly the matches passing the threshold now."""
         fit = self.current_fit()
         return fit is not None and abs(fit.threshold - self.threshold) < 1e-12  # a box filters, the fit stays
 
-    def assessment(self) -> Assessment | None:
-        """The fit judged on the visible matches: reliable, unreliable, or no model."""
+    def assessment(self, judged_on: np.ndarray | None = None) -> Assessment | None:
+        """The fit judged on the visible matches (or on the mask `judged_on`): reliable, unreliable, or no model."""
         fit = self.current_fit()
         if fit is None:
             return None
-        visible = self.visible_mask()
+        key = (id(fit), self._prefix, self.region)
+        if judged_on is None and self._assessment is not None and self._assessment[0] == key:
+            return self._assessment[1]  # asked by several views on every slider step
+        mask = self.visible_mask() if judged_on is None else judged_on
         geometry = fit.geometry
-        inliers = int(np.count_nonzero(geometry.inliers & visible)) if geometry.ok else 0
-        return assess(geometry.model, geometry.ok, inliers, int(np.count_nonzero(visible)), geometry.status)
+        inliers = int(np.count_nonzero(geometry.inliers & mask)) if geometry.ok else 0
+        assessment = assess(geometry.model, geometry.ok, inliers, int(np.count_nonzero(mask)), geometry.status)
+        if judged_on is None:
+            self._assessment = (key, assessment)
+        return assessment
+
+    def _verdict_may_have_changed(self) -> None:
+        """The fit is judged on the visible matches: when a threshold or box turns it into "no model" (or back),
+        everything drawn from it changes, as if the fit itself had."""
+        if self.model_fit() is not self._drawn_fit:
+            self.geometry_changed.emit()
+
+    def _remember_drawn_fit(self) -> None:
+        self._drawn_fit = self.model_fit()
+
+    def model_fit(self) -> GeometryFit | None:
+        """The current fit unless it is judged "no model": only such a fit is drawn, coloured by or exported."""
+        fit = self.current_fit()
+        if fit is None or not fit.geometry.ok or fit.geometry.matrix is None:
+            return None
+        assessment = self.assessment()
+        return None if assessment is None or assessment.verdict == "no model" else fit
 
     def epipolar_segment(self, index: int) -> tuple[tuple[float, float], tuple[float, float]] | None:
         """The selected match's epipolar line in image 1 (pixels) under the current F, or None."""
-        fit, result, image1 = self.current_fit(), self.result, self.images[1]
+        fit, result, image1 = self.model_fit(), self.result, self.images[1]
         if fit is None or fit.geometry.matrix is None or fit.geometry.model != "F" or result is None or image1 is None:
             return None
         return epipolar_segment(fit.geometry.matrix, result.kpts0[index], image1.size)

@@ -109,8 +109,8 @@ class InspectorPanel(QWidget):
         self.fields["score"].setText(f"{result.scores[index]:.5f}")
         self.fields["image 0 (x, y)"].setText(f"{k0[0]:.3f}, {k0[1]:.3f}")
         self.fields["image 1 (x, y)"].setText(f"{k1[0]:.3f}, {k1[1]:.3f}")
-        fit = self.model.current_fit()
-        geometry = fit.geometry if fit is not None and fit.geometry.ok else None
+        fit = self.model.model_fit()
+        geometry = fit.geometry if fit is not None else None
         if geometry is not None:
             kind = "transfer error" if geometry.model == "H" else "Sampson distance"
             verdict = "inlier" if geometry.inliers[index] else "outlier"

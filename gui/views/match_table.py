@@ -41,8 +41,8 @@ class MatchTableModel(QAbstractTableModel):
             return result.kpts0[rows, column - 2]
         if column in (4, 5):
             return result.kpts1[rows, column - 4]
-        fit = self.inspection.current_fit()
-        if fit is not None and fit.geometry.ok:
+        fit = self.inspection.model_fit()
+        if fit is not None:
             return fit.geometry.residuals[rows]
         return np.full(len(rows), np.nan)
 
@@ -98,8 +98,8 @@ class MatchTableModel(QAbstractTableModel):
             return float(result.kpts0[match, column - 2])
         if column in (4, 5):
             return float(result.kpts1[match, column - 4])
-        fit = self.inspection.current_fit()
-        if fit is not None and fit.geometry.ok:
+        fit = self.inspection.model_fit()
+        if fit is not None:
             return float(fit.geometry.residuals[match])
         return float("nan")
 

@@ -75,6 +75,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.view.invertY(True)
         self.view.setMenuEnabled(False)
         self.layout_mode: Layout = "side"
+        self._drawable_for: object = None  # the line subsample the lines were last given
         self.image_items = [pg.ImageItem(), pg.ImageItem()]
         self.heat_items = [pg.ImageItem(), pg.ImageItem()]
         self.overlay_item = pg.ImageItem()
@@ -225,6 +226,7 @@ class PairView(pg.GraphicsLayoutWidget):
 
     def refresh_drawable(self) -> None:
         subsample = self.model.line_subsample()
+        self._drawable_for = subsample
         region = self.model.region_mask
         drawable = None if subsample is None else subsample.drawable
         if region is not None:
@@ -255,6 +257,9 @@ class PairView(pg.GraphicsLayoutWidget):
         self._update_lost_lines()
 
     def refresh_visible(self) -> None:
+        if self.model.line_subsample() is not self._drawable_for:
+            self.refresh_drawable()  # the visible matches now fit in the line budget, or no longer do
+            return
         count = self.model.prefix_count
         self.lines.set_visible_count(count)
         self.points.set_visible_count(count)
@@ -484,9 +489,9 @@ class PairView(pg.GraphicsLayoutWidget):
         )
 
     def _draw_geometry_for(self, index: int) -> None:
-        fit = self.model.current_fit()
+        fit = self.model.model_fit()  # a fit called "no model" draws no model
         result = self.model.result
-        if fit is None or not fit.geometry.ok or result is None or fit.geometry.matrix is None:
+        if fit is None or result is None or fit.geometry.matrix is None:
             return
         if fit.geometry.model == "F":
             segment = self.model.epipolar_segment(index)

@@ -20,8 +20,7 @@ from PySide6.QtWidgets import (
 
 from core.compare import Comparison
 from core.geometry import GeometryOptions
-from core.line_budget import MIN_LINE_BUDGET
-from core.types import DEFAULT_LONG_SIDE, MatchOptions
+from core.types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_LONG_SIDE, MatchOptions
 
 from ..inspection import InspectionModel
 from .inputs import combo, integer_box, number_box, slider
@@ -39,7 +38,6 @@ RESOLUTIONS: list[tuple[str, int | None, tuple[int, int] | None]] = [
 ]
 SLIDER_STEPS = 1000
 PENDING_STYLE = "border: 1px solid #e0a020;"
-MODEL_OPTION_NAMES = ("weights", "device", "precision", "resolution", "variant", "model floor")
 
 
 @contextmanager
@@ -67,8 +65,8 @@ def describe_displacement(comparison: Comparison) -> str:
     if len(moved) == 0:
         return ""
     counts, edges = comparison.displacement_histogram()
-    bins = " · ".join(f"<{edge:g}: {count:,}" for edge, count in zip(edges[1:], counts) if count)
-    return f"\nshared keypoints moved: max {comparison.max_displacement:.2g} px\n({bins} px)"
+    bins = " · ".join(f"{count:,} by <{edge:g} px" for edge, count in zip(edges[1:], counts) if count)
+    return f"\nshared keypoints moved: max {comparison.max_displacement:.2g} px\n({bins})"
 
 
 def resolution_index(options: MatchOptions) -> int:
@@ -105,6 +103,7 @@ class ControlsPanel(QWidget):
         model.display_changed.connect(self.show_display)
         model.geometry_options_changed.connect(self.show_geometry_options)
         model.geometry_changed.connect(self.update_geometry_label)
+        model.geometry_changed.connect(self.update_counts)  # the overlay comes and goes with the fit
         model.visible_changed.connect(self.update_geometry_label)
         model.region_changed.connect(self.update_region_label)
         model.run_a_changed.connect(self.update_comparison)
@@ -219,8 +218,9 @@ class ControlsPanel(QWidget):
             ("relative pose: Sampson error under E", "pose"),
         )
         self.legend = Legend()
-        self.line_width = number_box(0.5, 6.0, 1.0, 0.5, decimals=1, suffix=" px")
-        self.opacity = slider(5, 100, 85)
+        display = self.model.display
+        self.line_width = number_box(0.5, 6.0, display.line_width, 0.5, decimals=1, suffix=" px")
+        self.opacity = slider(5, 100, round(display.opacity * 100))
         self.line_budget = integer_box(0, 1_000_000, self.model.display.line_budget, 500, suffix=" lines")
         self.line_budget.setSpecialValueText("every line")
         self.line_budget.setToolTip(
@@ -250,9 +250,7 @@ class ControlsPanel(QWidget):
         self.color_mode.currentIndexChanged.connect(lambda: set_display(color_mode=self.color_mode.currentData()))
         self.line_width.valueChanged.connect(lambda v: set_display(line_width=float(v)))
         self.opacity.valueChanged.connect(lambda v: set_display(opacity=v / 100))
-        self.line_budget.valueChanged.connect(
-            lambda v: set_display(line_budget=0 if v == 0 else max(int(v), MIN_LINE_BUDGET))
-        )
+        self.line_budget.valueChanged.connect(lambda v: set_display(line_budget=int(v)))
         self.show_lines.toggled.connect(lambda on: set_display(show_lines=on))
         self.markers.toggled.connect(lambda on: set_display(show_markers=on))
         self.heatmap.toggled.connect(lambda on: set_display(heatmap=on))
@@ -263,13 +261,14 @@ class ControlsPanel(QWidget):
         box = QGroupBox("Geometry (MAGSAC++)")
         form = QFormLayout(box)
         self.geometry_model = combo(("fundamental matrix (F)", "F"), ("homography (H)", "H"), ("none", "none"))
-        self.geometry_threshold = number_box(0.1, 50.0, 3.0, 0.5, decimals=2, suffix=" px")
-        self.geometry_confidence = number_box(0.5, 0.99999, 0.999, 0.001, decimals=5)
-        self.geometry_iters = integer_box(10, 1_000_000, 10_000, 1000)
+        defaults = GeometryOptions()  # each default is written once, on the dataclass
+        self.geometry_threshold = number_box(0.1, 50.0, defaults.threshold_px, 0.5, decimals=2, suffix=" px")
+        self.geometry_confidence = number_box(0.5, 0.99999, defaults.confidence, 0.001, decimals=5)
+        self.geometry_iters = integer_box(10, 1_000_000, defaults.max_iters, 1000)
         self.geometry_label = QLabel("–")
         self.geometry_label.setWordWrap(True)
         self.overlay = QCheckBox("overlay image 1 on image 0 (H)")
-        self.overlay_blend = slider(0, 100, 50)
+        self.overlay_blend = slider(0, 100, round(self.model.display.overlay_blend * 100))
         self.overlay_checker = QCheckBox("checkerboard")
         form.addRow("model", self.geometry_model)
         form.addRow("inlier threshold", self.geometry_threshold)
@@ -295,7 +294,7 @@ class ControlsPanel(QWidget):
         self.compare_label.setWordWrap(True)
         self.keep_button = QPushButton("Keep current run as A")
         self.keep_button.clicked.connect(lambda: self.model.keep_as_a("kept run"))
-        self.a_threshold = number_box(0.0, 1.0, 0.2, 0.01)
+        self.a_threshold = number_box(0.0, 1.0, DEFAULT_DISPLAY_THRESHOLD, 0.01)
         self.a_threshold.valueChanged.connect(self.model.set_a_threshold)
         self.a_follows_b = QCheckBox("apply B's threshold to A")
         self.a_follows_b.toggled.connect(self.model.set_a_follows_b)
@@ -397,7 +396,9 @@ class ControlsPanel(QWidget):
             return
         visible, drawn = model.visible_count(), model.drawn_line_count()
         text = f"{visible:,} of {len(result):,} matches visible"
-        if model.display.show_lines and drawn < visible:
+        if model.display.show_lines and model.overlay_shown():
+            text += " · lines hidden under the overlay"
+        elif model.display.show_lines and drawn < visible:
             text += f" · showing {drawn:,} of {visible:,} lines (line budget)"
         show_text(self.count_label, text)
 
@@ -430,7 +431,7 @@ class ControlsPanel(QWidget):
             self.overlay.setChecked(display.overlay)
             self.overlay_blend.setValue(int(round(display.overlay_blend * 100)))
             self.overlay_checker.setChecked(display.overlay_checker)
-        if name in ("", "line_budget", "show_lines"):
+        if name in ("", "line_budget", "show_lines", "overlay"):
             self.update_counts()
         self._update_legend()
 
@@ -452,7 +453,8 @@ class ControlsPanel(QWidget):
         elif model.geometry_options.model == "none":
             text, colour = "no geometric model chosen", ""
         elif assessment is None:
-            text, colour = "fitting…", ""
+            verb = "re-fitting" if model.refitting() else "fitting"
+            text, colour = f"{verb} {model.geometry_options.model}…", ""
         else:
             colour = {"reliable": "", "unreliable": "color: #e0a020;", "no model": "color: #e06060;"}[
                 assessment.verdict

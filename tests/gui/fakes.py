@@ -42,3 +42,36 @@ class FakeMatcher:
         scores = np.sort(rng.uniform(0, 1, self.count).astype(np.float32))[::-1].copy()
         info = RunInfo("fake", "none", "cpu", "fp32", ((h0, w0), (h1, w1)), 0.0, {"fine": 0.001})
         return MatchResult(kpts0, kpts1, scores, ((h0, w0), (h1, w1)), info)
+
+
+class NoisyMatcher(FakeMatcher):
+    """Matches along the shift with endpoint errors spread over 0-8 px: the inlier threshold decides what passes."""
+
+    def __call__(self, image0, image1, options, progress=None, cancelled=None) -> MatchResult:
+        from dataclasses import replace
+
+        result = super().__call__(image0, image1, options, progress, cancelled)
+        rng = np.random.default_rng(100 + self.calls)
+        angle = rng.uniform(0, 2 * np.pi, len(result))
+        radius = rng.uniform(0, 8, len(result))
+        noise = np.stack([np.cos(angle), np.sin(angle)], axis=1) * radius[:, None]
+        return replace(result, kpts1=(result.kpts1 + noise).astype(np.float32))
+
+
+class UnrelatedMatcher(FakeMatcher):
+    """`count` matches between unrelated random points, all scored above 0.5: any fitted model is a fluke."""
+
+    def __init__(self, count: int = 12, seed: int = 0) -> None:
+        super().__init__(count=count)
+        self.seed = seed
+
+    def __call__(self, image0, image1, options, progress=None, cancelled=None) -> MatchResult:
+        from dataclasses import replace
+
+        result = super().__call__(image0, image1, options, progress, cancelled)
+        rng = np.random.default_rng(self.seed)
+        (h0, w0), (h1, w1) = result.image_sizes
+        kpts0 = rng.uniform([0, 0], [w0 - 1, h0 - 1], (self.count, 2)).astype(np.float32)
+        kpts1 = rng.uniform([0, 0], [w1 - 1, h1 - 1], (self.count, 2)).astype(np.float32)
+        scores = np.linspace(1.0, 0.5, self.count).astype(np.float32)
+        return replace(result, kpts0=kpts0, kpts1=kpts1, scores=scores)

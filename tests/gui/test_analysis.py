@@ -191,4 +191,4 @@ def test_a_b_says_how_far_shared_keypoints_moved(make_window, qtbot, image_files
     wait_idle(qtbot, window)
     text = window.controls.compare_label.text()
     assert "shared 200 · gained 0 · lost 0" in text
-    assert "shared keypoints moved: max 0.5 px" in text and "<0.001: 150" in text, text
+    assert "shared keypoints moved: max 0.5 px" in text and "150 by <0.001 px" in text, text

@@ -210,9 +210,11 @@ def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(m
     assert colours.legend.title.startswith("Sampson error under E") and len(colours.index) == len(pair.result)
     # Re-matching the pair makes the stored matches run A.
     window.model.set_match_options(window.model.match_options.__class__(matcher="sift"))
+    window.controls.color_mode.setCurrentIndex(window.controls.color_mode.findData("stored"))
     window.matching_run.rematch.click()
     qtbot.waitUntil(lambda: window.model.run_a is not None and window.is_idle(), timeout=60000)
     assert window.model.run_a.result is not None and len(window.model.run_a.result) == len(pair.result)
+    assert window.controls.color_mode.currentData() == "confidence", "new matches have no stored verification"
 
 
 def test_hloc_match_counts_arrive_in_the_background(qtbot, tmp_path):

@@ -121,7 +121,7 @@ def test_screen_cache_holds_the_lines_where_the_view_draws_them(drawn, qtbot):
 def test_png_export_matches_the_screen_colours(drawn, qtbot, tmp_path):
     window, model = drawn, drawn.model
     model.set_display(color_mode="confidence")
-    window.exports.legend_in_png = False
+    window.legend_action.trigger()  # File ▸ Legend and caption in PNG, unticked
     path = tmp_path / "view.png"
     window.exports.export_png(str(path))
     wait_idle(qtbot, window)

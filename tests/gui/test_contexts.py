@@ -1,0 +1,77 @@
+"""Contexts keep their own settings: browsing a run does not change what the next plain launch starts with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.matching_run import open_run
+from core.types import DEFAULT_DISPLAY_THRESHOLD
+from tests.scene_run import write_scene_run
+
+pytest.importorskip("pycolmap")
+
+
+def _run_with_images(tmp_path):
+    database = write_scene_run(tmp_path, count=3)
+    images = tmp_path / "images"
+    images.mkdir(exist_ok=True)
+    run = open_run(database)
+    for image in run.images:  # the scene run has no pictures: grey ones of the stored size
+        height, width = image.size
+        Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(images / image.name)
+    run.close()
+    return database, images
+
+
+def _browse(make_window, qtbot, database, images):
+    window = make_window()
+    window.resize(1280, 720)
+    assert window.matching_run.open_path(str(database), str(images))
+    qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=20000)
+    return window
+
+
+def test_after_browsing_a_plain_launch_starts_with_the_defaults(make_window, qtbot, tmp_path):
+    database, images = _run_with_images(tmp_path)
+    plain = make_window()
+    plain.resize(1280, 720)
+    plain.close()
+    window = _browse(make_window, qtbot, database, images)
+    window.controls.color_mode.setCurrentIndex(window.controls.color_mode.findData("residual"))
+    browsed_threshold = window.model.threshold
+    assert browsed_threshold < DEFAULT_DISPLAY_THRESHOLD
+    assert window.matching_run.pairs_dock.isVisible()
+    window.close()
+
+    again = make_window()
+    again.resize(1280, 720)
+    qtbot.wait(50)
+    assert again.controls.spin.value() == pytest.approx(DEFAULT_DISPLAY_THRESHOLD)
+    assert again.controls.color_mode.currentData() == "confidence"
+    assert not again.matching_run.pairs_dock.isVisible() and not again.matching_run.matrix_dock.isVisible()
+    assert again.view.width() > 0.4 * again.width(), "the images keep the middle of the window"
+    again.close()
+
+    # The browse context keeps its own: the next run opens with what browsing last used.
+    window = make_window()
+    window.controls.line_budget.setValue(0)
+    window.close()
+    browsing = _browse(make_window, qtbot, database, images)
+    assert browsing.model.display.line_budget != 0, "the plain session's change stays in the plain session"
+    browsing.controls.line_budget.setValue(7000)
+    browsing.close()
+    browsing = _browse(make_window, qtbot, database, images)
+    assert browsing.controls.line_budget.value() == 7000
+
+
+def test_exif_checkbox_follows_the_pair_being_browsed(make_window, qtbot, tmp_path):
+    database, images = _run_with_images(tmp_path)
+    window = _browse(make_window, qtbot, database, images)
+    pair = window.matching_run.pair
+    assert not pair.exif_applied, "COLMAP's keypoints refer to the stored pixels"
+    assert not window.exif_action.isChecked(), "the menu says what the loader does"
+    assert not window.model.image_options.apply_exif
+    window.exif_action.trigger()  # the user ticks it: the loader reads the pair upright
+    assert window.model.image_options.apply_exif and window.exif_action.isChecked()
