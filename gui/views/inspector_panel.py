@@ -53,6 +53,7 @@ class InspectorPanel(QWidget):
         self.fields = {name: QLabel("–") for name in names}
         for name, label in self.fields.items():
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)  # a long value wraps: selecting a match never widens the dock
             form.addRow(name, label)
         self.patches = [QLabel(), QLabel()]
         patches = QHBoxLayout()

@@ -145,6 +145,7 @@ class MatchTable(QTableView):
             self.model_.refresh()
             self._syncing = False
             self._size_columns()
+            self.scrollToTop()  # a new list starts at its head (the selected match, if any, is scrolled to next)
             self.show_match(self.inspection.selected)
         else:
             self._stale = True
