@@ -172,6 +172,8 @@ class ControlsPanel(QWidget):
             "backend": self.backend,
             "model floor": self.internal_threshold,
         }
+        fields = {name: weights_row if name == "weights" else widget for name, widget in self._option_widgets.items()}
+        self._option_labels = {name: form.labelForField(field) for name, field in fields.items()}
         for box_ in (self.matcher, self.device, self.precision, self.resolution, self.variant, self.backend):
             box_.currentIndexChanged.connect(self._write_match_options)
         self.weights.editingFinished.connect(self._write_match_options)
@@ -322,6 +324,10 @@ class ControlsPanel(QWidget):
             keep_coarse_features=self.model.match_options.keep_coarse_features,
         )
 
+    def option_label(self, name: str) -> QWidget:
+        """The form's label of a matcher setting ("device", "model floor", ...)."""
+        return self._option_labels[name]
+
     def _write_match_options(self, *_: object) -> None:
         self.model.set_match_options(self.read_match_options())
 
@@ -358,8 +364,8 @@ class ControlsPanel(QWidget):
             self.backend.setCurrentIndex(max(0, self.backend.findData(options.backend)))
             self.internal_threshold.setValue(options.internal_threshold)
         neural = options.matcher == "eloftr"
-        for widget in (*self._option_widgets.values(), self.browse):
-            widget.setEnabled(neural)  # SIFT has none of these settings
+        for widget in (*self._option_widgets.values(), *self._option_labels.values(), self.browse):
+            widget.setEnabled(neural)  # SIFT has none of these settings (style.qss dims them)
         pending = set(self.model.pending_options())
         renamed = {"long_side": "resolution", "size": "resolution", "internal_threshold": "model floor"}
         pending_names = {renamed.get(name, name) for name in pending}
