@@ -6,15 +6,18 @@ arrays, so sorting or filtering 20,000 pairs is a few vectorised operations, not
 "Inliers" is the best count known for a pair: the run's verified inliers, else our quick check's F inliers, else
 unknown (-1). The "fewer than N inliers" filter also keeps unknown pairs whose raw matches alone are fewer than N.
 Raw match counts of hloc files are read in the background after opening (unknown until then).
+
+Events (psygnal, as the inspection model's): `rows_changed` when the visible rows or their order change,
+`values_changed` when checks or counts arrive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from psygnal import Signal
 
 from core.matching_run import UNKNOWN, MatchingRun, RunOpenError, StoredPair
 from core.quick_check import QuickCheck
@@ -43,10 +46,32 @@ COLUMNS = (
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 OVERLAP_RANK = {"no overlap found": 0.0, "small overlap": 1.0, "overlap": 2.0}
 
-Listener = Callable[[str], None]  # event: "rows" (the visible rows or their order changed) or "values"
+
+@dataclass(frozen=True)
+class PoseSummary:
+    """The pose AUC of the checked pairs, and what it was computed on."""
+
+    auc: tuple[float, ...] | None  # AUC@5/10/20, None when no checked pair has a reference pose
+    pairs: int  # checked pairs with a reference pose: the AUC is over these
+    without_pose: int  # of those, pairs with no confident estimate (they count as failed)
+
+    def describe(self) -> str:
+        if self.auc is None:
+            return "pose AUC: no checked pair has a reference pose"
+        text = (
+            "pose AUC@5/10/20: "
+            + " / ".join(f"{100 * v:.1f}" for v in self.auc)
+            + f" over {self.pairs} pair{'s' if self.pairs != 1 else ''}"
+        )
+        if self.without_pose:
+            text += f" ({self.without_pose} without a confident pose count as failed)"
+        return text
 
 
 class PairTable:
+    rows_changed = Signal()  # the visible rows or their order changed
+    values_changed = Signal()  # checks or counts arrived
+
     def __init__(self, run: MatchingRun, reference: ReferencePoses | None = None) -> None:
         self.run = run
         self.reference = reference  # poses to compare estimates with (a COLMAP model), if any
@@ -67,20 +92,11 @@ class PairTable:
         self._max_inliers: int | None = None
         self._name_filter = ""
         self.order = np.arange(count)  # visible pair indices, in display order
-        self._listeners: list[Listener] = []
         n = max(len(run.images), 1)  # pair lookup by image cell, for the matrix view
         keys = np.concatenate([pairs.image0 * n + pairs.image1, pairs.image1 * n + pairs.image0])
         by_key = np.argsort(keys, kind="stable")
         self._cell_keys, self._cell_pairs = keys[by_key], np.tile(np.arange(count), 2)[by_key]
         self._apply()
-
-    # events
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
-    def _emit(self, event: str) -> None:
-        for listener in list(self._listeners):
-            listener(event)
 
     # values
     def __len__(self) -> int:
@@ -146,7 +162,34 @@ class PairTable:
             inliers, matches = int(self.inliers[index]), int(pairs.matches[index])
             return "–" if inliers == UNKNOWN or matches <= 0 else f"{inliers / matches:.0%}"
         angle = float(getattr(self, key)[index])  # rotation, pose_error
+        if np.isnan(angle) and key == "pose_error":
+            return self.pose_error_missing(index)
         return "–" if np.isnan(angle) else f"{angle:.2f}"
+
+    def pose_error_missing(self, index: int) -> str:
+        """Why a pair shows no pose error: not checked, no reference pose, no focal length, or no confident pose."""
+        check = self._checks.get(index)
+        if check is None:
+            return "–"
+        if not self.has_reference(index):
+            return "no ref."
+        if check.pose is None:
+            return "no focal"
+        return "no pose"
+
+    def pose_tooltip(self, index: int) -> str | None:
+        """The full reason behind a pose error cell."""
+        check = self._checks.get(index)
+        if check is None:
+            return None
+        if not self.has_reference(index):
+            return "one of the images is not registered in the reference model"
+        if check.pose is None:
+            return "no intrinsics for both images: type a focal length"
+        if check.pose_error is None:
+            return f"in the reference model, but no confident pose was estimated: {check.pose.status}"
+        error = check.pose_error
+        return f"rotation {error.rotation_deg:.2f}°, translation direction {error.translation_deg:.2f}°"
 
     # sorting and filtering
     def sort(self, key: str, descending: bool = False) -> None:
@@ -160,10 +203,6 @@ class PairTable:
         self._max_inliers = fewer_inliers_than
         self._name_filter = name_contains.strip().lower()
         self._apply()
-
-    @property
-    def sort_key(self) -> tuple[str, bool]:
-        return self._sort
 
     def _apply(self) -> None:
         mask = np.ones(len(self), bool)
@@ -181,7 +220,7 @@ class PairTable:
         missing = np.isnan(values)
         ordered = visible[~missing][np.argsort(-values[~missing] if descending else values[~missing], kind="stable")]
         self.order = np.concatenate([ordered, visible[missing]])
-        self._emit("rows")
+        self.rows_changed.emit()
 
     def position_of(self, index: int) -> int | None:
         """Display row of pair `index`, None when the filter hides it."""
@@ -223,19 +262,26 @@ class PairTable:
     def refresh(self) -> None:
         """Re-apply the filter and sort after values changed (checks arrive in batches)."""
         self._apply()
-        self._emit("values")
+        self.values_changed.emit()
+
+    def checked_count(self) -> int:
+        return len(self._checks)
 
     def unchecked(self, indices: np.ndarray) -> np.ndarray:
         return np.asarray([i for i in indices if int(i) not in self._checks], np.int64)
 
     def pose_auc(self) -> tuple[float, ...] | None:
         """AUC@5/10/20 over the checked pairs that have a reference pose (failed estimates count as infinite)."""
+        return self.pose_summary().auc
+
+    def pose_summary(self) -> PoseSummary:
         errors = [
             np.inf if check.pose_error is None else check.pose_error.pose_deg
             for index, check in self._checks.items()
             if check.pose is not None and self.has_reference(index)
         ]
-        return pose_auc(np.array(errors)) if errors else None
+        failed = int(np.count_nonzero(np.isinf(errors)))
+        return PoseSummary(pose_auc(np.array(errors)) if errors else None, len(errors), failed)
 
     def has_reference(self, index: int) -> bool:
         return self.reference is not None and self.reference.relative(*self.run.pair_names(index)) is not None

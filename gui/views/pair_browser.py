@@ -43,14 +43,15 @@ class PairTableModel(QAbstractTableModel):
     def __init__(self, table: PairTable) -> None:
         super().__init__()
         self.table = table
-        table.subscribe(self._changed)
+        table.rows_changed.connect(self._rows_changed)
+        table.values_changed.connect(self._values_changed)
 
-    def _changed(self, event: str) -> None:
-        if event == "rows":
-            self.beginResetModel()
-            self.endResetModel()
-        else:
-            self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, len(COLUMNS) - 1))
+    def _rows_changed(self) -> None:
+        self.beginResetModel()
+        self.endResetModel()
+
+    def _values_changed(self) -> None:
+        self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, len(COLUMNS) - 1))
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.table.order)
@@ -76,8 +77,13 @@ class PairTableModel(QAbstractTableModel):
             return self.table.display(pair, column.key)
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and column.key == "check":
-            return self.table.check_messages.get(pair)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column.key == "check":
+                return self.table.check_messages.get(pair)
+            if column.key == "pair":
+                return "\n".join(self.table.run.pair_names(pair))  # the full names, however narrow the column
+            if column.key == "pose_error":
+                return self.table.pose_tooltip(pair)
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -119,7 +125,8 @@ class PairBrowser(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setAlternatingRowColors(True)
         self.view.setWordWrap(False)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # image names differ at their ends
+        # Names cut at the right keep their start readable; the tooltip holds both full names.
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.view.verticalHeader().setDefaultSectionSize(20)
@@ -180,7 +187,7 @@ class PairBrowser(QWidget):
             sample = "no overlap found" if spec.key == "overlap" else spec.title
             self.view.setColumnWidth(column, metrics.horizontalAdvance(sample) + 28)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
-        table.subscribe(self._rows_changed)
+        table.rows_changed.connect(self._rows_changed)
         self.current_pair = None
         self.focal.setValue(table.run.focal_px or 0.0)
         uncounted = table.run.uncounted()
@@ -191,11 +198,10 @@ class PairBrowser(QWidget):
             self._refresh_timer.start()
         self._update_status()
 
-    def _rows_changed(self, event: str) -> None:
-        if event == "rows":  # keep the current pair selected across sorts and filters
-            self._update_status()
-            if self.current_pair is not None:
-                self.select_pair(self.current_pair, emit=False)
+    def _rows_changed(self) -> None:
+        self._update_status()
+        if self.current_pair is not None:  # keep the current pair selected across sorts and filters
+            self.select_pair(self.current_pair, emit=False)
 
     def select_pair(self, index: int, emit: bool = True) -> bool:
         """Make pair `index` the current row (False when the filter hides it); emits pairChosen when asked."""
@@ -332,9 +338,9 @@ class PairBrowser(QWidget):
             parts.append(f"counting matches: {len(self.table) - len(self.table.run.uncounted())} of {len(self.table)}")
         if self._checking:
             parts.append(f"checking {self._checked_count} of {self._todo}…")
-        auc = self.table.pose_auc()
-        if auc is not None:
-            parts.append("pose AUC@5/10/20: " + " / ".join(f"{100 * v:.1f}" for v in auc))
+        summary = self.table.pose_summary()
+        if summary.auc is not None or (self.table.reference is not None and self.table.checked_count()):
+            parts.append(summary.describe())
         if note:
             parts.append(note)
         self.status.setText(" · ".join(parts))

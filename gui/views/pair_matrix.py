@@ -18,6 +18,13 @@ from ..pair_table import PairTable, emit_pair
 
 LEGEND = "log scale: dark = few, yellow = many; empty = not matched or unknown"
 VALUES = {"inliers": "Inliers", "matches": "Raw matches", "check": "Our check (F inliers)"}
+NAMED_TICKS = 24  # up to this many images, the left axis names them; beyond, both axes count
+TICK_CHARS = 18
+
+
+def tick_name(index: int, name: str) -> str:
+    """`index: name`, the name cut at the right (its start says which scene it is)."""
+    return f"{index}: {name if len(name) <= TICK_CHARS else name[: TICK_CHARS - 1] + '…'}"
 
 
 def heat_colors(values: np.ndarray, rows: np.ndarray, columns: np.ndarray, size: int) -> np.ndarray:
@@ -55,7 +62,7 @@ class PairMatrix(QWidget):
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)  # image 0 at the top, as in a table
         self.plot.setLabel("left", "image")
-        self.plot.setLabel("bottom", "image")
+        self.plot.setLabel("bottom", "image index")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
         self.marker = pg.ScatterPlotItem(size=10, pen=pg.mkPen("r", width=2), brush=None, symbol="s")
@@ -74,9 +81,21 @@ class PairMatrix(QWidget):
 
     def set_table(self, table: PairTable) -> None:
         self.table = table
-        table.subscribe(lambda event: self.redraw() if event == "values" else None)
+        table.values_changed.connect(self.redraw)
+        self._label_axes()
         self.redraw()
         self.plot.autoRange()
+
+    def _label_axes(self) -> None:
+        assert self.table is not None
+        names = [image.name for image in self.table.run.images]
+        left = self.plot.getAxis("left")
+        if len(names) <= NAMED_TICKS:
+            left.setTicks([[(i, tick_name(i, name)) for i, name in enumerate(names)]])
+            self.plot.setLabel("left", "image")
+        else:
+            left.setTicks(None)
+            self.plot.setLabel("left", "image index")
 
     @property
     def value_key(self) -> str:

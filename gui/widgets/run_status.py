@@ -37,9 +37,12 @@ class RunStatus(QWidget):
             self.info.setText("")
             return
         info = result.info
-        size = " / ".join(f"{w}x{h}" for h, w in info.inference_sizes)
+        # Matches read from a run carry no device, precision, inference size or timings: say nothing of them.
+        parts = [info.matcher, *(value for value in (info.device, info.precision) if value and value != "–")]
+        if all(h > 0 and w > 0 for h, w in info.inference_sizes):
+            parts.append(" / ".join(f"{w}x{h}" for h, w in info.inference_sizes))
         stages = " ".join(f"{k} {v * 1000:.0f}ms" for k, v in info.timings.items() if k != "load")
-        self.info.setText(
-            f"{info.matcher} · {info.device} · {info.precision} · {size} · {stages} · "
-            f"{model.visible_count():,} of {len(result):,} visible"
-        )
+        if stages:
+            parts.append(stages)
+        parts.append(f"{model.visible_count():,} of {len(result):,} visible")
+        self.info.setText(" · ".join(parts))

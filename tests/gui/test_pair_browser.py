@@ -296,3 +296,102 @@ def test_the_pair_summary_says_which_matches_the_reader_dropped(make_window, qtb
     assert len(window.model.result) == 4
     lines = window.matching_run.summary.text().splitlines()
     assert lines[1:4] == ["4 stored matches", "no verified inliers stored", "dropped 1 match with non-finite keypoints"]
+
+
+def _scene_in_window(make_window, qtbot, tmp_path, count=4):
+    """The scene run opened in the window, with grey pictures of the stored sizes as its images."""
+    from PIL import Image
+
+    database = write_scene_run(tmp_path, count=count)
+    images = tmp_path / "images"
+    images.mkdir(exist_ok=True)
+    run = open_run(database)
+    for image in run.images:
+        height, width = image.size
+        Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(images / image.name)
+    run.close()
+    window = make_window()
+    assert window.matching_run.open_path(str(database), str(images))
+    qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=20000)
+    return window
+
+
+def test_browsed_pair_status_bar_shows_no_empty_sizes(make_window, qtbot, tmp_path):
+    window = _scene_in_window(make_window, qtbot, tmp_path)
+    text = window.run_status.info.text()
+    assert "0x0" not in text and "· – ·" not in text and "·  ·" not in text, text
+    assert text.startswith("COLMAP database") and text.endswith("300 of 300 visible"), text
+
+
+def test_matrix_axes_name_the_images(make_window, qtbot, tmp_path):
+    window = _scene_in_window(make_window, qtbot, tmp_path)
+    plot = window.matching_run.matrix.plot
+    assert plot.getAxis("bottom").labelText == "image index"
+    left = plot.getAxis("left")
+    ticks = dict(left._tickLevels[0])  # the ticks the axis draws
+    assert ticks[0] == "0: view0.png" and ticks[3] == "3: view3.png"
+
+
+def _cell_pixels(view, row: int, column: int) -> np.ndarray:
+    from PySide6.QtGui import QImage
+
+    rect = view.visualRect(view.model().index(row, column))
+    image = view.viewport().grab(rect).toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return pixels[:, : image.width()].copy()
+
+
+def test_a_narrow_pair_column_keeps_the_start_of_the_names_and_tooltips_the_rest(qtbot, browser, table):
+    view = browser.view
+    view.setColumnWidth(0, 400)
+    qtbot.wait(20)
+    wide = _cell_pixels(view, 0, 0)
+    view.setColumnWidth(0, 90)
+    qtbot.wait(20)
+    narrow = _cell_pixels(view, 0, 0)
+    kept = narrow.shape[1] * 6 // 10  # the text before the ellipsis is the start of the full text
+    assert (narrow[:, :kept] == wide[:, :kept]).all(), "the start of the first name must be shown"
+    pair = int(table.order[0])
+    tooltip = browser.model.data(browser.model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    assert tooltip == "\n".join(table.run.pair_names(pair))
+
+
+def test_pose_error_says_why_a_pair_in_the_reference_has_none(qtbot, browser, table):
+    browser.check_button.click()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=20000)
+    junk = table.pair_at(*UNRELATED)
+    assert table.has_reference(junk), "the junk pair's images are both in the reference model"
+    pose_column = next(i for i, c in enumerate(COLUMNS) if c.key == "pose_error")
+    cell = browser.model.index(table.position_of(junk), pose_column)
+    assert cell.data() == "no pose"
+    assert "no confident pose" in cell.data(Qt.ItemDataRole.ToolTipRole)
+    good = browser.model.index(table.position_of(table.pair_at(0, 1)), pose_column)
+    assert float(good.data()) < 0.5
+    assert "over 6 pairs (1 without a confident pose count as failed)" in browser.status.text()
+
+
+def test_an_auc_of_zero_says_what_it_was_computed_on(qtbot, browser, table):
+    browser.inlier_filter.setFocus()
+    browser.inlier_filter.lineEdit().selectAll()
+    qtbot.keyClicks(browser.inlier_filter.lineEdit(), "30")
+    qtbot.keyClick(browser.inlier_filter.lineEdit(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(table.order) == 1, timeout=2000)  # only the junk pair
+    browser.check_button.click()
+    qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=20000)
+    text = browser.status.text()
+    assert "pose AUC@5/10/20: 0.0 / 0.0 / 0.0 over 1 pair (1 without a confident pose count as failed)" in text
+
+
+def test_no_reference_pose_is_said_instead_of_an_auc(qtbot, tmp_path):
+    database = write_scene_run(tmp_path, count=3)
+    run = open_run(database)
+    empty = type(load_reference_poses(find_model_beside(database)))(tmp_path, {})
+    widget = PairBrowser()
+    qtbot.addWidget(widget)
+    widget.set_table(PairTable(run, empty))
+    widget.check_button.click()
+    qtbot.waitUntil(lambda: widget.check_button.isEnabled(), timeout=20000)
+    assert "pose AUC: no checked pair has a reference pose" in widget.status.text()
+    assert widget.model.index(0, len(COLUMNS) - 1).data() == "no ref."
+    widget.shutdown()
+    run.close()
