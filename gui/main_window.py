@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.weights_help import HOW_TO_GET_WEIGHTS
+from core.types import MatchOptions
+from core.weights_help import DEFAULT_HUB_ID, HOW_TO_GET_WEIGHTS, hub_weights_cached, offline_mode
 
 from .controllers.analysis import AnalysisController
 from .controllers.exports import ExportActions
@@ -112,6 +114,8 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self._update_title()
+        self.weights_fallback: MatchOptions | None = None  # the user's options while SIFT stands in for missing weights
+        self._hint_missing_weights()
 
     # --- construction -------------------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -199,7 +203,7 @@ class MainWindow(QMainWindow):
         self.sessions.view_range = self._view_range
         self.sessions.set_view_range = self._set_view_range
         model.pair_changed.connect(self._update_title)
-        model.pair_changed.connect(lambda: self.message_bar.hide())
+        model.pair_changed.connect(lambda: self.message_bar.dismiss())
         model.selection_changed.connect(self.view.follow)
         self.view.heatScaleChanged.connect(self._heat_scale)
 
@@ -226,8 +230,6 @@ class MainWindow(QMainWindow):
         self.files.set_apply_exif(checked, then=self._run_if_pair)
 
     def use_sift(self) -> None:
-        from dataclasses import replace
-
         self.model.set_match_options(replace(self.model.match_options, matcher="sift"))
         self.runs.run()
 
@@ -273,10 +275,29 @@ class MainWindow(QMainWindow):
     def _progress(self, percent: int, stage: str) -> None:
         self.run_status.show_progress(percent)
         if percent >= 0:
-            self.message_bar.hide()  # an old error does not describe the new run
+            self.message_bar.dismiss()  # an old error does not describe the new run
             self._status(f"{stage}…", 0)
         elif self.statusBar().currentMessage().endswith("…"):
             self.statusBar().clearMessage()
+
+    def _hint_missing_weights(self) -> None:
+        """A launch in offline mode without cached EfficientLoFTR weights says so at once and matches with SIFT
+        meanwhile, instead of failing on the first run."""
+        options = self.model.match_options
+        if not self.runs.real_matcher or options.matcher != "eloftr" or not offline_mode():
+            return
+        repo = options.weights or DEFAULT_HUB_ID
+        if Path(repo).expanduser().exists() or hub_weights_cached(repo):
+            return  # a local checkpoint or folder (checked when it runs), or weights in the cache
+        self.weights_fallback = options
+        self.model.set_match_options(replace(options, matcher="sift"))
+        self.message_bar.show_message(
+            f"Offline mode (HF_HUB_OFFLINE) is on and the EfficientLoFTR weights '{repo}' are not in the local "
+            "cache: matching uses the SIFT baseline meanwhile.",
+            "How to get the weights",
+            self.show_weights_help,
+            sticky=True,
+        )
 
     def show_weights_help(self) -> None:
         QMessageBox.information(self, "EfficientLoFTR weights", HOW_TO_GET_WEIGHTS)
@@ -352,7 +373,9 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue(f"{CONTEXTS[self.context]}window/state", self.saveState())
-        save_model(self.settings, self.model, self.context)
+        fallback = self.weights_fallback  # SIFT standing in for missing weights is not the user's choice
+        stand_in = fallback is not None and self.model.match_options == replace(fallback, matcher="sift")
+        save_model(self.settings, self.model, self.context, fallback if stand_in else None)
         self.settings.sync()
 
     def shutdown(self) -> None:

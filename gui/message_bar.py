@@ -27,15 +27,29 @@ class MessageBar(QWidget):
         self.setStyleSheet("background: #5a4a12; color: #fff3c4;")
         self.hide()
         self._callback: Callable[[], None] | None = None
+        self.sticky = False
         self.action.clicked.connect(self._run_action)
 
-    def show_message(self, text: str, action: str | None = None, callback: Callable[[], None] | None = None) -> None:
+    def show_message(
+        self,
+        text: str,
+        action: str | None = None,
+        callback: Callable[[], None] | None = None,
+        sticky: bool = False,
+    ) -> None:
+        """`sticky`: stays through new pairs and runs until the user closes it (a hint about the setup)."""
+        self.sticky = sticky
         self.label.setText(text)
         self.action.setVisible(action is not None)
         if action:
             self.action.setText(action)
         self._callback = callback
         self.show()
+
+    def dismiss(self) -> None:
+        """Hide a message that no longer applies (a new pair, a new run); a sticky hint stays."""
+        if not self.sticky:
+            self.hide()
 
     def _run_action(self) -> None:
         if self._callback is not None:

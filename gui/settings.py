@@ -9,6 +9,8 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from core.types import MatchOptions
+
 from .inspection import InspectionModel
 
 MAX_RECENT = 8
@@ -80,9 +82,13 @@ def typed_fields(record: dict[str, Any], defaults: Any) -> dict[str, Any]:
 CONTEXTS = {"pair": "", "browse": "browse/"}  # key prefix; a plain pair session keeps the keys it always had
 
 
-def save_model(settings: QSettings, model: InspectionModel, context: str = "pair") -> None:
+def save_model(
+    settings: QSettings, model: InspectionModel, context: str = "pair", match_options: MatchOptions | None = None
+) -> None:
+    """`match_options`: saved instead of the model's (a stand-in the window chose, not the user)."""
     prefix = CONTEXTS[context]
-    settings.setValue(f"{prefix}model/match_options", json.dumps(asdict(model.match_options)))
+    options = match_options if match_options is not None else model.match_options
+    settings.setValue(f"{prefix}model/match_options", json.dumps(asdict(options)))
     settings.setValue(f"{prefix}model/display", json.dumps(asdict(model.display)))
     settings.setValue(f"{prefix}model/geometry_options", json.dumps(asdict(model.geometry_options)))
     settings.setValue(f"{prefix}model/threshold", model.threshold)

@@ -199,8 +199,12 @@ def download_from_hub(repo_id: str, progress: DownloadProgress | None = None, lo
         return Path(files[1]).parent
     except (LocalEntryNotFoundError, FileNotFoundError):
         pass
-    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    if offline or not _hub_reachable():
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise WeightsError(
+            f"offline mode (HF_HUB_OFFLINE) is on and the weights '{repo_id}' are not in the local cache. "
+            f"{HOW_TO_GET_WEIGHTS}"
+        )
+    if local_files_only or not _hub_reachable():
         raise WeightsError(
             f"the weights '{repo_id}' are not in the local cache and the Hub cannot be reached. {HOW_TO_GET_WEIGHTS}"
         )
@@ -239,7 +243,9 @@ def hub_file(repo_id: str, name: str) -> Path:
         return Path(hf_hub_download(repo_id, name, local_files_only=True))
     except (LocalEntryNotFoundError, FileNotFoundError):
         pass
-    if offline or not _hub_reachable():
+    if offline:
+        raise WeightsError(f"offline mode (HF_HUB_OFFLINE) is on and {name} of '{repo_id}' is not in the local cache")
+    if not _hub_reachable():
         raise WeightsError(f"{name} of '{repo_id}' is not in the local cache and the Hub cannot be reached")
     try:
         return Path(hf_hub_download(repo_id, name))
