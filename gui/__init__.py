@@ -1,1 +1,1 @@
-"""Match Inspector's Qt interface. Never imports torch: the model runs behind core.matching on a worker thread."""
+"""Match Inspector's Qt interface. Never imports torch: the model runs behind core.matching in a child process."""

@@ -1,4 +1,4 @@
-"""Starts the window. Shows it before anything imports torch: the model loads later, on the worker."""
+"""Starts the window. Shows it before anything imports torch: the model loads later, in the matcher's child process."""
 
 from __future__ import annotations
 
@@ -38,5 +38,5 @@ def run_app(paths: list[str], then: Callable[[Any], None] | None = None) -> int:
     ticker.start()
     code = app.exec()
     if os.environ.get("MATCH_INSPECTOR_KEEP_PROCESS") != "1":
-        os._exit(code)  # don't wait for a model stage still running on the daemon worker thread
+        os._exit(code)  # don't wait for daemon threads (one waits on the matcher's child process; decodes, fits)
     return code

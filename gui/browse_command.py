@@ -11,8 +11,6 @@ import sys
 from core.matching_run import MatchingRun, RunOpenError, open_run
 from core.reference_poses import ReferencePoses, find_model_beside, load_reference_poses
 
-PREVIEW_LINES = 2000  # drawn at most; the summary says how many of how many
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
