@@ -130,7 +130,8 @@ class MatchTable(QTableView):
         # Threshold moves arrive many times a second: refresh once they pause, keeping the slider smooth.
         self._refresh_timer = QTimer(self, singleShot=True, interval=80)
         self._refresh_timer.timeout.connect(self.refresh)
-        model.result_changed.connect(lambda: self._refresh_timer.start())
+        # A new result replaces the rows at once: rows of the old one would index past a shorter new result.
+        model.result_changed.connect(self.refresh)
         model.geometry_changed.connect(lambda: self._refresh_timer.start())
         model.visible_changed.connect(lambda: self._refresh_timer.start())
         model.selection_changed.connect(self.show_match)

@@ -109,3 +109,19 @@ def test_disabled_combo_ignores_the_wheel_and_clicks(make_window, qtbot, styled)
     qtbot.keyClick(controls.precision, Qt.Key.Key_Down)
     assert controls.precision.currentIndex() == before
     assert window.model.match_options.precision == "fp32"
+
+
+def test_a_shorter_new_result_is_never_painted_with_the_old_rows(make_window, qtbot, image_files):
+    matcher = FakeMatcher(count=600)
+    window = make_window(matcher)
+    load(qtbot, window, image_files[0], image_files[1])
+    table = window.table
+    table.verticalScrollBar().setValue(table.verticalScrollBar().maximum())
+    painted = []
+    # What a paint at that moment would read (painting the old rows then indexed past the new result).
+    window.model.result_changed.connect(lambda: painted.append(table.model_.rowCount()))
+    matcher.count = 40
+    qtbot.mouseClick(window.controls.run_button, Qt.MouseButton.LeftButton)  # Match again: 40 matches
+    wait_idle(qtbot, window)
+    assert painted and painted[-1] <= 40, "the table showed the old result's rows under the new result"
+    assert table.model_.rowCount() == window.model.visible_count()
