@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from common import machine, median_time  # also flushes float32 denormals
 
-from core.ambiguity import ambiguity_map, ambiguity_scores
+from core.analysis.ambiguity import ambiguity_map, ambiguity_scores
 from core.model.coarse import confidence_matrix, confidence_maxima
 from core.types import CoarseEvidence, MatchResult, RunInfo
 

@@ -34,7 +34,7 @@ def flush_denormals() -> None:
 
 def write_pairs(folder: Path, count: int) -> Path:
     """photo.jpg (1024 x 768) and view{i}.jpg; returns the pairs file."""
-    from core.synthetic import random_homography, warp
+    from core.analysis.synthetic import random_homography, warp
 
     folder.mkdir(parents=True, exist_ok=True)
     with Image.open(ROOT / "resources" / "photo_dscovr_launch.jpg") as photo:
@@ -83,9 +83,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     options = parser.parse_args()
 
-    from core.batch import read_pairs, run_batch
-    from core.batch_executors import ProcessExecutor, SerialExecutor
-    from core.batch_ray import RayExecutor
+    from core.batch.driver import read_pairs, run_batch
+    from core.batch.executors import ProcessExecutor, SerialExecutor
+    from core.batch.ray_executor import RayExecutor
     from core.cli import batch_settings, build_parser
 
     workers = options.workers

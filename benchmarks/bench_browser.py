@@ -33,7 +33,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 
-from core.colmap_export import SCHEMA, SIMPLE_RADIAL, pair_id  # noqa: E402
+from core.formats.colmap import SCHEMA, SIMPLE_RADIAL, pair_id  # noqa: E402
 
 GOALS_S = {"open": 2.0, "sort/filter": 0.1, "pair": 0.3, "background": float("inf")}
 
@@ -101,7 +101,8 @@ def generate_hloc(folder: Path, images: int, pairs: int, seed: int = 0) -> None:
 
 
 def hloc_figures(folder: Path, images: int, pairs: int) -> list[tuple[str, str, float, float | None]]:
-    from core.matching_run import count_pairs, open_run
+    from core.runs.base import count_pairs
+    from core.runs.open import open_run
     from gui.pair_table import PairTable
 
     if not (folder / "matches.h5").exists():
@@ -138,7 +139,7 @@ def main() -> None:
         generate(database, args.images, args.pairs)
         print(f"generated {database.stat().st_size / 1e6:.0f} MB database in {time.perf_counter() - started:.1f} s")
 
-    from core.matching_run import open_run
+    from core.runs.open import open_run
     from gui.pair_table import COLUMN_KEYS, PairTable
 
     def raw_index() -> None:
@@ -184,7 +185,7 @@ def main() -> None:
 
     raw = median_time(raw_pair, 50)
     results.append(("pair", "open a pair (StoredPair)", median_time(lambda: table.open_pair(next(picks)), 50), raw))
-    from core.quick_check import check_pair
+    from core.runs.quick_check import check_pair
 
     # Generated matches are random (no geometry): MAGSAC++ runs to its iteration limit, the worst case.
     check = median_time(lambda: check_pair(table.open_pair(next(picks))), 10)

@@ -46,7 +46,7 @@ def _verdict(value: float, goal: float) -> str:
 
 def dense_result(count: int, seed: int = 0):  # type: ignore[no-untyped-def]
     """N matches under the sample pair's true homography, sub-pixel noise, 10% outliers, sorted best first."""
-    from core.geometry import transfer
+    from core.analysis.geometry import transfer
     from core.types import MatchResult, RunInfo
 
     homography = np.loadtxt(ROOT / "resources/sample_pair_homography.txt")
@@ -122,7 +122,7 @@ def max_gap_while(app, condition, tick_ms: int = 5) -> float:  # type: ignore[no
 
 
 def render_figures(app, counts: list[int], steps: int) -> None:
-    from core.line_budget import DEFAULT_LINE_BUDGET
+    from core.analysis.line_budget import DEFAULT_LINE_BUDGET
     from gui.views import raster_layer
 
     window = make_window(app)
@@ -173,7 +173,7 @@ def render_figures(app, counts: list[int], steps: int) -> None:
         print(f"  box selection {box:6.1f} ms {_verdict(box, GOALS['box'])}")
     # A/B of the largest count against a second run of the same size. Geometry off, so that the comparison is what
     # runs in the background (a fit would share the two cores with it).
-    from core.geometry import GeometryOptions
+    from core.analysis.geometry import GeometryOptions
 
     count = max(counts)
     model.set_geometry_options(GeometryOptions(model="none"))

@@ -47,7 +47,7 @@ class Setup:
 
 
 def _pair(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from core.synthetic import random_homography, textured_scene, warp
+    from core.analysis.synthetic import random_homography, textured_scene, warp
     from tests.reference import gray_tensor
 
     scene = textured_scene(height, width, 3)
@@ -142,13 +142,13 @@ def _backend_runner(name: str, state: dict, threshold: float, weights: str | Non
     import time
     from pathlib import Path
 
-    from core.backends import compile_onnx
+    from core.matchers.backends import compile_onnx
 
     for noisy in ("onnxscript", "onnx_ir"):  # the exporter's passes log every step at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from core.matchers.onnx_export import export_onnx
     from core.model import EfficientLoFTRForKeypointMatching
     from core.model.weights import load_weights_into, save_pretrained
-    from core.onnx_export import export_onnx
 
     folder = Path(weights or tempfile.mkdtemp()).with_suffix(".model")
     onnx_path = folder / "eloftr.onnx"

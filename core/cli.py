@@ -15,16 +15,18 @@ import traceback
 from pathlib import Path
 from typing import Any, get_args
 
-from .batch import BatchSettings, Executor, fit_geometry, read_pairs, run_batch
-from .batch_executors import ProcessExecutor, SerialExecutor
-from .batch_outputs import FAILED_PAIRS, MATCHED_PAIRS, targets
-from .errors import ExportError, UserError, WeightsError
-from .export import FORMATS, build_match_file, write_matches
-from .geometry import GeometryModel, GeometryOptions
-from .io import check_writable, load_image, write_atomically
-from .output_settings import OutputSettings
-from .sift import MAX_SIDE as SIFT_MAX_SIDE
-from .types import (
+from core.analysis.geometry import GeometryModel, GeometryOptions
+from core.batch.driver import BatchSettings, Executor, fit_geometry, read_pairs, run_batch
+from core.batch.executors import ProcessExecutor, SerialExecutor
+from core.batch.outputs import FAILED_PAIRS, MATCHED_PAIRS, targets
+from core.errors import ExportError, UserError, WeightsError
+from core.formats.files import check_writable, write_atomically
+from core.formats.images import load_image
+from core.formats.match_files import FORMATS, build_match_file, write_matches
+from core.formats.user_folders import error_log_path
+from core.matchers.output_settings import OutputSettings
+from core.matchers.sift import MAX_SIDE as SIFT_MAX_SIDE
+from core.types import (
     DEFAULT_DISPLAY_THRESHOLD,
     DEFAULT_INTERNAL_THRESHOLD,
     Backend,
@@ -34,8 +36,7 @@ from .types import (
     Precision,
     Variant,
 )
-from .user_folders import error_log_path
-from .version import __version__
+from core.version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl+C
@@ -178,7 +179,7 @@ def output_settings(args: argparse.Namespace) -> OutputSettings:
 
 
 def _match(path0: str | Path, path1: str | Path, settings: OutputSettings) -> tuple[Any, Any, MatchResult]:
-    from .matching import match_pair
+    from core.matchers.match import match_pair
 
     image0 = load_image(path0, apply_exif=settings.apply_exif)
     image1 = load_image(path1, apply_exif=settings.apply_exif)
@@ -233,8 +234,8 @@ def _picture(
 ) -> Any:
     """The window's picture of the kept matches: the same colour function (inlier/outlier when --geometry), caption
     and legend."""
-    from .drawing import caption, draw_matches, line_colors, score_range
-    from .geometry import assess
+    from core.analysis.geometry import assess
+    from core.formats.drawing import caption, draw_matches, line_colors, score_range
 
     verdict = None
     if geometry is not None and geometry.ok:
@@ -277,7 +278,7 @@ def _executor(args: argparse.Namespace) -> Executor:
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.executor == "ray":
-        from .batch_ray import RayExecutor  # the one place Ray is imported
+        from core.batch.ray_executor import RayExecutor  # the one place Ray is imported
 
         return RayExecutor(args.workers, args.address, args.gpus_per_worker)
     if args.address or args.gpus_per_worker:
@@ -334,7 +335,7 @@ def _log_traceback() -> str:
 
 
 def command_export_onnx(args: argparse.Namespace) -> int:
-    from .onnx_export import export_onnx
+    from core.matchers.onnx_export import export_onnx
 
     output = Path(args.output)
     _check_output(output, (".onnx",))

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .drawing import draw_matches
-from .io import as_rgb8, load_image, pil_to_rgb8
-from .model.outputs import KeypointMatchingOutput
-from .sizing import inference_size
+from core.analysis.sizing import inference_size
+from core.formats.drawing import draw_matches
+from core.formats.images import as_rgb8, load_image, pil_to_rgb8
+from core.model.outputs import KeypointMatchingOutput
 
 ImageLike = Image.Image | np.ndarray | torch.Tensor | str | Path
 CONFIG_NAME = "preprocessor_config.json"
@@ -72,7 +72,7 @@ def resize_with_filter(image: np.ndarray, height: int, width: int, resample: int
 def to_rgb8(image: ImageLike) -> np.ndarray:
     """(H, W, 3) uint8 from a path, a PIL image, or an (H, W[, C]) / (C, H, W) numpy array or torch tensor.
 
-    Arrays that are not 8-bit are brought to 8 bits as core.io does (16-bit by range, floats as [0, 1]).
+    Arrays that are not 8-bit are brought to 8 bits as core.formats.images does (16-bit by range, floats as [0, 1]).
     """
     if isinstance(image, (str, Path)):
         return load_image(image).pixels
@@ -202,7 +202,7 @@ class EfficientLoFTRImageProcessor:
         if path.is_dir():
             path = path / CONFIG_NAME
         elif not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
-            from .model.weights import hub_file
+            from core.model.hub import hub_file
 
             path = hub_file(str(source), CONFIG_NAME)
         return cls.from_json_file(path, **overrides)

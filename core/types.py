@@ -30,7 +30,7 @@ class MatchOptions:
     internal_threshold: float = DEFAULT_INTERNAL_THRESHOLD
     fuse: bool = True
     local_files_only: bool = False
-    # Keep the coarse features with the result so core.ambiguity can show where else each point could have
+    # Keep the coarse features with the result so core.analysis.ambiguity can show where else each point could have
     # matched (about 4 MB at 640x480, 13 MB at 1024x768, plus 1 KB per match).
     keep_coarse_features: bool = True
     backend: Backend = "torch"  # onnxruntime / openvino run the exported ONNX model (extras [onnx] / [openvino])
@@ -91,7 +91,7 @@ class RunInfo:
 
 @dataclass(frozen=True, eq=False)
 class CoarseEvidence:
-    """What one row of the coarse confidence matrix needs, without the matrix (see core.ambiguity).
+    """What one row of the coarse confidence matrix needs, without the matrix (see core.analysis.ambiguity).
 
     The dual-softmax confidence of image-0 cell i with image-1 cell j is exp(2 s_ij - lse_i - lse_j), s_ij the
     scaled feature similarity: lse_i follows from row i alone, lse_j (one per image-1 cell) is kept from the run.

@@ -1,1 +1,1 @@
-"""Match Inspector's Qt interface. Never imports torch: the model runs behind core.matching in a child process."""
+"""Match Inspector's Qt interface. Never imports torch: the matcher runs in a child process (core.matchers.service)."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.matching_run import MatchingRun, RunOpenError, open_run
-from core.reference_poses import ReferencePoses, find_model_beside, load_reference_poses
+from core.runs.base import MatchingRun, RunOpenError
+from core.runs.open import open_run
+from core.runs.reference_poses import ReferencePoses, find_model_beside, load_reference_poses
 
 
 class _Parser(argparse.ArgumentParser):

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.default_weights import DEFAULT_HUB_ID, HOW_TO_GET_WEIGHTS, hub_weights_cached, offline_mode
 from core.types import MatchOptions
-from core.weights_help import DEFAULT_HUB_ID, HOW_TO_GET_WEIGHTS, hub_weights_cached, offline_mode
 
 from .controllers.analysis import AnalysisController
 from .controllers.exports import ExportActions

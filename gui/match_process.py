@@ -1,4 +1,4 @@
-"""The real matcher, run in a child process (`core.match_service`) with the call shape of core.matching.match_pair.
+"""The real matcher, run in a child process (`core.matchers.service`), called like core.matchers.match.match_pair.
 
 The window's process never imports torch: the child does, so a first run's torch import and weight loading, and
 every forward pass, leave the event loop alone. The child is started on the first run and kept (the model stays
@@ -33,7 +33,7 @@ class MatchProcess:
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "core.match_service"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            [sys.executable, "-m", "core.matchers.service"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
         assert self._process.stdin is not None and self._process.stdout is not None
         # Connections own duplicates: Popen keeps (and closes) its own file objects.

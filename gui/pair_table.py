@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from core.matching_run import UNKNOWN, MatchingRun, RunOpenError, StoredPair
-from core.quick_check import QuickCheck
-from core.reference_poses import ReferencePoses
-from core.relative_pose import pose_auc
+from core.analysis.relative_pose import pose_auc
+from core.runs.base import UNKNOWN, MatchingRun, RunOpenError, StoredPair
+from core.runs.quick_check import QuickCheck
+from core.runs.reference_poses import ReferencePoses
 
 
 @dataclass(frozen=True)

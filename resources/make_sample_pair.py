@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.synthetic import random_homography, warp
+from core.analysis.synthetic import random_homography, warp
 
 HERE = Path(__file__).resolve().parent
 SIZE = (683, 1024)  # (height, width)

@@ -19,7 +19,7 @@ os.environ.setdefault("MATCH_INSPECTOR_SETTINGS_DIR", tempfile.mkdtemp())
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.geometry import GeometryOptions  # noqa: E402
+from core.analysis.geometry import GeometryOptions  # noqa: E402
 
 
 def main() -> None:
@@ -47,8 +47,8 @@ def ambiguity() -> None:
     sample pair, the most ambiguous match at threshold 0.2 selected, its confidence over image 1 drawn."""
     import numpy as np
 
-    from core.ambiguity import ambiguity_scores
-    from core.geometry import GeometryOptions
+    from core.analysis.ambiguity import ambiguity_scores
+    from core.analysis.geometry import GeometryOptions
 
     weights = Path(tempfile.mkdtemp()) / "eloftr-random"
     script = (
@@ -91,7 +91,7 @@ def browser() -> None:
     import pycolmap
     from PIL import Image
 
-    from core.synthetic import random_homography, warp
+    from core.analysis.synthetic import random_homography, warp
 
     folder = Path(tempfile.mkdtemp())
     images = folder / "images"

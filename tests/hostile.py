@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.synthetic import textured_scene
+from core.analysis.synthetic import textured_scene
 
 # An asymmetric 40 x 24 picture: red block top-left, so orientation mistakes show.
 BASE_H, BASE_W = 24, 40

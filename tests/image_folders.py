@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.synthetic import homography_pair
+from core.analysis.synthetic import homography_pair
 
 
 def write_plain_pairs(folder: Path, count: int, second: str = "", size: tuple[int, int] = (240, 320)) -> Path:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.analysis.synthetic import textured_scene
 from core.processor import to_gray
-from core.synthetic import textured_scene
 
 
 def gray_tensor(rgb: np.ndarray) -> torch.Tensor:

@@ -71,18 +71,79 @@ def test_layering_contracts_hold_transitively():
     out = _lint_imports(ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "gui never imports torch, on any path KEPT" in out.stdout
+    assert "core's layers: each imports only the layers below it KEPT" in out.stdout
+
+
+def _copy_sources(destination: Path) -> None:
+    for name in ("core", "gui", "pyproject.toml"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, destination / name)
+
+
+def test_core_layers_refuse_an_import_from_a_layer_above(tmp_path):
+    _copy_sources(tmp_path)
+    (tmp_path / "core" / "analysis" / "probe.py").write_text("def run():\n    from core.runs.open import open_run\n")
+    out = _lint_imports(tmp_path)
+    assert out.returncode != 0
+    assert "core's layers: each imports only the layers below it BROKEN" in out.stdout
+    assert "core.analysis.probe -> core.runs.open" in out.stdout
+
+
+def _import_cycles(package: str) -> list[list[str]]:
+    """Groups of modules of `package` that import each other, directly or through others (Tarjan's algorithm)."""
+    import grimp
+
+    graph = grimp.build_graph(package)
+    edges = {m: {d for d in graph.find_modules_directly_imported_by(m) if d.startswith(package)} for m in graph.modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in edges.get(module, ()):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(edges):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_core_has_no_import_cycles(tmp_path, monkeypatch):
+    assert _import_cycles("core") == []
+    _copy_sources(tmp_path)
+    (tmp_path / "core" / "analysis" / "cycle_a.py").write_text("from core.analysis import cycle_b\n")
+    (tmp_path / "core" / "analysis" / "cycle_b.py").write_text("from core.analysis import cycle_a\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m == "core" or m.startswith("core.")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert _import_cycles("core") == [["core.analysis.cycle_a", "core.analysis.cycle_b"]]
 
 
 def test_layering_contract_catches_a_transitive_torch_import(tmp_path):
     """A gui module reaching torch through core (not importing it itself) breaks the contract."""
-    for name in ("core", "gui", "pyproject.toml"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, tmp_path / name)
-    (tmp_path / "gui" / "views" / "probe.py").write_text("def run():\n    from core.matching import match_pair\n")
+    _copy_sources(tmp_path)
+    (tmp_path / "gui" / "views" / "probe.py").write_text("def run():\n    from core.matchers.match import match_pair\n")
     out = _lint_imports(tmp_path)
     assert out.returncode != 0
     assert "gui never imports torch, on any path BROKEN" in out.stdout
-    assert "gui.views.probe -> core.matching" in out.stdout
+    assert "gui.views.probe -> core.matchers.match" in out.stdout

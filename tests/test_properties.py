@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.geometry import GeometryOptions, estimate
+from core.analysis.geometry import GeometryOptions, estimate
 from core.processor import EfficientLoFTRImageProcessor
 
 DTYPES = st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.bool_, np.int32])

@@ -14,8 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from core.colmap_export import SCHEMA, pair_id
-from core.export import MatchFile, write_matches
+from core.formats.colmap import SCHEMA, pair_id
+from core.formats.match_files import MatchFile, write_matches
 
 SIZE = (60, 80)  # (height, width) of both images
 KEYPOINTS = 6

@@ -1,15 +1,15 @@
 """The EfficientLoFTR matcher in plain PyTorch."""
 
-from .config import EfficientLoFTRConfig
-from .efficientloftr import (
+from core.model.config import EfficientLoFTRConfig
+from core.model.efficientloftr import (
     Cancelled,
     EfficientLoFTRForKeypointMatching,
     EfficientLoFTRModel,
     KeypointMatchingOutput,
     StageHooks,
 )
-from .outputs import BackboneOutput
-from .weights import DEFAULT_HUB_ID, WeightsError
+from core.model.outputs import BackboneOutput
+from core.model.weights import DEFAULT_HUB_ID, WeightsError
 
 __all__ = [
     "BackboneOutput",

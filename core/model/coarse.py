@@ -116,7 +116,7 @@ class ConfidenceMaxima:
     best: torch.Tensor  # (N, L) the image-1 cell that has it
     col_max: torch.Tensor  # (N, S) best confidence of each image-1 cell
     # (N, S) log of each image-1 column's softmax sum: with it, one row of the confidence needs only its own cell's
-    # features (see core.ambiguity). None when the softmax is skipped.
+    # features (see core.analysis.ambiguity). None when the softmax is skipped.
     col_lse: torch.Tensor | None = None
 
 

@@ -112,7 +112,7 @@ class EfficientLoFTRConfig:
         if path.is_dir():
             path = path / "config.json"
         elif not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
-            from .weights import hub_file
+            from core.model.hub import hub_file
 
             path = hub_file(str(source), "config.json")
         return cls.from_json_file(path)

@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import RepVGGBackbone
-from .coarse import CellCounts, CoarseMatches, confidence_maxima, image_cells, select_matches
-from .config import EfficientLoFTRConfig
-from .fine import FineFusion, gather_windows_upsampled, refine
-from .outputs import BackboneOutput, CoarseOutput, KeypointMatchingOutput, PairTensor, pair_of
-from .transformer import LocalFeatureTransformer
+from core.model.backbone import RepVGGBackbone
+from core.model.coarse import CellCounts, CoarseMatches, confidence_maxima, image_cells, select_matches
+from core.model.config import EfficientLoFTRConfig
+from core.model.fine import FineFusion, gather_windows_upsampled, refine
+from core.model.outputs import BackboneOutput, CoarseOutput, KeypointMatchingOutput, PairTensor, pair_of
+from core.model.transformer import LocalFeatureTransformer
 
 STAGES = ("backbone", "transformer", "coarse", "fine")
 
@@ -127,7 +127,7 @@ class PretrainedModule(nn.Module):
 
     def set_attn_implementation(self, name: str) -> None:
         """Attention kernel: "sdpa" (fused, the default) or "eager" (explicit softmax, as output_attentions uses)."""
-        from .transformer import MultiHeadAttention
+        from core.model.transformer import MultiHeadAttention
 
         if name not in ATTN_IMPLEMENTATIONS:
             raise ValueError(f"attn_implementation '{name}' is not available (use {' or '.join(ATTN_IMPLEMENTATIONS)})")
@@ -235,7 +235,7 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
 
         Other options: config, progress, local_files_only (see core.model.weights.load_pretrained).
         """
-        from .weights import load_pretrained
+        from core.model.weights import load_pretrained
 
         if "torch_dtype" in kwargs:
             dtype = kwargs.pop("torch_dtype")  # type: ignore[assignment]
@@ -245,7 +245,7 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """config.json and model.safetensors that from_pretrained (ours or transformers') reads back."""
-        from .weights import save_pretrained
+        from core.model.weights import save_pretrained
 
         if self.fused:
             raise ValueError("a fused model has no RepVGG branches left to save: save before fuse()")

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import EfficientLoFTRConfig
+from core.model.config import EfficientLoFTRConfig
 
 
 class OutConvBlock(nn.Module):

@@ -86,7 +86,7 @@ class KeypointMatchingOutput(ModelOutput):
 
 @dataclass
 class CoarseOutput:
-    """What one row of the coarse confidence matrix needs (core.ambiguity), for every pair of the batch."""
+    """What one row of the coarse confidence matrix needs (core.analysis.ambiguity), for every pair of the batch."""
 
     features0: torch.Tensor  # (B, L, C) transformer features of image 0's coarse cells, row-major
     features1: torch.Tensor  # (B, S, C) the same for image 1

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import EfficientLoFTRConfig
-from .outputs import PairTensor, pair_of
+from core.model.config import EfficientLoFTRConfig
+from core.model.outputs import PairTensor, pair_of
 
 
 @lru_cache(maxsize=16)

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.ambiguity import ambiguity_map
-from core.compare import find_counterparts
-from core.geometry import GeometryOptions, checkerboard, fit_and_apply, warp_onto_first
+from core.analysis.ambiguity import ambiguity_map
+from core.analysis.compare import find_counterparts
+from core.analysis.geometry import GeometryOptions, checkerboard, fit_and_apply, warp_onto_first
 
 from ..inspection import GeometryFit, InspectionModel
 from ..jobs import LatestJobRunner

@@ -14,10 +14,10 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings
 from PySide6.QtWidgets import QFileDialog
 
-from core.drawing import Layout, caption, draw_matches
-from core.export import ExportError, build_match_file, write_matches
-from core.io import write_atomically
-from core.output_settings import OutputSettings
+from core.formats.drawing import Layout, caption, draw_matches
+from core.formats.files import write_atomically
+from core.formats.match_files import ExportError, build_match_file, write_matches
+from core.matchers.output_settings import OutputSettings
 from core.types import MatchOptions
 
 from ..inspection import InspectionModel

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from core.io import LoadedImage, load_image
+from core.formats.images import LoadedImage, load_image
 
 from ..inspection import InspectionModel
 from ..jobs import LatestJobRunner

@@ -12,10 +12,11 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
 
-from core.matching_run import MatchingRun, RunOpenError, StoredPair, open_run
-from core.quick_check import QuickCheck, check_pair, describe
-from core.reference_poses import ReferencePoses, find_model_beside, load_reference_poses
-from core.relative_pose import PoseOptions
+from core.analysis.relative_pose import PoseOptions
+from core.runs.base import MatchingRun, RunOpenError, StoredPair
+from core.runs.open import open_run
+from core.runs.quick_check import QuickCheck, check_pair, describe
+from core.runs.reference_poses import ReferencePoses, find_model_beside, load_reference_poses
 
 from ..inspection import InspectionModel
 from ..jobs import LatestJobRunner

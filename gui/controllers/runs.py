@@ -19,7 +19,7 @@ class RunController(QObject):
         super().__init__()
         self.model = model
         self.feedback = feedback
-        self.real_matcher = match_function is None  # core.matching in the child process (not a stand-in)
+        self.real_matcher = match_function is None  # core.matchers.eloftr in the child process (not a stand-in)
         self.worker = MatchWorker(match_function)
         self.request_id = 0
         self.pending: tuple[int, int, MatchOptions] | None = None  # request id, pair version, options awaited

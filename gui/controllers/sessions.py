@@ -10,9 +10,17 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings
 from PySide6.QtWidgets import QFileDialog
 
-from core.export import ExportError, read_matches
-from core.geometry import GeometryOptions, from_matrix
-from core.session import SESSION_SUFFIX, ReferenceRun, Session, SessionError, file_sha256, load_session, save_session
+from core.analysis.geometry import GeometryOptions, from_matrix
+from core.formats.match_files import ExportError, read_matches
+from core.formats.session import (
+    SESSION_SUFFIX,
+    ReferenceRun,
+    Session,
+    SessionError,
+    file_sha256,
+    load_session,
+    save_session,
+)
 from core.types import MatchResult, RunInfo
 
 from ..inspection import GeometryFit, InspectionModel, RunA

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from core.ambiguity import AmbiguityMap
-from core.compare import Comparison, Counterparts, classify
-from core.drawing import ColorMode, LayoutChoice, LineColors, line_colors
-from core.drawing import score_range as scores_range
-from core.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
-from core.io import LoadedImage
-from core.line_budget import DEFAULT_LINE_BUDGET, LineSubsample, even_subsample
+from core.analysis.ambiguity import AmbiguityMap
+from core.analysis.compare import Comparison, Counterparts, classify
+from core.analysis.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
+from core.analysis.line_budget import DEFAULT_LINE_BUDGET, LineSubsample, even_subsample
+from core.formats.drawing import ColorMode, LayoutChoice, LineColors, line_colors
+from core.formats.drawing import score_range as scores_range
+from core.formats.images import LoadedImage
 from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
 
 from .settings import ExportOptions, ImageOptions

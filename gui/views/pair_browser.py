@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.matching_run import count_pairs
-from core.quick_check import check_pairs
+from core.runs.base import count_pairs
+from core.runs.quick_check import check_pairs
 
 from ..jobs import LatestJobRunner
 from ..pair_table import COLUMNS, PairTable, emit_pair
@@ -94,7 +94,7 @@ class PairTableModel(QAbstractTableModel):
 
 
 class PairBrowser(QWidget):
-    pairChosen = Signal(object)  # core.matching_run.StoredPair
+    pairChosen = Signal(object)  # core.runs.base.StoredPair
     pairFailed = Signal(str)  # a pair that cannot be read: one line for the user
 
     def __init__(self, parent: QWidget | None = None) -> None:

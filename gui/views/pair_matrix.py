@@ -48,7 +48,7 @@ def heat_colors(values: np.ndarray, rows: np.ndarray, columns: np.ndarray, size:
 
 
 class PairMatrix(QWidget):
-    pairChosen = Signal(object)  # core.matching_run.StoredPair
+    pairChosen = Signal(object)  # core.runs.base.StoredPair
     pairFailed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -12,16 +12,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 
-from core.drawing import (
-    EPIPOLAR_COLOR,
-    LOST_COLOR,
-    SELECTION_COLOR,
-    Layout,
-    choose_layout,
-    second_image_offset,
-)
-from core.geometry import transfer
-from core.line_budget import even_subsample
+from core.analysis.geometry import transfer
+from core.analysis.line_budget import even_subsample
+from core.formats.drawing import EPIPOLAR_COLOR, LOST_COLOR, SELECTION_COLOR, Layout, choose_layout, second_image_offset
 
 from ..inspection import InspectionModel, Region
 from .heatmap import ambiguity_lookup_table, density_rgba

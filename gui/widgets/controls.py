@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.compare import Comparison
-from core.geometry import GeometryOptions
+from core.analysis.compare import Comparison
+from core.analysis.geometry import GeometryOptions
 from core.types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_LONG_SIDE, MatchOptions
 
 from ..inspection import InspectionModel

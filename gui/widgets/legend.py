@@ -1,4 +1,4 @@
-"""Colour legend for the match lines (gradient or swatches, from core.drawing's LegendSpec) and the heat-map scale."""
+"""Colour legend for the match lines (gradient or swatches: core.formats.drawing.LegendSpec) and the heat-map scale."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import QWidget
 
-from core.drawing import LegendSpec
-from core.geometry import Assessment
+from core.analysis.geometry import Assessment
+from core.formats.drawing import LegendSpec
 
 ROW = 34
 

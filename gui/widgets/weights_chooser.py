@@ -10,7 +10,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton, QWidget
 
-from core.weights_help import CHECKPOINT_SUFFIXES
+from core.default_weights import CHECKPOINT_SUFFIXES
 
 CHECKPOINT_FILTER = "Checkpoints (" + " ".join(f"*{suffix}" for suffix in CHECKPOINT_SUFFIXES) + ")"
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.ambiguity import NoCoarseEvidence, ambiguity_map, ambiguity_scores, confidence_rows
-from core.matching import match_pair
+from core.analysis.ambiguity import NoCoarseEvidence, ambiguity_map, ambiguity_scores, confidence_rows
+from core.analysis.synthetic import textured_scene
+from core.matchers.match import match_pair
 from core.model.coarse import confidence_matrix, confidence_maxima
-from core.synthetic import textured_scene
 from core.types import CoarseEvidence, MatchOptions, MatchResult, RunInfo
 
 GRID = (12, 16)
@@ -108,7 +108,7 @@ def test_results_without_features_say_so():
 
 
 def test_ambiguity_needs_neither_torch_nor_qt():
-    code = "import sys, core.ambiguity; print(sorted(m for m in ('torch', 'PySide6') if m in sys.modules))"
+    code = "import sys, core.analysis.ambiguity; print(sorted(m for m in ('torch', 'PySide6') if m in sys.modules))"
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -146,7 +146,7 @@ def test_model_run_keeps_what_the_map_needs_and_repeats_show_several_peaks(rando
 
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".npz"])
 def test_exports_carry_the_ambiguity_column(tmp_path, suffix):
-    from core.export import build_match_file, read_matches, write_matches
+    from core.formats.match_files import build_match_file, read_matches, write_matches
 
     repeated, _ = _repeated_and_unique()
     cells = np.array([5 * GRID[1] + 6, 0, 100])

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.compare import compare_results
-from core.synthetic import random_homography, textured_scene, warp
+from core.analysis.compare import compare_results
+from core.analysis.synthetic import random_homography, textured_scene, warp
 from core.types import MatchOptions, MatchResult
 
 pytest.importorskip("onnxruntime")
@@ -56,7 +56,7 @@ def _pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def torch_results(random_weights) -> dict[tuple[str, tuple[int, int]], MatchResult]:
-    from core.matching import match_pair
+    from core.matchers.match import match_pair
 
     results = {}
     for variant in ("full", "opt"):
@@ -70,7 +70,7 @@ def torch_results(random_weights) -> dict[tuple[str, tuple[int, int]], MatchResu
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("variant", ["full", "opt"])
 def test_backend_gives_the_torch_matches_at_every_size(backend, variant, random_weights, onnx_models, torch_results):
-    from core.matching import match_pair
+    from core.matchers.match import match_pair
 
     for height, width in SIZES:
         options = MatchOptions(
@@ -117,7 +117,7 @@ def _tied_cells(options: MatchOptions, image0: np.ndarray, image1: np.ndarray, c
         return set()
     import torch
 
-    from core.matching import load_model
+    from core.matchers.eloftr import load_model
     from core.model.coarse import confidence_matrix
     from core.processor import to_gray
 
@@ -147,7 +147,7 @@ def _tied_cells(options: MatchOptions, image0: np.ndarray, image1: np.ndarray, c
 
 def test_only_a_tie_excuses_a_flipped_match(random_weights):
     """The check above can fail: nearly all our own matches are decisive (no tie), so losing them is reported."""
-    from core.matching import match_pair
+    from core.matchers.match import match_pair
 
     height, width = SIZES[2]
     options = MatchOptions(weights=random_weights, variant="opt", size=(width, height))
@@ -161,7 +161,7 @@ def test_only_a_tie_excuses_a_flipped_match(random_weights):
 
 def test_different_image_sizes_run_from_one_file(random_weights, onnx_models):
     """Image 0 and image 1 of different sizes (the parity tests' 'different_sizes' pair) in one run."""
-    from core.matching import match_pair
+    from core.matchers.match import match_pair
 
     scene = textured_scene(480, 640, 3)
     other = warp(scene, np.diag([0.8, 0.8, 1.0]), size=(384, 512))
@@ -178,7 +178,7 @@ def test_different_image_sizes_run_from_one_file(random_weights, onnx_models):
 def test_export_metadata_names_weights_variant_config_and_exporter(random_weights, onnx_models):
     import onnx
 
-    from core.onnx_export import file_sha256, read_onnx_metadata
+    from core.matchers.onnx_export import file_sha256, read_onnx_metadata
 
     onnx.checker.check_model(str(onnx_models["opt"]))
     metadata = read_onnx_metadata(onnx_models["opt"])
@@ -193,7 +193,7 @@ def test_export_metadata_names_weights_variant_config_and_exporter(random_weight
 
 def test_backend_is_recorded_in_the_export_provenance(random_weights, onnx_models, tmp_path):
     from core.cli import run_cli
-    from core.export import read_matches
+    from core.formats.match_files import read_matches
 
     image0, image1 = _pair(256, 320)
     from PIL import Image
@@ -211,7 +211,7 @@ def test_backend_is_recorded_in_the_export_provenance(random_weights, onnx_model
 
 def test_compiled_once_and_cached_with_progress(random_weights, onnx_models, monkeypatch, tmp_path):
     """Through the cache folder: exported and compiled on first use (with progress), then the same object."""
-    from core import backends
+    from core.matchers import backends
 
     monkeypatch.setenv("MATCH_INSPECTOR_CACHE_DIR", str(tmp_path))
     sha = backends._weights_sha256(Path(random_weights) / "model.safetensors")
@@ -228,7 +228,7 @@ def test_compiled_once_and_cached_with_progress(random_weights, onnx_models, mon
 
 
 def _expect_one_clear_message(options: MatchOptions, *words: str) -> None:
-    from core.matching import match_pair
+    from core.matchers.match import match_pair
 
     with pytest.raises(ValueError) as error:
         match_pair(*_pair(128, 160), options)
@@ -311,8 +311,8 @@ def test_onnx_runtime_runs_fp32_only(random_weights):
 def test_openvino_bf16_runs_in_bf16_and_is_recorded(random_weights, onnx_models, monkeypatch, tmp_path):
     import openvino as ov
 
-    from core.backends import load_compiled
-    from core.matching import match_pair
+    from core.matchers.backends import load_compiled
+    from core.matchers.match import match_pair
 
     if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         _expect_one_clear_message(

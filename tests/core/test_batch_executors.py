@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from core.cli import run_cli
-from core.export import read_matches
+from core.formats.match_files import read_matches
 from tests.core import hloc_io
 from tests.image_folders import write_plain_pairs
 
@@ -413,8 +413,8 @@ def _setup_that_fails() -> None:
 
 
 def test_a_ray_worker_that_cannot_start_stops_the_batch_with_one_line(small_pairs, ray_instance, tmp_path):
-    from core.batch import read_pairs, run_batch
-    from core.batch_ray import RayError, RayExecutor
+    from core.batch.driver import read_pairs, run_batch
+    from core.batch.ray_executor import RayError, RayExecutor
     from core.cli import batch_settings, build_parser
 
     images, pairs = small_pairs
@@ -428,7 +428,7 @@ def test_a_ray_worker_that_cannot_start_stops_the_batch_with_one_line(small_pair
 def test_resume_removes_the_temporary_files_a_killed_run_left(small_pairs, tmp_path, capsys):
     """A run killed while writing leaves `.NAME.npz.XXXXXXXX.tmp` files (write_atomically's); the next run removes
     them before it writes, and the folder then opens as a run."""
-    from core.matching_run import open_run
+    from core.runs.open import open_run
 
     images, pairs = small_pairs
     out = tmp_path / "out"

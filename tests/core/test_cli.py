@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from core.cli import run_cli
-from core.export import read_matches
+from core.formats.match_files import read_matches
 from tests.image_folders import write_plain_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ def test_match_with_model_weights_and_picture(image_dir, tmp_path, random_weight
 
 def test_viz_is_coloured_by_the_geometry_like_the_window(tmp_path):
     """`match --viz --geometry` draws inliers and outliers in the window's colours, with a caption saying so."""
-    from core.drawing import INLIER_COLOR, OUTLIER_COLOR
+    from core.formats.drawing import INLIER_COLOR, OUTLIER_COLOR
     from resources import resource_path
 
     out, viz = tmp_path / "m.npz", tmp_path / "m.png"
@@ -132,14 +132,14 @@ def test_bad_input_exits_2_with_one_line(argv, expected, image_dir, tmp_path, ca
 @pytest.mark.parametrize("error", [RuntimeError("boom"), ValueError("boom")])
 def test_internal_error_exits_1_with_one_line_and_the_traceback_logged(error, image_dir, tmp_path, capsys, monkeypatch):
     """An internal ValueError is not the user's fault: exit 1, and the traceback is in the log."""
-    import core.matching
+    import core.matchers.match
 
     def broken(*args, **kwargs):
         raise error
 
     log = tmp_path / "errors.log"
     monkeypatch.setenv("MATCH_INSPECTOR_LOG", str(log))
-    monkeypatch.setattr(core.matching, "match_pair", broken)
+    monkeypatch.setattr(core.matchers.match, "match_pair", broken)
     assert run_cli(["match", str(image_dir / "a0.png"), str(image_dir / "a0.png"), "-o", str(tmp_path / "m.csv")]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"match-inspector: internal error: {type(error).__name__}: boom (traceback in {log})"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.compare import compare_runs
+from core.analysis.compare import compare_runs
 
 
 def test_shared_gained_lost_counts():
@@ -22,7 +22,7 @@ def test_empty_runs():
 
 
 def test_classify_follows_thresholds_without_a_new_search():
-    from core.compare import classify, find_counterparts
+    from core.analysis.compare import classify, find_counterparts
 
     rng = np.random.default_rng(1)
     a0 = np.stack(np.meshgrid(np.arange(0, 500, 10.0), np.arange(0, 200, 10.0)), -1).reshape(-1, 2)
@@ -36,7 +36,7 @@ def test_classify_follows_thresholds_without_a_new_search():
 
 
 def test_keypoint_differences_of_shared_matches():
-    from core.compare import compare_results
+    from core.analysis.compare import compare_results
     from core.types import MatchResult, RunInfo
 
     rng = np.random.default_rng(1)
@@ -61,7 +61,7 @@ def test_keypoint_differences_of_shared_matches():
 
 
 def test_results_on_different_images_are_refused():
-    from core.compare import compare_results
+    from core.analysis.compare import compare_results
     from core.types import MatchResult, RunInfo
 
     info = RunInfo("eloftr", "w", "cpu", "fp32", ((64, 64), (64, 64)), 0.05)

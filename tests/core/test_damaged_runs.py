@@ -13,7 +13,8 @@ import h5py
 import numpy as np
 import pytest
 
-from core.matching_run import RunOpenError, count_pairs, open_run
+from core.runs.base import RunOpenError, count_pairs
+from core.runs.open import open_run
 from tests.two_image_runs import (
     KEYPOINTS,
     MATCHED,
@@ -308,7 +309,7 @@ def test_any_array_in_place_of_an_hloc_dataset_gives_a_pair_or_one_run_error(tmp
 
 
 def test_the_shared_checks_refuse_what_numpy_would_wrap_or_round():
-    from core.stored_arrays import indices, size_hw, take
+    from core.formats.stored_arrays import indices, size_hw, take
 
     with pytest.raises(ValueError, match="^a match points to keypoint -1 of a.jpg: keypoint indices are not negative$"):
         take(np.zeros((3, 2)), np.array([-1]), "a.jpg")

@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from core.drawing import (
+from core.formats.drawing import (
     GRADIENT_LEVELS,
     INLIER_COLOR,
     NEUTRAL_COLOR,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.geometry import GeometryOptions, estimate, sampson_distance, transfer
-from core.synthetic import random_homography
+from core.analysis.geometry import GeometryOptions, estimate, sampson_distance, transfer
+from core.analysis.synthetic import random_homography
 
 
 def _homography_matches(seed: int, n: int = 400, outlier_fraction: float = 0.2, noise: float = 0.3):
@@ -96,7 +96,7 @@ def test_non_finite_coordinates_are_reported_not_raised():
 
 
 def test_assessment_calls_tiny_support_unreliable():
-    from core.geometry import assess
+    from core.analysis.geometry import assess
 
     assert assess("H", True, 4, 6).verdict == "unreliable"
     assert assess("H", True, 3, 63).verdict == "no model"
@@ -107,7 +107,7 @@ def test_assessment_calls_tiny_support_unreliable():
 
 
 def test_fit_on_a_subset_gives_flags_for_every_match():
-    from core.geometry import fit_and_apply
+    from core.analysis.geometry import fit_and_apply
 
     true_h, kpts0, kpts1, outliers, _ = _homography_matches(3)
     fit_on = np.zeros(len(kpts0), bool)
@@ -118,7 +118,7 @@ def test_fit_on_a_subset_gives_flags_for_every_match():
 
 
 def test_epipolar_segment_passes_through_the_match():
-    from core.geometry import epipolar_segment
+    from core.analysis.geometry import epipolar_segment
 
     h, w = 480, 640
     rng = np.random.default_rng(5)

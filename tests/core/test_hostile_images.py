@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.cli import run_cli
-from core.io import ImageLoadError, load_image
+from core.formats.images import ImageLoadError, load_image
 from tests.hostile import build_corpus, expected_red_corner
 
 

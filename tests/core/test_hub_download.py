@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.synthetic import textured_scene
+from core.analysis.synthetic import textured_scene
 from tests.hub_server import FakeHub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ REPO = "test-org/tiny-eloftr"
 MATCH_WITH_PROGRESS = """
 import json, sys
 import numpy as np
-from core.matching import match_pair
+from core.matchers.match import match_pair
 from core.types import MatchOptions
 events = []
 rgb = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from core.line_budget import even_subsample
+from core.analysis.line_budget import even_subsample
 
 
 def _dense_and_sparse(n_dense: int = 20000, n_sparse: int = 40, seed: int = 0) -> np.ndarray:

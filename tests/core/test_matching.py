@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.matching import MatchCancelled, match_pair
+from core.analysis.synthetic import homography_pair, textured_scene, warp
+from core.matchers.eloftr import MatchCancelled
+from core.matchers.match import match_pair
 from core.model import WeightsError
-from core.synthetic import homography_pair, textured_scene, warp
 from core.types import MatchOptions
 
 
@@ -65,7 +66,7 @@ def test_no_weights_is_a_weights_error_with_instructions(shifted_pair):
 def test_sift_baseline_agrees_with_known_homography():
     pair = homography_pair(480, 640, seed=4, strength=0.06)
     result = match_pair(pair.image0, pair.image1, MatchOptions(matcher="sift"))
-    from core.synthetic import project
+    from core.analysis.synthetic import project
 
     assert len(result) > 50
     error = np.linalg.norm(project(pair.homography, result.kpts0.astype(np.float64)) - result.kpts1, axis=1)

@@ -1,4 +1,4 @@
-"""Matching runs written by other tools open through core.matching_run.open_run with the right pairs and keypoints.
+"""Matching runs written by other tools open through core.runs.open.open_run with the right pairs and keypoints.
 
 The COLMAP database is written by pycolmap's own API (COLMAP's schema with rig and frame tables), the hloc files with
 h5py in hloc's layout; neither goes through our writers.
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.matching_run import UNKNOWN, RunOpenError, count_pairs, open_run
+from core.runs.base import UNKNOWN, RunOpenError, count_pairs
+from core.runs.open import open_run
 
 pycolmap = pytest.importorskip("pycolmap")
 
@@ -129,8 +130,8 @@ def test_colmap_image_folder_gives_paths(colmap_db, tmp_path):
 
 
 def test_old_colmap_schema_without_rig_tables_opens(tmp_path):
-    from core.colmap_export import write_colmap
-    from core.hloc_export import PairMatches
+    from core.formats.colmap import write_colmap
+    from core.formats.hloc import PairMatches
 
     rng = np.random.default_rng(1)
     kpts0, kpts1 = _keypoints(rng, (100, 120), 20), _keypoints(rng, (100, 120), 20)
@@ -248,7 +249,7 @@ def test_missing_and_empty_inputs_are_refused(tmp_path):
 
 
 def test_batch_output_folder_opens_with_its_inlier_flags(tmp_path):
-    from core.export import MatchFile, write_matches
+    from core.formats.match_files import MatchFile, write_matches
 
     (tmp_path / "pairs").mkdir()
     rng = np.random.default_rng(3)
@@ -266,7 +267,7 @@ def test_batch_output_folder_opens_with_its_inlier_flags(tmp_path):
         pair = run.read_pair(0)
         assert pair.names == ("p/x.png", "y.png")
         order = np.argsort(-scores, kind="stable")
-        assert np.all(np.diff(pair.result.scores) <= 0), "best first, as core.matching returns results"
+        assert np.all(np.diff(pair.result.scores) <= 0), "best first, as core.matchers.eloftr returns results"
         np.testing.assert_array_equal(pair.result.kpts1, kpts1[order])
         np.testing.assert_array_equal(pair.inliers, inliers[order])  # the flags follow their matches
         assert pair.result.image_sizes == ((90, 100), (80, 100))

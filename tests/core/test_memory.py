@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.io import load_image
+from core.formats.images import load_image
 from core.processor import to_gray
 
 

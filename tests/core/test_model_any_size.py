@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from core.analysis.synthetic import textured_scene, warp
 from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching, EfficientLoFTRModel
 from core.model.coarse import confidence_maxima, image_cells, match_mask
-from core.synthetic import textured_scene, warp
 from tests.reference import gray_tensor
 
 # Not multiples of 32: the model runs on 224x320, with coarse cells 24..27 (rows) and 36..39 (columns) padding.

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis.synthetic import textured_scene, warp
 from core.errors import WeightsError
 from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching, EfficientLoFTRModel
 from core.processor import EfficientLoFTRImageProcessor
-from core.synthetic import textured_scene, warp
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis.synthetic import random_homography, textured_scene, warp
 from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
 from core.model.coarse import confidence_matrix
 from core.model.weights import load_weights_into
-from core.synthetic import random_homography, textured_scene, warp
 from tests.reference import calibrated_reference, gray_tensor, reference_state_dict, run_reference
 
 pytest.importorskip("efficientloftr_inference")

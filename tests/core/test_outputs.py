@@ -15,9 +15,9 @@ import pytest
 
 from core.cli import run_cli
 from core.errors import ExportError
-from core.export import build_match_file, read_matches, write_matches
-from core.io import write_atomically
-from core.session import Session, SessionError, load_session, save_session
+from core.formats.files import write_atomically
+from core.formats.match_files import build_match_file, read_matches, write_matches
+from core.formats.session import Session, SessionError, load_session, save_session
 from core.types import MatchResult, RunInfo
 from core.version import __version__
 from tests.image_folders import write_plain_pairs
@@ -181,12 +181,12 @@ def test_missing_weights_stop_a_batch_once_with_exit_2(images, pairs_file, tmp_p
     ],
 )
 def test_unwritable_targets_exit_2_before_matching(argv, blocker, images, pairs_file, tmp_path, capsys, monkeypatch):
-    import core.matching
+    import core.matchers.match
 
     def never(*args, **kwargs):
         raise AssertionError("matched although the output cannot be written")
 
-    monkeypatch.setattr(core.matching, "match_pair", never)
+    monkeypatch.setattr(core.matchers.match, "match_pair", never)
     (tmp_path / blocker).mkdir()  # a folder where the file should go: unwritable even for root
     fill = {"{img0}": images / "a0.png", "{img1}": images / "b0.png", "{pairs}": pairs_file, "{images}": images}
     fill["{tmp}"] = tmp_path
@@ -231,7 +231,7 @@ def test_every_option_that_decides_an_output_is_recorded():
     remembering to add it."""
     from dataclasses import fields, replace
 
-    from core.output_settings import NOT_DECIDING_OUTPUT, OutputSettings
+    from core.matchers.output_settings import NOT_DECIDING_OUTPUT, OutputSettings
     from core.types import MatchOptions
 
     base = OutputSettings(MatchOptions(), 0.2, None, apply_exif=True)
@@ -246,7 +246,7 @@ def test_every_option_that_decides_an_output_is_recorded():
 
 
 def test_resume_rematches_a_pair_made_with_another_backend(images, pairs_file, tmp_path):
-    from core.batch_outputs import PairJob, is_reusable
+    from core.batch.outputs import PairJob, is_reusable
     from core.cli import batch_settings, build_parser
 
     out = tmp_path / "out"

@@ -5,11 +5,11 @@ import pytest
 import torch
 from PIL import Image
 
+from core.analysis.sizing import inference_size
+from core.analysis.synthetic import textured_scene
 from core.errors import WeightsError
 from core.model.efficientloftr import KeypointMatchingOutput
 from core.processor import EfficientLoFTRImageProcessor, to_gray
-from core.sizing import inference_size
-from core.synthetic import textured_scene
 
 
 def test_default_size_is_the_seed_480x640_and_grayscale():

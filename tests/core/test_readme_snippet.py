@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.synthetic import textured_scene, warp
+from core.analysis.synthetic import textured_scene, warp
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

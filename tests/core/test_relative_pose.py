@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.intrinsics import Intrinsics, from_colmap_camera, from_exif
-from core.overlap import check_overlap
-from core.relative_pose import (
+from core.analysis.intrinsics import Intrinsics, from_colmap_camera, from_exif
+from core.analysis.overlap import check_overlap
+from core.analysis.relative_pose import (
     PoseOptions,
     estimate_relative_pose,
     pose_auc,
@@ -174,7 +174,7 @@ def test_overlap_check_tells_spread_matches_from_a_cluster():
 
 def test_reference_poses_from_a_pycolmap_model_give_the_relative_pose(tmp_path):
     pycolmap = pytest.importorskip("pycolmap")
-    from core.reference_poses import find_model_beside, load_reference_poses
+    from core.runs.reference_poses import find_model_beside, load_reference_poses
 
     reconstruction = pycolmap.Reconstruction()
     reconstruction.add_camera_with_trivial_rig(pycolmap.Camera.create_from_model_name(1, "SIMPLE_PINHOLE", 500, 64, 48))

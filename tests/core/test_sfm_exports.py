@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.analysis.synthetic import homography_pair, textured_scene
 from core.cli import run_cli
-from core.io import load_image, to_stored_frame
-from core.synthetic import homography_pair, textured_scene
+from core.formats.images import load_image, to_stored_frame
 from tests.core import hloc_io
 from tests.image_folders import write_plain_pairs
 

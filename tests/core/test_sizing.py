@@ -1,4 +1,4 @@
-from core.sizing import MAX_COARSE_ENTRIES, coarse_entries, plan_inference_sizes
+from core.analysis.sizing import MAX_COARSE_ENTRIES, coarse_entries, plan_inference_sizes
 
 
 def test_usual_sizes_are_kept():

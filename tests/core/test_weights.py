@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis.synthetic import textured_scene, warp
 from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching, WeightsError
 from core.model.weights import save_pretrained, to_transformers_layout
-from core.synthetic import textured_scene, warp
 from tests.reference import calibrated_reference, gray_tensor, reference_state_dict
 
 pytest.importorskip("efficientloftr_inference")

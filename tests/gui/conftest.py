@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.synthetic import textured_scene
+from core.analysis.synthetic import textured_scene
 from tests.gui.fakes import FakeMatcher
 
 
@@ -27,7 +27,7 @@ def make_window(qtbot):
     created = []
 
     def make(matcher="fake") -> MainWindow:
-        """matcher: a match function, "fake" (a FakeMatcher) or None (the real core.matching.match_pair)."""
+        """matcher: a match function, "fake" (a FakeMatcher) or None (the real core.matchers.match.match_pair)."""
         window = MainWindow(FakeMatcher() if matcher == "fake" else matcher)
         qtbot.addWidget(window)
         window.show()

@@ -1,4 +1,4 @@
-"""A fast numpy matcher with the same call shape as core.matching.match_pair, for GUI logic tests."""
+"""A fast numpy matcher with the same call shape as core.matchers.match.match_pair, for GUI logic tests."""
 
 from __future__ import annotations
 

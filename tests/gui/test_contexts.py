@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.matching_run import open_run
+from core.runs.open import open_run
 from core.types import DEFAULT_DISPLAY_THRESHOLD
 from tests.scene_run import write_scene_run
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from core.export import read_matches
-from core.synthetic import textured_scene, warp
+from core.analysis.synthetic import textured_scene, warp
+from core.formats.match_files import read_matches
 from tests.gui.conftest import wait_idle
 
 
@@ -18,7 +18,7 @@ def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_we
 
     from gui.main_window import MainWindow
 
-    window = make_window(None)  # the real core.matching.match_pair
+    window = make_window(None)  # the real core.matchers.match.match_pair
     assert isinstance(window, MainWindow)
     # No cached Hub weights in offline mode: the window starts with SIFT standing in; the user picks the model.
     window.controls.matcher.setCurrentIndex(window.controls.matcher.findData("eloftr"))

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.weights_help import hub_weights_cached
+from core.default_weights import hub_weights_cached
 from gui.settings import open_settings
 from tests.gui.conftest import load
 from tests.gui.test_geometry_settings import choose

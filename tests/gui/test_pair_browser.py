@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from core.matching_run import StoredPair, open_run
-from core.reference_poses import find_model_beside, load_reference_poses
+from core.runs.base import StoredPair
+from core.runs.open import open_run
+from core.runs.reference_poses import find_model_beside, load_reference_poses
 from gui.pair_table import COLUMNS, PairTable
 from gui.views.pair_browser import PairBrowser
 from gui.views.pair_matrix import PairMatrix, heat_colors
@@ -85,15 +86,15 @@ def test_background_check_fills_the_table_and_reports_auc(qtbot, browser, table)
 def test_cancelled_check_stops_early(qtbot, browser, table, monkeypatch):
     import time
 
-    import core.quick_check
+    import core.runs.quick_check
 
-    real = core.quick_check.check_pair
+    real = core.runs.quick_check.check_pair
 
     def slow(*args, **kwargs):
         time.sleep(0.3)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.quick_check, "check_pair", slow)
+    monkeypatch.setattr(core.runs.quick_check, "check_pair", slow)
     browser.check_visible()
     qtbot.waitUntil(lambda: browser._checked_count >= 1, timeout=10000)
     browser.cancel_button.click()
@@ -218,7 +219,7 @@ def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(m
 
 
 def test_hloc_match_counts_arrive_in_the_background(qtbot, tmp_path):
-    from core.hloc_export import PairMatches, write_hloc
+    from core.formats.hloc import PairMatches, write_hloc
 
     rng = np.random.default_rng(0)
     names = [f"im{i}.png" for i in range(5)]

@@ -7,9 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from core.matching_run import UNKNOWN, open_run
-from core.quick_check import check_pair, check_pairs, describe
-from core.reference_poses import find_model_beside, load_reference_poses
+from core.runs.base import UNKNOWN
+from core.runs.open import open_run
+from core.runs.quick_check import check_pair, check_pairs, describe
+from core.runs.reference_poses import find_model_beside, load_reference_poses
 from gui.pair_table import COLUMN_KEYS, PairTable
 from tests.scene_run import UNRELATED, write_scene_run
 
@@ -108,16 +109,16 @@ def test_stored_inliers_take_precedence(scene):
 
 
 def test_a_pair_whose_check_fails_is_reported_and_the_rest_go_on(scene, monkeypatch):
-    import core.quick_check
+    import core.runs.quick_check
 
-    real = core.quick_check.check_pair
+    real = core.runs.quick_check.check_pair
 
     def flaky(pair, reference=None):
         if pair.index == 2:
             raise FloatingPointError("boom")
         return real(pair, reference)
 
-    monkeypatch.setattr(core.quick_check, "check_pair", flaky)
+    monkeypatch.setattr(core.runs.quick_check, "check_pair", flaky)
     outcomes = {}
     check_pairs(scene.run, range(6), outcomes.__setitem__)
     assert sorted(outcomes) == list(range(6))

@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from core.drawing import SELECTION_COLOR
+from core.formats.drawing import SELECTION_COLOR
 from tests.gui.conftest import load, wait_idle
 from tests.gui.fakes import FakeMatcher
 

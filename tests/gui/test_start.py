@@ -48,12 +48,12 @@ def test_bundled_files_are_found_and_a_missing_one_is_an_error():
 
 def test_the_weights_help_text_comes_without_torch():
     script = (
-        "import sys; from core.weights_help import HOW_TO_GET_WEIGHTS; "
+        "import sys; from core.default_weights import HOW_TO_GET_WEIGHTS; "
         "from core.model.weights import HOW_TO_GET_WEIGHTS as OLD; "
         "assert 'hf download' in HOW_TO_GET_WEIGHTS; "
         "print('torch' in sys.modules)"
     )
-    torch_free = "import sys; import core.weights_help; print('torch' in sys.modules)"
+    torch_free = "import sys; import core.default_weights; print('torch' in sys.modules)"
     for code, expected in ((torch_free, "False"), (script, "True")):
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and done.stdout.strip() == expected, done.stderr

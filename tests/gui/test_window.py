@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from core.export import read_matches
+from core.formats.match_files import read_matches
 from tests.gui.conftest import load, wait_idle
 from tests.gui.fakes import FakeMatcher
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.compare import find_counterparts
-from core.geometry import GeometryOptions, fit_and_apply
-from core.io import LoadedImage
+from core.analysis.compare import find_counterparts
+from core.analysis.geometry import GeometryOptions, fit_and_apply
+from core.formats.images import LoadedImage
 from core.types import MatchOptions, MatchResult, RunInfo
 from gui.inspection import GeometryFit, InspectionModel, Region
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import CoarseEvidence, MatchResult
+from core.types import CoarseEvidence, MatchResult
 
 # Peaks closer than this many coarse cells (Chebyshev distance) to a stronger one are the same peak.
 PEAK_SEPARATION_CELLS = 2

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .hloc_export import PairMatches, merge_keypoints
-from .io import write_atomically
+from core.formats.files import write_atomically
+from core.formats.hloc import PairMatches, merge_keypoints
 
 MAX_IMAGE_ID = 2147483647
 SIMPLE_RADIAL = 2

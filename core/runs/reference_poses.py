@@ -1,7 +1,7 @@
 """Reference camera poses from a COLMAP sparse model, read with the optional pycolmap (`pip install ".[colmap]"`).
 
 A pair's reference is cam1_from_cam0 of the two registered images, compared with an estimated relative pose by
-core.relative_pose.pose_error.
+core.analysis.relative_pose.pose_error.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .matching_run import RunOpenError
-from .relative_pose import relative_from_absolute
+from core.analysis.relative_pose import relative_from_absolute
+from core.runs.base import RunOpenError
 
 MODEL_FILES = ("images.bin", "images.txt")
 

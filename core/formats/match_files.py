@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ExportError
-from .io import file_sha256, write_atomically
-from .stored_arrays import flags, points, size_hw, values
-from .types import MatchResult
-from .version import __version__
+from core.errors import ExportError
+from core.formats.files import file_sha256, write_atomically
+from core.formats.stored_arrays import flags, points, size_hw, values
+from core.types import MatchResult
+from core.version import __version__
 
 FORMATS = (".csv", ".json", ".npz")
 CSV_PROVENANCE_SUFFIX = ".provenance.json"
@@ -47,7 +47,8 @@ class MatchFile:
     provenance: dict[str, Any] = field(default_factory=dict)
     inliers: np.ndarray | None = None
     residuals: np.ndarray | None = None
-    # Second-best separated peak / best of each match's coarse confidence (core.ambiguity); None without features.
+    # Second-best separated peak / best of each match's coarse confidence (core.analysis.ambiguity); None without
+    # coarse features.
     ambiguity: np.ndarray | None = None
 
     def image_sizes(self) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -127,7 +128,7 @@ def build_match_file(
     inliers = residuals = None
     if geometry is not None and getattr(geometry, "ok", False) and len(geometry.inliers) == int(keep.sum()):
         inliers, residuals = geometry.inliers, geometry.residuals.astype(np.float32)
-    from .ambiguity import ambiguity_scores
+    from core.analysis.ambiguity import ambiguity_scores
 
     kept = result.subset(keep)
     record = provenance(result, image_paths, threshold, geometry, **provenance_details)

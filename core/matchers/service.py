@@ -1,4 +1,4 @@
-"""The matcher as a child process: `python -m core.match_service`, spoken to over its stdin and stdout.
+"""The matcher as a child process: `python -m core.matchers.service`, spoken to over its stdin and stdout.
 
 The window runs the model here so that importing torch, loading weights and the forward pass never hold its
 interpreter lock: its event loop stays responsive during a run. Messages are pickled tuples, framed by
@@ -21,13 +21,13 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .errors import MatchCancelled, failure_kind
+from core.errors import MatchCancelled, failure_kind
 
 
 def serve(inbox: Connection, outbox: Connection) -> None:
     import torch
 
-    from .matching import match_pair
+    from core.matchers.match import match_pair
 
     # Denormal floats only slow the CPU down (3-4x with some weights); they carry no information at this precision.
     torch.set_flush_denormal(True)

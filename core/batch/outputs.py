@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ExportError
-from .export import read_matches
-from .io import stored_size, to_stored_frame, write_atomically
+from core.errors import ExportError
+from core.formats.files import write_atomically
+from core.formats.images import stored_size, to_stored_frame
+from core.formats.match_files import read_matches
 
 FAILED_PAIRS = "failed_pairs.txt"
 MATCHED_PAIRS = "pairs_matched.txt"
@@ -78,7 +79,7 @@ def write_lists(out: Path, written: Sequence[PairJob], failures: Sequence[tuple[
 
 def write_collection(jobs: Sequence[PairJob], out: Path, fmt: str) -> None:
     """hloc/COLMAP files from the pair outputs, in the stored pixel frame those tools read."""
-    from .hloc_export import PairMatches
+    from core.formats.hloc import PairMatches
 
     pairs, sizes = [], {}
     for job in jobs:
@@ -92,11 +93,11 @@ def write_collection(jobs: Sequence[PairJob], out: Path, fmt: str) -> None:
         pairs.append(PairMatches(job.name0, job.name1, kpts[0], kpts[1], data.scores))
     try:
         if fmt == "hloc":
-            from .hloc_export import write_hloc
+            from core.formats.hloc import write_hloc
 
             write_hloc(pairs, out / "features.h5", out / "matches.h5", sizes)
         else:
-            from .colmap_export import write_colmap
+            from core.formats.colmap import write_colmap
 
             write_colmap(pairs, out / "database.db", sizes)
     except OSError as exc:

@@ -3,12 +3,12 @@
 Opening reads the image list and, per pair, the image indices and counts; a pair's keypoints and matches are read
 only when `read_pair` asks for them. Matches come back as a MatchResult in the frame the file stores (images as the
 file stores them, without EXIF rotation), in the project's pixel convention (pixel centres at integers), sorted best
-first like core.matching's results, with the file's verified inlier flags (same order) where it has them. Matches
+first like core.matchers.eloftr's results, with the file's verified inlier flags (same order) where it has them. Matches
 whose keypoints or score are NaN or infinite are left out, and the pair's notes (`result.info.notes`) say how many.
 
 A run whose stored data cannot be used (an array of the wrong shape or type, an index past the keypoints, a missing
 dataset) raises RunOpenError from `open_run`, `read_pair` and `count_matches`, one line naming the file, the pair
-and what is wrong; core.stored_arrays holds the checks the readers share.
+and what is wrong; core.formats.stored_arrays holds the checks the readers share.
 
 `open_run` accepts a COLMAP database, an hloc features.h5 / matches.h5 pair, or a folder holding either (or the
 per-pair files of `match-inspector batch`).
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .intrinsics import Intrinsics, from_exif
-from .types import MatchResult
+from core.analysis.intrinsics import Intrinsics, from_exif
+from core.types import MatchResult
 
 UNKNOWN = -1  # a count the file does not have (e.g. verified inliers in hloc files)
 
@@ -206,7 +206,7 @@ def _finite_only(pair: StoredPair) -> StoredPair:
 
 
 def _best_first(pair: StoredPair) -> StoredPair:
-    """Matches sorted by score, best first (stable), as core.matching returns them and the inspector expects."""
+    """Matches sorted by score, best first (stable), as core.matchers.eloftr returns them and the inspector expects."""
     scores = pair.result.scores
     if not np.any(np.diff(scores) > 0):
         return pair
@@ -216,65 +216,6 @@ def _best_first(pair: StoredPair) -> StoredPair:
         result.kpts0[order], result.kpts1[order], scores[order], result.image_sizes, result.info
     )
     return replace(pair, result=sorted_result, inliers=None if pair.inliers is None else pair.inliers[order])
-
-
-def _default_image_dir(folder: Path) -> Path | None:
-    candidate = folder / "images"  # COLMAP's and hloc's usual project layout
-    return candidate if candidate.is_dir() else None
-
-
-def open_run(
-    path: str | Path, image_dir: str | Path | None = None, pairs_file: str | Path | None = None
-) -> MatchingRun:
-    """Open a COLMAP database, an hloc matches.h5 (features.h5 beside it) or a folder holding either.
-
-    A folder opens, in this order: database.db, features.h5 + matches.h5, or the per-pair files of
-    `match-inspector batch` (pairs/*.npz|json|csv). Raises RunOpenError with a message for the user.
-    """
-    path = Path(path)
-    images = Path(image_dir) if image_dir is not None else None
-    if images is not None and not images.is_dir():
-        raise RunOpenError(f"image folder not found: {images}")
-    if not path.exists():
-        raise RunOpenError(f"not found: {path}")
-    pairs = Path(pairs_file) if pairs_file is not None else None
-    if pairs is not None and not pairs.is_file():
-        raise RunOpenError(f"pairs file not found: {pairs}")
-    if path.is_dir():
-        folder = path
-        if (folder / "database.db").is_file():
-            path = folder / "database.db"
-        elif (folder / "matches.h5").is_file():
-            path = folder / "matches.h5"
-        elif (folder / "pairs").is_dir():
-            from .batch_folder import BatchFolderRun
-
-            return BatchFolderRun(folder, images)
-        else:
-            raise RunOpenError(f"{folder} holds no database.db, matches.h5 or pairs/ folder of a matching run")
-    folder = path.parent
-    images = images or _default_image_dir(folder)
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        from .hloc_files import HlocRun
-
-        if path.name.startswith("features"):
-            raise RunOpenError(f"{path.name} holds keypoints only: open the matches file (features beside it)")
-        return HlocRun(_features_beside(path), path, images, pairs)
-    from .colmap_database import ColmapDatabaseRun
-
-    return ColmapDatabaseRun(path, images)
-
-
-def _features_beside(matches: Path) -> Path:
-    """hloc names its files features.h5 / matches.h5, or feats-NAME.h5 / matches-NAME_feats-NAME.h5."""
-    candidates = [matches.parent / "features.h5"]
-    if "_" in matches.stem:
-        candidates.append(matches.parent / (matches.stem.split("_", 1)[1] + ".h5"))
-    candidates += sorted(p for p in matches.parent.glob("feat*.h5") if p != matches)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise RunOpenError(f"no features file (features.h5) beside {matches.name}")
 
 
 def count_pairs(

@@ -6,7 +6,7 @@ matches as (N, 2) uint32 keypoint indices into (image id0, image id1). Keypoints
 first two columns are x, y with the origin at the corner of the first pixel: we subtract 0.5 to reach our
 convention (pixel centres at integers), as the writer in colmap_export adds it.
 
-Every blob is checked against its rows and cols and every index against the keypoints (core.stored_arrays): a
+Every blob is checked against its rows and cols and every index against the keypoints (core.formats.stored_arrays): a
 damaged database gives one RunOpenError, never a wrong picture. Stored F, E, H and pose blobs of the wrong size are
 left out with a note (nothing here uses them to read the matches).
 """
@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .colmap_export import MAX_IMAGE_ID
-from .intrinsics import COLMAP_MODELS, Intrinsics, from_colmap_camera
-from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
-from .stored_arrays import indices, points, size_hw, take
-from .types import MatchResult, RunInfo
+from core.analysis.intrinsics import COLMAP_MODELS, Intrinsics, from_colmap_camera
+from core.formats.colmap import MAX_IMAGE_ID
+from core.formats.stored_arrays import indices, points, size_hw, take
+from core.runs.base import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from core.types import MatchResult, RunInfo
 
 # two_view_geometries.config, COLMAP's TwoViewGeometry::ConfigurationType
 GEOMETRY_TYPES = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import write_atomically
+from core.formats.files import write_atomically
 
 CELL_PX = 1.0
 

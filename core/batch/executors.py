@@ -1,7 +1,7 @@
 """Where the batch's pairs are matched on one machine: in this process (the default), or in N worker processes.
 
-Both yield each pair's outcome as it completes (core.batch.Executor); the driver writes the files. Ray's executor,
-for several machines, is in core.batch_ray so that a local run never imports Ray.
+Both yield each pair's outcome as it completes (core.batch.driver.Executor); the driver writes the files. Ray's
+executor, for several machines, is in core.batch.ray_executor so that a local run never imports Ray.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
-from .batch import BatchSettings, PairOutcome, match_chunk, match_job
-from .batch_outputs import PairJob
+from core.batch.driver import BatchSettings, PairOutcome, match_chunk, match_job
+from core.batch.outputs import PairJob
 
 WorkerSetup = Callable[[], None]  # run once in each worker before its first pair (picklable: a module-level function)
 
@@ -65,8 +65,8 @@ def prepare_worker(threads: int, setup: WorkerSetup | None, ignore_interrupt: bo
 
 class ProcessExecutor:
     """`--executor local --workers N`: N spawned processes on this machine, each with cores / N threads, each
-    loading the model once (core.matching keeps it). A worker that dies breaks the pool: a new pool takes over and
-    the chunks that were in flight are matched again."""
+    loading the model once (core.matchers.eloftr keeps it). A worker that dies breaks the pool: a new pool takes over
+    and the chunks that were in flight are matched again."""
 
     def __init__(self, workers: int, worker_setup: WorkerSetup | None = None) -> None:
         self.workers = workers

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import GeometryOptions, estimate, sampson_distance
-from .intrinsics import Intrinsics
+from core.analysis.geometry import GeometryOptions, estimate, sampson_distance
+from core.analysis.intrinsics import Intrinsics
 
 MIN_MATCHES = 5  # the five-point solver's minimum
 AUC_THRESHOLDS_DEG = (5.0, 10.0, 20.0)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import GeometryOptions, estimate
-from .matching_run import MatchingRun, RunOpenError, StoredPair
-from .overlap import Overlap, check_overlap
-from .reference_poses import ReferencePoses
-from .relative_pose import PoseError, RelativePose, estimate_relative_pose, pose_error
+from core.analysis.geometry import GeometryOptions, estimate
+from core.analysis.overlap import Overlap, check_overlap
+from core.analysis.relative_pose import PoseError, RelativePose, estimate_relative_pose, pose_error
+from core.runs.base import MatchingRun, RunOpenError, StoredPair
+from core.runs.reference_poses import ReferencePoses
 
 log = logging.getLogger(__name__)
 

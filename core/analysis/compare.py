@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import MatchResult
+from core.types import MatchResult
 
 DEFAULT_RADIUS_PX = 2.0
 NEIGHBOURS = 4  # counterparts kept per match: more than one can fall within the radius on dense grids

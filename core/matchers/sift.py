@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from .errors import MatchCancelled
-from .types import MatchResult, RunInfo
+from core.errors import MatchCancelled
+from core.types import MatchResult, RunInfo
 
 RATIO = 0.8
 MAX_FEATURES = 8000

@@ -14,10 +14,18 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .batch import BatchSettings, PairOutcome, match_chunk
-from .batch_executors import CHUNKS_PER_WORKER, TRIES, WorkerSetup, chunk_size, chunked, lost_outcomes, prepare_worker
-from .batch_outputs import PairJob
-from .errors import UserError
+from core.batch.driver import BatchSettings, PairOutcome, match_chunk
+from core.batch.executors import (
+    CHUNKS_PER_WORKER,
+    TRIES,
+    WorkerSetup,
+    chunk_size,
+    chunked,
+    lost_outcomes,
+    prepare_worker,
+)
+from core.batch.outputs import PairJob
+from core.errors import UserError
 
 INSTALL_HINT = 'pip install "match-inspector[ray]"'
 LARGEST_CHUNK = 8  # pairs: at 0.1 s a pair on a GPU, under a second between a worker's results
@@ -36,7 +44,7 @@ def _import_ray() -> Any:
 
 
 class PairWorker:
-    """The Ray actor: its process keeps the model loaded between chunks (core.matching caches it)."""
+    """The Ray actor: its process keeps the model loaded between chunks (core.matchers.eloftr caches it)."""
 
     def __init__(self, threads: int, setup: WorkerSetup | None) -> None:
         prepare_worker(threads, setup, ignore_interrupt=False)

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
-from .io import file_sha256, write_atomically
-from .types import MatchResult, RunInfo
-from .version import __version__
+from core.errors import UserError
+from core.formats.files import file_sha256, write_atomically
+from core.types import MatchResult, RunInfo
+from core.version import __version__
 
 SESSION_SUFFIX = ".misession"
 VERSION = 1

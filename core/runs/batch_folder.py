@@ -2,7 +2,7 @@
 
 Each file names its images (relative to the batch's image folder) and sizes in its provenance, and holds inlier flags
 when the batch ran with --geometry. Opening reads every file once for its counts; a pair's matches are read again
-when it is shown, so memory stays small. core.export.read_matches checks each file's arrays and sizes.
+when it is shown, so memory stays small. core.formats.match_files.read_matches checks each file's arrays and sizes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import CSV_PROVENANCE_SUFFIX, FORMATS, ExportError, MatchFile, read_matches
-from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
-from .types import MatchResult, RunInfo
+from core.formats.match_files import CSV_PROVENANCE_SUFFIX, FORMATS, ExportError, MatchFile, read_matches
+from core.runs.base import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from core.types import MatchResult, RunInfo
 
 
 class BatchFolderRun(MatchingRun):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .coarse import EXP_FLOOR, CoarseMatches, ConfidenceMaxima, match_mask, similarity
-from .efficientloftr import EfficientLoFTRForKeypointMatching
+from core.model.coarse import EXP_FLOOR, CoarseMatches, ConfidenceMaxima, match_mask, similarity
+from core.model.efficientloftr import EfficientLoFTRForKeypointMatching
 
 
 def dense_confidence_maxima(

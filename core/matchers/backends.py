@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import OptionsError
-from .onnx_export import FORMAT_VERSION, OnnxModelError, check_onnx_matches, export_onnx, file_sha256
-from .types import MatchOptions
-from .user_folders import cache_dir
+from core.errors import OptionsError
+from core.formats.user_folders import cache_dir
+from core.matchers.onnx_export import FORMAT_VERSION, OnnxModelError, check_onnx_matches, export_onnx, file_sha256
+from core.types import MatchOptions
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -156,7 +156,7 @@ def load_compiled(options: MatchOptions, progress: ProgressCallback | None = Non
 
     Raises ValueError (OnnxModelError, WeightsError included) with one clear message on anything unusable.
     """
-    from .model.weights import resolve_source
+    from core.model.weights import resolve_source
 
     problem = missing_packages(options.backend)
     if problem:

@@ -1,6 +1,6 @@
 """EfficientLoFTR to ONNX: one file per weights and variant, any image size (multiples of 32), checked and labelled.
 
-The graph is core.model.dense.DenseMatcher: inputs image0 (1, 1, H0, W0) and image1 (1, 1, H1, W1), grayscale in
+The graph is core.model.onnx_graph.DenseMatcher: inputs image0 (1, 1, H0, W0) and image1 (1, 1, H1, W1), grayscale in
 [0, 1], and the coarse threshold (a float32 scalar); outputs the N matches' keypoints in both images (model-input
 pixels) and scores, N decided by the data. Its metadata names the weights (SHA-256), the variant,
 the config and the exporter, so a file is never run with the wrong expectations (read_onnx_metadata).
@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .types import Variant
+from core.errors import UserError
+from core.types import Variant
 
 FORMAT_VERSION = "2"  # 2: only the matches come out (1: every coarse cell with an is_match flag)
 INPUT_NAMES = ("image0", "image1", "threshold")
@@ -59,7 +59,7 @@ def file_sha256(path: str | Path) -> str:
 
 def weights_identity(weights: str | None, local_files_only: bool = False) -> tuple[Path, str]:
     """The checkpoint file behind a weights source (Hub id, folder or file) and its SHA-256."""
-    from .model.weights import resolve_source
+    from core.model.weights import resolve_source
 
     path, _ = resolve_source(weights, local_files_only=local_files_only)
     return path, file_sha256(path)
@@ -94,10 +94,10 @@ def export_onnx(
     import onnx
     import torch
 
-    from .io import write_atomically
-    from .model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
-    from .model.dense import DenseMatcher
-    from .model.weights import load_pretrained, resolve_source
+    from core.formats.files import write_atomically
+    from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
+    from core.model.onnx_graph import DenseMatcher
+    from core.model.weights import load_pretrained, resolve_source
 
     def report(stage: str, fraction: float) -> None:
         if progress is not None:

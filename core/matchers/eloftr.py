@@ -1,4 +1,6 @@
-"""match_pair(): the app's one entry into the model. Returns numpy results; torch stays behind this line."""
+"""EfficientLoFTR behind the matcher call: the model loaded once per options and kept, run in PyTorch or in an
+exported backend (core.matchers.backends), keypoints mapped back to original pixels, the coarse evidence kept.
+Returns numpy results; torch stays behind this line."""
 
 from __future__ import annotations
 
@@ -11,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .backends import BackendInfo
-from .errors import MatchCancelled, OptionsError
-from .io import LoadedImage
-from .sizing import plan_inference_sizes
-from .types import CoarseEvidence, MatchOptions, MatchResult, RunInfo
-from .weights_help import DEFAULT_HUB_ID
+from core.analysis.sizing import plan_inference_sizes
+from core.default_weights import DEFAULT_HUB_ID
+from core.errors import MatchCancelled, OptionsError
+from core.matchers.backends import BackendInfo
+from core.types import CoarseEvidence, MatchOptions, MatchResult, RunInfo
 
 ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the run done)
 CancelCheck = Callable[[], bool]
@@ -46,8 +47,8 @@ def resolve_device(name: str) -> str:
 
 def load_model(options: MatchOptions, progress: ProgressCallback | None = None) -> Any:
     """The EfficientLoFTR model for these options, loaded once and kept (weights, variant, device, fusing)."""
-    from .model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
-    from .model.weights import load_pretrained, resolve_source
+    from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
+    from core.model.weights import load_pretrained, resolve_source
 
     device = resolve_device(options.device)
     key = (options.weights, options.variant, device, options.fuse, options.local_files_only)
@@ -84,39 +85,14 @@ def _autocast(device: str, precision: str) -> Any:
     return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
 
 
-def _as_rgb(image: LoadedImage | np.ndarray) -> np.ndarray:
-    from .io import as_rgb8
-
-    return image.pixels if isinstance(image, LoadedImage) else as_rgb8(image)
-
-
-def match_pair(
-    image0: LoadedImage | np.ndarray,
-    image1: LoadedImage | np.ndarray,
-    options: MatchOptions | None = None,
-    progress: ProgressCallback | None = None,
-    cancelled: CancelCheck | None = None,
-) -> MatchResult:
-    """Match two images. Raises MatchCancelled, WeightsError (no usable weights) or OptionsError (bad options)."""
-    options = options or MatchOptions()
-    rgb0, rgb1 = _as_rgb(image0), _as_rgb(image1)
-    if options.matcher == "sift":
-        from .sift import match_sift
-
-        return match_sift(rgb0, rgb1, progress=progress, cancelled=cancelled)
-    if options.matcher != "eloftr":
-        raise OptionsError(f"unknown matcher '{options.matcher}'")
-    return _match_eloftr(rgb0, rgb1, options, progress, cancelled)
-
-
-def _match_eloftr(
+def match_eloftr(
     rgb0: np.ndarray,
     rgb1: np.ndarray,
     options: MatchOptions,
     progress: ProgressCallback | None,
     cancelled: CancelCheck | None,
 ) -> MatchResult:
-    from .processor import resize_gray, to_gray
+    from core.processor import resize_gray, to_gray
 
     def check() -> None:
         if cancelled is not None and cancelled():
@@ -132,7 +108,7 @@ def _match_eloftr(
         model = load_model(options, progress)
         device = str(next(model.parameters()).device)
     else:
-        from .backends import load_compiled
+        from core.matchers.backends import load_compiled
 
         compiled = load_compiled(options, progress)
         device = compiled.info.execution_provider
@@ -147,7 +123,7 @@ def _match_eloftr(
     grays = [resize_gray(to_gray(rgb), *target) for rgb, target in zip((rgb0, rgb1), input_sizes)]
     timings["preprocess"] = time.perf_counter() - started
 
-    source = None  # the eager model's output, from which the coarse evidence is kept (core.ambiguity)
+    source = None  # the eager model's output, from which the coarse evidence is kept (core.analysis.ambiguity)
     if options.backend == "torch":
         model_kpts0, model_kpts1, scores, backend, source = _run_torch(
             model, grays, options, progress, cancelled, timings
@@ -199,7 +175,7 @@ def _run_torch(
     its valid rows for the coarse evidence."""
     import torch
 
-    from .model import Cancelled, StageHooks
+    from core.model import Cancelled, StageHooks
 
     device = next(model.parameters()).device
     tensors = [torch.from_numpy(gray)[None, None].to(device) for gray in grays]
@@ -218,7 +194,7 @@ def _run_torch(
 
 
 def coarse_evidence(output: Any, valid: Any, order: np.ndarray) -> CoarseEvidence:
-    """What core.ambiguity needs from pair 0 of a model output, rows in the result's `order`."""
+    """What core.analysis.ambiguity needs from pair 0 of a model output, rows in the result's `order`."""
     coarse = output.coarse
     cells0 = coarse.cells[0, 0][valid].cpu().numpy()[order]
     cells1 = coarse.cells[0, 1][valid].cpu().numpy()[order]

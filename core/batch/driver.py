@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .batch_outputs import COLLECTION_FILES, PairJob, is_reusable, pair_path, write_collection, write_lists
-from .errors import UserError
-from .export import MatchFile, build_match_file, write_matches
-from .geometry import GeometryOptions, GeometryResult, estimate
-from .io import ImageLoadError, file_sha256, left_over_temporaries, load_image
-from .output_settings import OutputSettings
-from .types import MatchResult
+from core.analysis.geometry import GeometryOptions, GeometryResult, estimate
+from core.batch.outputs import COLLECTION_FILES, PairJob, is_reusable, pair_path, write_collection, write_lists
+from core.errors import UserError
+from core.formats.files import file_sha256, left_over_temporaries
+from core.formats.images import ImageLoadError, load_image
+from core.formats.match_files import MatchFile, build_match_file, write_matches
+from core.matchers.output_settings import OutputSettings
+from core.types import MatchResult
 
 
 class PairsFileError(UserError):
@@ -74,7 +75,7 @@ def fit_geometry(result: MatchResult, threshold: float, options: GeometryOptions
 def match_job(job: PairJob, settings: BatchSettings) -> PairOutcome:
     """One pair's match file. A pair whose images cannot be read fails alone; weights and option problems raise and
     stop the batch (every pair would fail the same way)."""
-    from .matching import match_pair  # the model loads once per process and stays cached there
+    from core.matchers.match import match_pair  # the model loads once per process and stays cached there
 
     path0, path1 = settings.images / job.name0, settings.images / job.name1
     output = settings.output

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .geometry import GeometryOptions
-from .sift import MAX_SIDE as SIFT_MAX_SIDE
-from .types import MatchOptions
+from core.analysis.geometry import GeometryOptions
+from core.matchers.sift import MAX_SIDE as SIFT_MAX_SIDE
+from core.types import MatchOptions
 
 # MatchOptions fields that change how a run goes, not which matches it writes (float rounding aside).
 NOT_DECIDING_OUTPUT = frozenset({"device", "fuse", "local_files_only"})

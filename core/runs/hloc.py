@@ -7,7 +7,7 @@ holding `matches0` (index into image 1's keypoints for each keypoint of image 0,
 `matching_scores0`. Older files join the names with "_"; a pair may be stored in either order. hloc stores no
 verified inliers (COLMAP verifies after import), so the inlier column stays unknown.
 
-Every dataset is checked before use (core.stored_arrays): matches0 is 1-D whole numbers, -1 or an index into the
+Every dataset is checked before use (core.formats.stored_arrays): matches0 is 1-D whole numbers, -1 or an index into the
 second image's keypoints; matching_scores0 has one number per entry of matches0; keypoints are (N, 2) numbers;
 image_size is two positive whole numbers. Anything else is one RunOpenError naming the dataset.
 """
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .hloc_export import names_to_pair
-from .matching_run import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
-from .stored_arrays import indices, points, size_hw, take, values
-from .types import MatchResult, RunInfo
+from core.formats.hloc import names_to_pair
+from core.formats.stored_arrays import indices, points, size_hw, take, values
+from core.runs.base import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from core.types import MatchResult, RunInfo
 
 
 class HlocRun(MatchingRun):

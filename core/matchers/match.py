@@ -1,0 +1,35 @@
+"""match_pair(): the app's one entry into matching, for every matcher. Returns numpy results (MatchResult)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import OptionsError
+from core.formats.images import LoadedImage
+from core.matchers.eloftr import CancelCheck, ProgressCallback, match_eloftr
+from core.types import MatchOptions, MatchResult
+
+
+def _as_rgb(image: LoadedImage | np.ndarray) -> np.ndarray:
+    from core.formats.images import as_rgb8
+
+    return image.pixels if isinstance(image, LoadedImage) else as_rgb8(image)
+
+
+def match_pair(
+    image0: LoadedImage | np.ndarray,
+    image1: LoadedImage | np.ndarray,
+    options: MatchOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCheck | None = None,
+) -> MatchResult:
+    """Match two images. Raises MatchCancelled, WeightsError (no usable weights) or OptionsError (bad options)."""
+    options = options or MatchOptions()
+    rgb0, rgb1 = _as_rgb(image0), _as_rgb(image1)
+    if options.matcher == "sift":
+        from core.matchers.sift import match_sift
+
+        return match_sift(rgb0, rgb1, progress=progress, cancelled=cancelled)
+    if options.matcher != "eloftr":
+        raise OptionsError(f"unknown matcher '{options.matcher}'")
+    return match_eloftr(rgb0, rgb1, options, progress, cancelled)
