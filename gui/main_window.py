@@ -38,23 +38,10 @@ from .views.histogram import ScoreHistogram
 from .views.inspector_panel import InspectorPanel
 from .views.match_table import MatchTable
 from .views.pair_view import PairView
+from .widgets.binding import bind, bind_field
 from .widgets.controls import ControlsPanel
 from .widgets.run_status import RunStatus
 from .worker import MatchFunction
-
-
-def bind_checkable(action: QAction, changed: Any, checked: bool) -> None:
-    """A checkable menu entry that shows one model field: it follows the field's event, its clicks write the field."""
-    action.setCheckable(True)
-    action.setChecked(checked)
-
-    def follow(value: bool) -> None:
-        if action.isChecked() != value:
-            action.blockSignals(True)
-            action.setChecked(value)
-            action.blockSignals(False)
-
-    changed.connect(follow)
 
 
 class MainWindow(QMainWindow):
@@ -149,12 +136,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "Export matches…", exports.export_matches_dialog, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Export view as PNG…", exports.export_png_dialog, "Ctrl+Shift+S")
-        export_options = self.model.export_options
-        legend = self._action(
-            file_menu, "Legend and caption in PNG", lambda on: setattr(export_options, "legend_in_png", on)
-        )
-        bind_checkable(legend, export_options.events.legend_in_png, export_options.legend_in_png)
-        self.legend_action = legend
+        self.legend_action = self._action(file_menu, "Legend and caption in PNG")
+        bind_field(self.legend_action, self.model.export_options, "legend_in_png")
         file_menu.addSeparator()
         self._action(file_menu, "Close window", self.close, QKeySequence.StandardKey.Close)
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -165,10 +148,9 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "Fit to window", self.view.fit, "Ctrl+0")
         self._action(view_menu, "Clear box selection", lambda: self.model.set_region(None))
         options_menu = self.menuBar().addMenu("&Options")
-        exif = self._action(options_menu, "Apply EXIF orientation", self.toggle_exif)
-        image_options = self.model.image_options
-        bind_checkable(exif, image_options.events.apply_exif, image_options.apply_exif)  # one owner: the model
-        self.exif_action = exif
+        self.exif_action = self._action(options_menu, "Apply EXIF orientation")
+        image_options = self.model.image_options  # one owner: a click reads the pair again in the new frame
+        bind(self.exif_action, image_options.events.apply_exif, lambda: image_options.apply_exif, self.toggle_exif)
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Getting EfficientLoFTR weights", self.show_weights_help)
         self._refresh_recent_menu()
@@ -179,13 +161,14 @@ class MainWindow(QMainWindow):
         escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self.view, self._escape)
         escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
-    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+    def _action(self, menu: Any, text: str, slot: Any = None, shortcut: Any = None) -> QAction:
         action = QAction(text, self)
         if isinstance(shortcut, QKeySequence.StandardKey):
             action.setShortcuts(shortcut)  # every platform binding (Close is Ctrl+F4 and Ctrl+W)
         elif shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
+        if slot is not None:
+            action.triggered.connect(slot)
         menu.addAction(action)
         return action
 
@@ -199,9 +182,6 @@ class MainWindow(QMainWindow):
         self.files.recentChanged.connect(self._refresh_recent_menu)
         self.matching_run.rematchRequested.connect(self.runs.run)
         self.matching_run.runOpening.connect(lambda: self.enter_context("browse"))
-        self.exports.current_layout = lambda: self.view.layout_mode  # the picture is laid out as the screen is
-        self.sessions.view_range = self._view_range
-        self.sessions.set_view_range = self._set_view_range
         model.pair_changed.connect(self._update_title)
         model.pair_changed.connect(lambda: self.message_bar.dismiss())
         model.selection_changed.connect(self.view.follow)
@@ -337,14 +317,6 @@ class MainWindow(QMainWindow):
         table = lookup_table()
         colours = tuple((int(table[i][0]), int(table[i][1]), int(table[i][2])) for i in (0, 64, 128, 192, 255))
         self.controls.legend.set_heat_scale(colours, scale.cell_px, scale.top)
-
-    def _view_range(self) -> list[float]:
-        (x0, x1), (y0, y1) = self.view.view.viewRange()
-        return [x0, x1, y0, y1]
-
-    def _set_view_range(self, values: list[float]) -> None:
-        x0, x1, y0, y1 = values
-        self.view.view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
     # --- settings and closing -----------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, fields, replace
-from typing import Any
+from typing import Any, get_args
 
 from PySide6.QtCore import QSettings
 
+from core.formats.drawing import LayoutChoice
 from core.types import MatchOptions
 
 from .inspection import InspectionModel
@@ -77,6 +78,12 @@ def typed_fields(record: dict[str, Any], defaults: Any) -> dict[str, Any]:
     return kept
 
 
+def view_layout(record: dict[str, Any], default: str) -> Any:
+    """The layout choice saved in a record (settings, a session), or `default` when missing or unknown."""
+    layout = record.get("layout")
+    return layout if layout in get_args(LayoutChoice) else default
+
+
 # Each context keeps its own settings: browsing a run (threshold at the lowest score, stored verification, the
 # run's docks) must not become what the next plain pair session starts with.
 CONTEXTS = {"pair": "", "browse": "browse/"}  # key prefix; a plain pair session keeps the keys it always had
@@ -89,7 +96,7 @@ def save_model(
     prefix = CONTEXTS[context]
     options = match_options if match_options is not None else model.match_options
     settings.setValue(f"{prefix}model/match_options", json.dumps(asdict(options)))
-    settings.setValue(f"{prefix}model/display", json.dumps(asdict(model.display)))
+    settings.setValue(f"{prefix}model/display", json.dumps({**asdict(model.display), "layout": model.view.layout}))
     settings.setValue(f"{prefix}model/geometry_options", json.dumps(asdict(model.geometry_options)))
     settings.setValue(f"{prefix}model/threshold", model.threshold)
 
@@ -111,5 +118,7 @@ def restore_model(settings: QSettings, model: InspectionModel, context: str = "p
         model.set_geometry_options(replace(model.geometry_options, **geometry))
     except (TypeError, ValueError):
         pass
-    model.set_display(**typed_fields(_json(settings, f"{prefix}model/display"), model.display))
+    display = _json(settings, f"{prefix}model/display")
+    model.set_display(**typed_fields(display, model.display))
+    model.view.layout = view_layout(display, model.view.layout)
     model.set_threshold(value(settings, f"{prefix}model/threshold", model.threshold, float))

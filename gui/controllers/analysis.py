@@ -72,7 +72,11 @@ class AnalysisController(QObject):
         model.visible_changed.connect(lambda: self.timer.start())
         model.geometry_options_changed.connect(self.fit_now)
         model.geometry_changed.connect(self.update_overlay)
-        model.display_changed.connect(self._display_changed)
+        display = model.display.events
+        display.ambiguity.connect(self.ambiguity_now)
+        display.overlay_blend.connect(self._blend_changed)
+        display.overlay.connect(self.update_overlay)
+        display.overlay_checker.connect(self.update_overlay)
 
     @property
     def busy(self) -> bool:
@@ -154,13 +158,9 @@ class AnalysisController(QObject):
 
         self.ambiguities.submit(compute)
 
-    def _display_changed(self, name: str) -> None:
-        if name == "ambiguity":
-            self.ambiguity_now()
-        elif name == "overlay_blend" and self._overlay_image is not None:
+    def _blend_changed(self) -> None:
+        if self._overlay_image is not None:
             self._overlay_ready(self._overlay_image)
-        elif name in ("overlay", "overlay_checker"):
-            self.update_overlay()
 
     def update_overlay(self) -> None:
         model = self.model

@@ -6,7 +6,6 @@ legend (optional), the selected match and its epipolar line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +73,6 @@ class ExportActions(QObject):
         self.pictures.finished.connect(self._picture_written)
         self.pictures.failed.connect(lambda _, message: self._failed(message))
         self._writing: int | None = None
-        self.current_layout: Callable[[], Layout] = lambda: "side"  # the window's layout, set by the window
 
     @property
     def busy(self) -> bool:
@@ -183,7 +181,7 @@ class ExportActions(QObject):
         """Start writing the picture, laid out as on screen (the status bar says when it is written); the job id."""
         if not path.lower().endswith(".png"):
             path += ".png"
-        args = self.picture_args(self.current_layout())
+        args = self.picture_args(self.model.layout())  # laid out as the screen shows it
         if args is None:
             return None
         self._writing = self.pictures.submit(_compose_and_write, path, args)

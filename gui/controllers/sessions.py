@@ -23,11 +23,20 @@ from core.formats.session import (
 )
 from core.types import MatchResult, RunInfo
 
-from ..inspection import GeometryFit, InspectionModel, RunA
-from ..settings import typed_fields, value
+from ..inspection import GeometryFit, InspectionModel, RunA, ViewRange
+from ..settings import typed_fields, value, view_layout
 from .exports import ask_save_path, default_stem
 from .feedback import Feedback
 from .files import FileActions
+
+
+def stored_range(values: Any) -> ViewRange | None:
+    """A saved [x0, x1, y0, y1], or None when it is missing or corrupt."""
+    try:
+        x0, x1, y0, y1 = (float(v) for v in values)
+    except (TypeError, ValueError):
+        return None
+    return ViewRange(x0, x1, y0, y1) if x1 > x0 and y1 > y0 else None
 
 
 class SessionIO(QObject):
@@ -37,8 +46,6 @@ class SessionIO(QObject):
         self.files = files
         self.settings = settings
         self.feedback = feedback
-        self.view_range: Any = None  # set by the window: () -> [x0, x1, y0, y1], and (range) -> None
-        self.set_view_range: Any = None
 
     # --- saving -------------------------------------------------------------------------------------------
     def save_dialog(self) -> None:
@@ -68,9 +75,10 @@ class SessionIO(QObject):
             geometry["fit_threshold"] = fit.threshold
             geometry["fitted_on"] = fit.fitted_on
         view = asdict(model.display)
+        view["layout"] = model.view.layout
         view["a_follows_b"] = model.a_follows_b
-        if self.view_range is not None:
-            view["range"] = self.view_range()
+        if model.view.range is not None:
+            view["range"] = model.view.range.as_list()
         if model.region is not None:
             view["region"] = asdict(model.region)
         run_a = model.run_a
@@ -116,6 +124,7 @@ class SessionIO(QObject):
         model = self.model
         view = session.view
         model.set_display(**typed_fields(view, model.display))
+        model.view.layout = view_layout(view, model.view.layout)
         geometry = session.geometry
         defaults = GeometryOptions()  # what the session leaves out (or stores corrupt) keeps the dataclass default
         options = replace(defaults, **typed_fields(geometry, defaults))
@@ -135,8 +144,9 @@ class SessionIO(QObject):
                 GeometryFit(model.result_id, fit_threshold, int(geometry.get("fitted_on", 0)), options, restored)
             )
         model.select(session.selected)
-        if "range" in view and self.set_view_range is not None:
-            self.set_view_range(view["range"])
+        view_range = stored_range(view.get("range"))
+        if view_range is not None:
+            model.view.range = view_range  # the view follows
         changed = session.changed_images()
         if changed:
             self.feedback.error(

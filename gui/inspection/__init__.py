@@ -1,6 +1,16 @@
 """The inspector's state without Qt: one model that every control, view, export and session reads and writes."""
 
-from .model import DisplayOptions, GeometryFit, InspectionModel, Region, RunA
-from .settings import ExportOptions, ImageOptions
+from .model import GeometryFit, InspectionModel, Region, RunA
+from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewRange, ViewState
 
-__all__ = ["DisplayOptions", "ExportOptions", "GeometryFit", "ImageOptions", "InspectionModel", "Region", "RunA"]
+__all__ = [
+    "DisplayOptions",
+    "ExportOptions",
+    "GeometryFit",
+    "ImageOptions",
+    "InspectionModel",
+    "Region",
+    "RunA",
+    "ViewRange",
+    "ViewState",
+]

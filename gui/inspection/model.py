@@ -19,29 +19,13 @@ from psygnal import Signal
 from core.analysis.ambiguity import AmbiguityMap
 from core.analysis.compare import Comparison, Counterparts, classify
 from core.analysis.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
-from core.analysis.line_budget import DEFAULT_LINE_BUDGET, LineSubsample, even_subsample
-from core.formats.drawing import ColorMode, LayoutChoice, LineColors, line_colors
+from core.analysis.line_budget import LineSubsample, even_subsample
+from core.formats.drawing import Layout, LineColors, line_colors
 from core.formats.drawing import score_range as scores_range
 from core.formats.images import LoadedImage
 from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
 
-from .settings import ExportOptions, ImageOptions
-
-
-@dataclass(frozen=True)
-class DisplayOptions:
-    layout: LayoutChoice = "auto"  # auto picks side by side or stacked from the images' and canvas's aspect
-    color_mode: ColorMode = "confidence"
-    line_width: float = 1.0
-    opacity: float = 0.85
-    line_budget: int = DEFAULT_LINE_BUDGET  # lines drawn at most (spatially even subsample); 0 draws every line
-    show_lines: bool = True  # off: a keypoints-only view
-    show_markers: bool = False  # keypoint markers for every visible match
-    heatmap: bool = False
-    overlay: bool = False  # image 1 warped onto image 0 by the homography
-    overlay_blend: float = 0.5
-    overlay_checker: bool = False
-    ambiguity: bool = False  # the selected match's coarse confidence over image 1: where else it could have matched
+from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
 
 
 @dataclass(frozen=True)
@@ -97,7 +81,6 @@ class InspectionModel:
     region_changed = Signal()
     selection_changed = Signal(int)  # match index, -1 for none
     hover_changed = Signal(int)
-    display_changed = Signal(str)  # name of the DisplayOptions field that changed
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
     geometry_options_changed = Signal()
     geometry_changed = Signal()
@@ -121,7 +104,8 @@ class InspectionModel:
         self.region: Region | None = None
         self.selected = -1
         self.hovered = -1
-        self.display = DisplayOptions()
+        self.display = DisplayOptions()  # how the matches are drawn
+        self.view = ViewState()  # layout and the part of the pair in view
         self.geometry_options = GeometryOptions()
         self.geometry_fit: GeometryFit | None = None
         self.run_a: RunA | None = None
@@ -142,13 +126,14 @@ class InspectionModel:
         self._assessment: tuple[tuple[Any, ...], Assessment] | None = None
         self._drawn_fit: GeometryFit | None = None  # model_fit() when geometry_changed last fired
         self.geometry_changed.connect(self._remember_drawn_fit)  # first: before any view asks
+        self.display.events.ambiguity.connect(self._ambiguity_toggled)  # first: the old map goes before views ask
 
     def disconnect_all(self) -> None:
         """Forget every listener (the window closes: late background results must reach no view)."""
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
-        for part in (self.image_options, self.export_options):
+        for part in (self.image_options, self.export_options, self.display, self.view):
             part.events.disconnect()
 
     # --- pair ---------------------------------------------------------------------------------------------
@@ -214,7 +199,7 @@ class InspectionModel:
         self.stored_inliers = stored_inliers
         if stored_inliers is None and self.display.color_mode == "stored":
             # e.g. Re-match: the new matches carry no stored verification; grey lines would say nothing
-            self.set_display(color_mode=DisplayOptions.color_mode)
+            self.display.color_mode = DisplayOptions.color_mode
         if self.result is not None and (self.run_a is None or not self.run_a.kept):
             self.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
         self._next_id += 1
@@ -372,13 +357,21 @@ class InspectionModel:
 
     # --- display ------------------------------------------------------------------------------------------
     def set_display(self, **changes: Any) -> None:
-        updated = replace(self.display, **changes)
-        changed = [f.name for f in fields(DisplayOptions) if getattr(updated, f.name) != getattr(self.display, f.name)]
-        self.display = updated
-        if "ambiguity" in changed and not updated.ambiguity:
+        """Several display fields at once (sessions, scripts); each emits its own event."""
+        unknown = set(changes) - {f.name for f in fields(DisplayOptions)}
+        if unknown:
+            raise TypeError(f"not a display option: {', '.join(sorted(unknown))}")
+        for name, value in changes.items():
+            setattr(self.display, name, value)
+
+    def _ambiguity_toggled(self, on: bool) -> None:
+        if not on:
             self._clear_ambiguity()
-        for name in changed:
-            self.display_changed.emit(name)
+
+    def layout(self) -> Layout:
+        """The layout the pair is drawn in, on screen and in the PNG export."""
+        image0, image1 = self.images
+        return self.view.resolve(image0.size if image0 else None, image1.size if image1 else None)
 
     def line_subsample(self) -> LineSubsample | None:
         """The drawable lines under the line budget, for every threshold of this result (and box, if any).

@@ -14,9 +14,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 
 from core.analysis.geometry import transfer
 from core.analysis.line_budget import even_subsample
-from core.formats.drawing import EPIPOLAR_COLOR, LOST_COLOR, SELECTION_COLOR, Layout, choose_layout, second_image_offset
+from core.formats.drawing import EPIPOLAR_COLOR, LOST_COLOR, SELECTION_COLOR, Layout, second_image_offset
 
-from ..inspection import InspectionModel, Region
+from ..inspection import InspectionModel, Region, ViewRange
 from .heatmap import ambiguity_lookup_table, density_rgba
 from .raster_layer import RasterLayer
 
@@ -67,7 +67,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.view.setAspectLocked(True)
         self.view.invertY(True)
         self.view.setMenuEnabled(False)
-        self.layout_mode: Layout = "side"
+        self._layout: Layout = "side"  # the layout the images are placed in now (the model's, once resolved)
         self._drawable_for: object = None  # the line subsample the lines were last given
         self.image_items = [pg.ImageItem(), pg.ImageItem()]
         self.heat_items = [pg.ImageItem(), pg.ImageItem()]
@@ -150,30 +150,40 @@ class PairView(pg.GraphicsLayoutWidget):
         model.region_changed.connect(self.refresh_drawable)
         model.selection_changed.connect(self.update_selection)
         model.hover_changed.connect(self.update_hover)
-        model.display_changed.connect(self._display_changed)
+        display = model.display.events
+        display.color_mode.connect(self.refresh_colors)
+        display.line_budget.connect(self.refresh_drawable)
+        display.heatmap.connect(self._update_heatmaps)
+        display.ambiguity.connect(self.update_ambiguity)
+        for event in (display.line_width, display.opacity, display.show_lines, display.show_markers, display.overlay):
+            event.connect(self._style_changed)
+        view = model.view.events
+        view.layout.connect(self._layout_changed)
+        view.canvas.connect(self._layout_changed)
+        view.range.connect(self._range_changed)
+        self.view.sigRangeChanged.connect(self._write_range)
         model.geometry_changed.connect(self._analysis_changed)
         model.comparison_changed.connect(self._analysis_changed)
         model.run_a_changed.connect(self._analysis_changed)
         model.ambiguity_changed.connect(self.update_ambiguity)
 
     # --- layout and images ----------------------------------------------------------------------------------
+    @property
+    def layout_mode(self) -> Layout:
+        """The layout the pair is drawn in: the inspection state's, which the PNG export reads too."""
+        return self._layout
+
     def resolved_layout(self) -> Layout:
-        choice = self.model.display.layout
-        image0, image1 = self.model.images
-        if choice != "auto":
-            return choice
-        if image0 is None or image1 is None:
-            return "side"
-        return choose_layout(image0.size, image1.size, (max(self.height(), 1), max(self.width(), 1)))
+        return self.model.layout()
 
     def image_offset(self) -> np.ndarray:
         image0 = self.model.images[0]
         if image0 is None:
             return np.zeros(2)
-        return np.array(second_image_offset(image0.size, self.layout_mode), dtype=np.float64)
+        return np.array(second_image_offset(image0.size, self._layout), dtype=np.float64)
 
     def refresh_pair(self) -> None:
-        self.layout_mode = self.resolved_layout()
+        self._layout = self.model.layout()
         self._offset = self.image_offset()
         for side, item in enumerate(self.image_items):
             image = self.model.images[side]
@@ -193,10 +203,24 @@ class PairView(pg.GraphicsLayoutWidget):
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
-        if not hasattr(self, "model"):
-            return  # pyqtgraph resizes once inside its own constructor
-        if self.model.display.layout == "auto" and self.model.has_pair and self.resolved_layout() != self.layout_mode:
+        if hasattr(self, "model"):  # pyqtgraph resizes once inside its own constructor
+            self.model.view.canvas = (max(self.height(), 1), max(self.width(), 1))
+
+    def _layout_changed(self, *_: object) -> None:
+        if self.model.layout() != self._layout:
             self.refresh_pair()
+
+    def _write_range(self, *_: object) -> None:
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        self.model.view.range = ViewRange(float(x0), float(x1), float(y0), float(y1))
+
+    def _range_changed(self, wanted: ViewRange | None) -> None:
+        """Show the range the state holds (a session restores one), unless it is what is shown already."""
+        if wanted is None:
+            return
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        if not wanted.close_to(ViewRange(x0, x1, y0, y1)):
+            self.view.setRange(xRange=(wanted.x0, wanted.x1), yRange=(wanted.y0, wanted.y1), padding=0)
 
     # --- lines ----------------------------------------------------------------------------------------------
     def refresh_result(self) -> None:
@@ -268,20 +292,9 @@ class PairView(pg.GraphicsLayoutWidget):
         self.lines.set_style(display.line_width, display.opacity)
         self.points.set_style(display.line_width, 1.0)
 
-    def _display_changed(self, name: str) -> None:
-        if name == "layout":
-            self.refresh_pair()
-        elif name in ("line_width", "opacity", "show_lines", "show_markers", "overlay"):
-            self._apply_style()
-            self._update_lost_lines()
-        elif name == "line_budget":
-            self.refresh_drawable()
-        elif name == "color_mode":
-            self.refresh_colors()
-        elif name == "heatmap":
-            self._update_heatmaps()
-        elif name == "ambiguity":
-            self.update_ambiguity()
+    def _style_changed(self, *_: object) -> None:
+        self._apply_style()
+        self._update_lost_lines()
 
     def _analysis_changed(self) -> None:
         self.refresh_colors()

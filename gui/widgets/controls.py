@@ -1,9 +1,12 @@
-"""The left-hand controls. Each control writes the inspection model and follows it; none keeps its own state."""
+"""The left-hand controls. Each control is bound to one field of the inspection state in one place (binding.py): it
+follows the field and writes it on edit; none keeps its own state, and a restored setting is just a change."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -23,6 +26,7 @@ from core.analysis.geometry import GeometryOptions
 from core.types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_LONG_SIDE, MatchOptions
 
 from ..inspection import InspectionModel
+from .binding import Widget, bind, bind_field
 from .inputs import combo, integer_box, number_box, slider
 from .legend import Legend
 from .weights_chooser import WeightsChooser
@@ -93,15 +97,16 @@ class ControlsPanel(QWidget):
         layout.addWidget(self._geometry_group())
         layout.addWidget(self._compare_group())
         layout.addStretch(1)
-        model.match_options_changed.connect(self.show_match_options)
+        model.match_options_changed.connect(self.show_pending_options)
         model.busy_changed.connect(self._busy_changed)
         model.pair_changed.connect(self._busy_changed)
         model.result_changed.connect(self._score_range_changed)
-        model.threshold_changed.connect(self.show_threshold)
         model.visible_changed.connect(self.update_counts)
         model.result_changed.connect(self.update_counts)
-        model.display_changed.connect(self.show_display)
-        model.geometry_options_changed.connect(self.show_geometry_options)
+        display = model.display.events
+        for event in (display.line_budget, display.show_lines, display.overlay):
+            event.connect(self.update_counts)
+        display.color_mode.connect(self._update_legend)
         model.geometry_changed.connect(self.update_geometry_label)
         model.geometry_changed.connect(self.update_counts)  # the overlay comes and goes with the fit
         model.visible_changed.connect(self.update_geometry_label)
@@ -109,10 +114,7 @@ class ControlsPanel(QWidget):
         model.run_a_changed.connect(self.update_comparison)
         model.comparison_changed.connect(self.update_comparison)
         model.visible_changed.connect(self.update_comparison)
-        self.show_match_options()
-        self.show_threshold(model.threshold)
-        self.show_display("")
-        self.show_geometry_options()
+        self.show_pending_options()
         self._busy_changed()
 
     # --- groups -------------------------------------------------------------------------------------------
@@ -174,10 +176,23 @@ class ControlsPanel(QWidget):
         }
         fields = {name: weights_row if name == "weights" else widget for name, widget in self._option_widgets.items()}
         self._option_labels = {name: form.labelForField(field) for name, field in fields.items()}
-        for box_ in (self.matcher, self.device, self.precision, self.resolution, self.variant, self.backend):
-            box_.currentIndexChanged.connect(self._write_match_options)
-        self.weights.editingFinished.connect(self._write_match_options)
-        self.internal_threshold.valueChanged.connect(self._write_match_options)
+        for name, widget in (
+            ("matcher", self.matcher),
+            ("device", self.device),
+            ("precision", self.precision),
+            ("variant", self.variant),
+            ("backend", self.backend),
+            ("internal_threshold", self.internal_threshold),
+        ):
+            self._bind_option(widget, "match_options", name)
+        model = self.model
+        bind(
+            self.weights,
+            model.match_options_changed,
+            lambda: model.match_options.weights or "",
+            lambda text: model.set_match_options(replace(model.match_options, weights=text.strip() or None)),
+        )
+        bind(self.resolution, model.match_options_changed, lambda: resolution_index(model.match_options), self._resize)
         return box
 
     def _threshold_group(self) -> QGroupBox:
@@ -202,8 +217,12 @@ class ControlsPanel(QWidget):
         region_row.addWidget(self.region_label, 1)
         region_row.addWidget(self.clear_region)
         layout.addLayout(region_row)
-        self.slider.valueChanged.connect(lambda v: self.model.set_threshold(self._slider_to_score(v)))
-        self.spin.valueChanged.connect(self.model.set_threshold)
+        model = self.model
+        changed = model.threshold_changed
+        self._follow_slider = bind(
+            self.slider, changed, lambda: model.threshold, model.set_threshold, *self._slider_scale()
+        )
+        self._follow_spin = bind(self.spin, changed, lambda: model.threshold, model.set_threshold)
         self.update_region_label()
         return box
 
@@ -223,7 +242,7 @@ class ControlsPanel(QWidget):
         display = self.model.display
         self.line_width = number_box(0.5, 6.0, display.line_width, 0.5, decimals=1, suffix=" px")
         self.opacity = slider(5, 100, round(display.opacity * 100))
-        self.line_budget = integer_box(0, 1_000_000, self.model.display.line_budget, 500, suffix=" lines")
+        self.line_budget = integer_box(0, 1_000_000, display.line_budget, 500, suffix=" lines")
         self.line_budget.setSpecialValueText("every line")
         self.line_budget.setToolTip(
             "Draw at most this many lines, spread evenly over image 0 (0: every line). "
@@ -247,16 +266,19 @@ class ControlsPanel(QWidget):
         form.addRow(self.markers)
         form.addRow(self.heatmap)
         form.addRow(self.ambiguity)
-        set_display = self.model.set_display
-        self.layout_mode.currentIndexChanged.connect(lambda: set_display(layout=self.layout_mode.currentData()))
-        self.color_mode.currentIndexChanged.connect(lambda: set_display(color_mode=self.color_mode.currentData()))
-        self.line_width.valueChanged.connect(lambda v: set_display(line_width=float(v)))
-        self.opacity.valueChanged.connect(lambda v: set_display(opacity=v / 100))
-        self.line_budget.valueChanged.connect(lambda v: set_display(line_budget=int(v)))
-        self.show_lines.toggled.connect(lambda on: set_display(show_lines=on))
-        self.markers.toggled.connect(lambda on: set_display(show_markers=on))
-        self.heatmap.toggled.connect(lambda on: set_display(heatmap=on))
-        self.ambiguity.toggled.connect(lambda on: set_display(ambiguity=on))
+        bind_field(self.layout_mode, self.model.view, "layout")
+        display = self.model.display
+        for widget, name in (
+            (self.color_mode, "color_mode"),
+            (self.line_width, "line_width"),
+            (self.line_budget, "line_budget"),
+            (self.show_lines, "show_lines"),
+            (self.markers, "show_markers"),
+            (self.heatmap, "heatmap"),
+            (self.ambiguity, "ambiguity"),
+        ):
+            bind_field(widget, display, name)
+        bind_field(self.opacity, display, "opacity", scale=100)
         return box
 
     def _geometry_group(self) -> QGroupBox:
@@ -280,13 +302,17 @@ class ControlsPanel(QWidget):
         form.addRow(self.overlay)
         form.addRow("blend", self.overlay_blend)
         form.addRow(self.overlay_checker)
-        self.geometry_model.currentIndexChanged.connect(self._write_geometry_options)
-        for box_ in (self.geometry_threshold, self.geometry_confidence, self.geometry_iters):
-            box_.valueChanged.connect(self._write_geometry_options)
-        set_display = self.model.set_display
-        self.overlay.toggled.connect(lambda on: set_display(overlay=on))
-        self.overlay_blend.valueChanged.connect(lambda v: set_display(overlay_blend=v / 100))
-        self.overlay_checker.toggled.connect(lambda on: set_display(overlay_checker=on))
+        for widget, name in (
+            (self.geometry_model, "model"),
+            (self.geometry_threshold, "threshold_px"),
+            (self.geometry_confidence, "confidence"),
+            (self.geometry_iters, "max_iters"),
+        ):
+            self._bind_option(widget, "geometry_options", name)
+        display = self.model.display
+        bind_field(self.overlay, display, "overlay")
+        bind_field(self.overlay_blend, display, "overlay_blend", scale=100)
+        bind_field(self.overlay_checker, display, "overlay_checker")
         return box
 
     def _compare_group(self) -> QGroupBox:
@@ -296,10 +322,11 @@ class ControlsPanel(QWidget):
         self.compare_label.setWordWrap(True)
         self.keep_button = QPushButton("Keep current run as A")
         self.keep_button.clicked.connect(lambda: self.model.keep_as_a("kept run"))
+        model = self.model
         self.a_threshold = number_box(0.0, 1.0, DEFAULT_DISPLAY_THRESHOLD, 0.01)
-        self.a_threshold.valueChanged.connect(self.model.set_a_threshold)
+        bind(self.a_threshold, model.run_a_changed, lambda: model.a_threshold() or 0.0, model.set_a_threshold)
         self.a_follows_b = QCheckBox("apply B's threshold to A")
-        self.a_follows_b.toggled.connect(self.model.set_a_follows_b)
+        bind(self.a_follows_b, model.run_a_changed, lambda: model.a_follows_b, model.set_a_follows_b)
         form.addRow(self.compare_label)
         form.addRow("A threshold", self.a_threshold)
         form.addRow(self.a_follows_b)
@@ -307,62 +334,47 @@ class ControlsPanel(QWidget):
         self.update_comparison()
         return box
 
-    # --- writing the model --------------------------------------------------------------------------------
-    def read_match_options(self) -> MatchOptions:
-        _, long_side, size = RESOLUTIONS[self.resolution.currentIndex()]
-        return MatchOptions(
-            matcher=self.matcher.currentData(),
-            weights=self.weights.text().strip() or None,
-            device=self.device.currentData(),
-            precision=self.precision.currentData(),
-            long_side=long_side,
-            size=size,
-            variant=self.variant.currentData(),
-            internal_threshold=float(self.internal_threshold.value()),
-            backend=self.backend.currentData(),
-            onnx_model=self.model.match_options.onnx_model,
-            keep_coarse_features=self.model.match_options.keep_coarse_features,
+    # --- binding to the model --------------------------------------------------------------------------------
+    def _bind_option(self, widget: Widget, options: str, name: str) -> None:
+        """A widget bound to one field of the model's frozen options (`match_options` or `geometry_options`): an
+        edit replaces the options with that field changed."""
+        model = self.model
+        changed = model.match_options_changed if options == "match_options" else model.geometry_options_changed
+        setter = model.set_match_options if options == "match_options" else model.set_geometry_options
+        bind(
+            widget,
+            changed,
+            lambda: getattr(getattr(model, options), name),
+            lambda value: setter(replace(getattr(model, options), **{name: value})),  # type: ignore[operator]
         )
+
+    def _resize(self, index: int) -> None:
+        _, long_side, size = RESOLUTIONS[index]
+        self.model.set_match_options(replace(self.model.match_options, long_side=long_side, size=size))
 
     def option_label(self, name: str) -> QWidget:
         """The form's label of a matcher setting ("device", "model floor", ...)."""
         return self._option_labels[name]
 
-    def _write_match_options(self, *_: object) -> None:
-        self.model.set_match_options(self.read_match_options())
-
     def _weights_chosen(self, path: str) -> None:
-        self.weights.setText(path)
-        self._write_match_options()
+        self.model.set_match_options(replace(self.model.match_options, weights=path or None))
 
-    def _write_geometry_options(self, *_: object) -> None:
-        self.model.set_geometry_options(
-            GeometryOptions(
-                model=self.geometry_model.currentData(),
-                threshold_px=float(self.geometry_threshold.value()),
-                confidence=float(self.geometry_confidence.value()),
-                max_iters=int(self.geometry_iters.value()),
-            )
-        )
+    def _slider_scale(self) -> tuple[Any, Any]:
+        """Score to slider position and back, over the score range of the result on screen."""
 
-    def _slider_to_score(self, value: int) -> float:
-        low, high = self.model.score_range
-        return low + (high - low) * value / SLIDER_STEPS
+        def to_slider(score: float) -> int:
+            low, high = self.model.score_range
+            return int(round((score - low) / max(high - low, 1e-12) * SLIDER_STEPS))
+
+        def to_score(value: int) -> float:
+            low, high = self.model.score_range
+            return low + (high - low) * value / SLIDER_STEPS
+
+        return to_slider, to_score
 
     # --- following the model ------------------------------------------------------------------------------
-    def show_match_options(self) -> None:
+    def show_pending_options(self) -> None:
         options = self.model.match_options
-        widgets = (self.matcher, self.weights, self.device, self.precision, self.resolution, self.variant, self.backend)
-        with signals_blocked(*widgets, self.internal_threshold):
-            self.matcher.setCurrentIndex(max(0, self.matcher.findData(options.matcher)))
-            if self.weights.text().strip() != (options.weights or ""):
-                self.weights.setText(options.weights or "")
-            self.device.setCurrentIndex(max(0, self.device.findData(options.device)))
-            self.precision.setCurrentIndex(max(0, self.precision.findData(options.precision)))
-            self.resolution.setCurrentIndex(resolution_index(options))
-            self.variant.setCurrentIndex(max(0, self.variant.findData(options.variant)))
-            self.backend.setCurrentIndex(max(0, self.backend.findData(options.backend)))
-            self.internal_threshold.setValue(options.internal_threshold)
         neural = options.matcher == "eloftr"
         for widget in (*self._option_widgets.values(), *self._option_labels.values(), self.browse):
             widget.setEnabled(neural)  # SIFT has none of these settings (style.qss dims them)
@@ -378,12 +390,6 @@ class ControlsPanel(QWidget):
             else ""
         )
 
-    def show_threshold(self, threshold: float) -> None:
-        low, high = self.model.score_range
-        with signals_blocked(self.slider, self.spin):
-            self.slider.setValue(int(round((threshold - low) / max(high - low, 1e-12) * SLIDER_STEPS)))
-            self.spin.setValue(threshold)
-
     def _score_range_changed(self) -> None:
         low, high = self.model.score_range
         logits = high > 1.0
@@ -392,7 +398,8 @@ class ControlsPanel(QWidget):
             self.spin.setSingleStep(0.01 if not logits else 0.5)
             self.a_threshold.setRange(low, high)
         self.spin.setToolTip("similarity logits (opt variant)" if logits else "match confidence, 0 to 1")
-        self.show_threshold(self.model.threshold)
+        self._follow_spin()
+        self._follow_slider()
 
     def update_counts(self, *_: object) -> None:
         model = self.model
@@ -407,49 +414,6 @@ class ControlsPanel(QWidget):
         elif model.display.show_lines and drawn < visible:
             text += f" · showing {drawn:,} of {visible:,} lines (line budget)"
         show_text(self.count_label, text)
-
-    def show_display(self, name: str) -> None:
-        display = self.model.display
-        widgets = (
-            self.layout_mode,
-            self.color_mode,
-            self.line_width,
-            self.opacity,
-            self.line_budget,
-            self.show_lines,
-            self.markers,
-            self.heatmap,
-            self.ambiguity,
-            self.overlay,
-            self.overlay_blend,
-            self.overlay_checker,
-        )
-        with signals_blocked(*widgets):
-            self.layout_mode.setCurrentIndex(max(0, self.layout_mode.findData(display.layout)))
-            self.color_mode.setCurrentIndex(max(0, self.color_mode.findData(display.color_mode)))
-            self.line_width.setValue(display.line_width)
-            self.opacity.setValue(int(round(display.opacity * 100)))
-            self.line_budget.setValue(display.line_budget)
-            self.show_lines.setChecked(display.show_lines)
-            self.markers.setChecked(display.show_markers)
-            self.heatmap.setChecked(display.heatmap)
-            self.ambiguity.setChecked(display.ambiguity)
-            self.overlay.setChecked(display.overlay)
-            self.overlay_blend.setValue(int(round(display.overlay_blend * 100)))
-            self.overlay_checker.setChecked(display.overlay_checker)
-        if name in ("", "line_budget", "show_lines", "overlay"):
-            self.update_counts()
-        self._update_legend()
-
-    def show_geometry_options(self) -> None:
-        options = self.model.geometry_options
-        boxes = (self.geometry_model, self.geometry_threshold, self.geometry_confidence, self.geometry_iters)
-        with signals_blocked(*boxes):
-            self.geometry_model.setCurrentIndex(max(0, self.geometry_model.findData(options.model)))
-            self.geometry_threshold.setValue(options.threshold_px)
-            self.geometry_confidence.setValue(options.confidence)
-            self.geometry_iters.setValue(options.max_iters)
-        self.update_geometry_label()
 
     def update_geometry_label(self, *_: object) -> None:
         model = self.model
@@ -472,7 +436,7 @@ class ControlsPanel(QWidget):
         show_text(self.geometry_label, text, colour)
         self._update_legend()
 
-    def _update_legend(self) -> None:
+    def _update_legend(self, *_: object) -> None:
         colors = self.model.line_colors()
         self.legend.set_spec(colors.legend if colors is not None else None, self.model.assessment())
 
@@ -495,9 +459,6 @@ class ControlsPanel(QWidget):
             self.a_threshold.setEnabled(False)
             return
         a_threshold = model.a_threshold()
-        with signals_blocked(self.a_threshold, self.a_follows_b):
-            self.a_threshold.setValue(a_threshold if a_threshold is not None else 0.0)
-            self.a_follows_b.setChecked(model.a_follows_b)
         self.a_threshold.setEnabled(not model.a_follows_b)
         comparison = model.comparison()
         head = f"A = {run_a.label} ({run_a.result.info.matcher}, threshold {a_threshold:.3g}), B = current"

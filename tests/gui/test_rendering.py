@@ -47,7 +47,8 @@ def drawn(make_window, qtbot, image_files):
     window = make_window(FakeMatcher(count=24, shift=(60.0, 25.0)))
     window.resize(1400, 900)
     window.controls.geometry_model.setCurrentIndex(window.controls.geometry_model.findData("none"))
-    window.model.set_display(line_width=3.0, opacity=1.0, layout="side")
+    window.model.set_display(line_width=3.0, opacity=1.0)
+    window.model.view.layout = "side"
     load(qtbot, window, image_files[0], image_files[1])
     window.model.set_threshold(0.0)
     qtbot.wait(50)
