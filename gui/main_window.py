@@ -178,7 +178,6 @@ class MainWindow(QMainWindow):
         controls.cancelRequested.connect(self.runs.cancel)
         self.runs.progressChanged.connect(self._progress)
         self.runs.weightsMissing.connect(lambda text: self.report_error(text, "Use SIFT baseline", self.use_sift))
-        self.analysis.overlayReady.connect(self.view.show_overlay)
         self.files.recentChanged.connect(self._refresh_recent_menu)
         self.matching_run.rematchRequested.connect(self.runs.run)
         self.matching_run.runOpening.connect(lambda: self.enter_context("browse"))

@@ -1,4 +1,5 @@
-"""Geometry fits, A/B counterparts and the homography overlay, computed off the GUI thread for the model.
+"""Geometry fits, A/B counterparts, the homography overlay and the ambiguity map, computed off the GUI thread for the
+model, which holds each result with the inputs it was made from.
 
 Each kind of job has one worker where the latest request wins. A fit is tagged with the result and options it was
 computed for, and the model refuses it for anything else; the threshold and box selection re-fit after a pause.
@@ -9,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 
 from core.analysis.ambiguity import ambiguity_map
 from core.analysis.compare import find_counterparts
 from core.analysis.geometry import GeometryOptions, checkerboard, fit_and_apply, warp_onto_first
 
-from ..inspection import GeometryFit, InspectionModel
+from ..inspection import GeometryFit, InspectionModel, Overlay
 from ..jobs import LatestJobRunner
 from .feedback import Feedback
 
@@ -36,14 +37,13 @@ def _warm_up() -> None:
     import scipy.spatial  # noqa: F401
 
 
-def _overlay(rgb0: np.ndarray, rgb1: np.ndarray, homography: np.ndarray, checker: bool) -> np.ndarray:
-    warped = warp_onto_first(rgb1, homography, rgb0.shape[:2])
-    return checkerboard(rgb0, warped) if checker else warped
+def _overlay(rgb0: np.ndarray, rgb1: np.ndarray, result_id: int, fit: GeometryFit, checker: bool) -> Overlay:
+    assert fit.geometry.matrix is not None
+    warped = warp_onto_first(rgb1, fit.geometry.matrix, rgb0.shape[:2])
+    return Overlay(result_id, fit, checker, checkerboard(rgb0, warped) if checker else warped)
 
 
 class AnalysisController(QObject):
-    overlayReady = Signal(object, float)  # RGB image (or None), opacity
-
     def __init__(self, model: InspectionModel, feedback: Feedback) -> None:
         super().__init__()
         self.model = model
@@ -59,10 +59,9 @@ class AnalysisController(QObject):
         self.fits.failed.connect(self._fit_failed)
         self.comparisons.finished.connect(lambda _, value: value is not None and model.set_counterparts(*value))
         self.comparisons.failed.connect(lambda _, message: feedback.status(f"A/B failed: {message}", 8000))
-        self.overlays.finished.connect(lambda _, image: self._overlay_ready(image))
+        self.overlays.finished.connect(lambda _, overlay: model.set_overlay(overlay))
         self._submitted: tuple[Any, ...] | None = None  # the fit on its way: not asked for twice
         self._compare_submitted: tuple[int, int] | None = None
-        self._overlay_image: np.ndarray | None = None
         self.comparisons.submit(_warm_up)  # its answer is dropped by the first real comparison, or ignored
         self.timer = QTimer(self, singleShot=True, interval=REFIT_DELAY_MS)
         self.timer.timeout.connect(self.fit_now)
@@ -74,14 +73,16 @@ class AnalysisController(QObject):
         model.geometry_changed.connect(self.update_overlay)
         display = model.display.events
         display.ambiguity.connect(self.ambiguity_now)
-        display.overlay_blend.connect(self._blend_changed)
         display.overlay.connect(self.update_overlay)
         display.overlay_checker.connect(self.update_overlay)
 
     @property
     def busy(self) -> bool:
         ambiguity_pending = self.model.ambiguity_key() is not None and self.model.ambiguity is None
-        return self.timer.isActive() or self._fit_pending or self._compare_pending or ambiguity_pending
+        overlay_pending = self.model.overlay_inputs() is not None and self.model.current_overlay() is None
+        return (
+            self.timer.isActive() or self._fit_pending or self._compare_pending or ambiguity_pending or overlay_pending
+        )
 
     @property
     def _fit_pending(self) -> bool:
@@ -158,35 +159,23 @@ class AnalysisController(QObject):
 
         self.ambiguities.submit(compute)
 
-    def _blend_changed(self) -> None:
-        if self._overlay_image is not None:
-            self._overlay_ready(self._overlay_image)
-
-    def update_overlay(self) -> None:
+    def update_overlay(self, *_: object) -> None:
+        """Make the overlay the current inputs need, unless it is held already; say why there is none."""
         model = self.model
+        inputs = model.overlay_inputs()
+        if inputs is None:
+            self.overlays.cancel()
+            if model.display.overlay:
+                if model.geometry_options.model != "H":
+                    self.feedback.status("The overlay needs a homography: choose H in Geometry.", 5000)
+                elif model.current_fit() is not None and model.model_fit() is None:
+                    self.feedback.status('No overlay: the homography is judged "no model" for these matches.', 5000)
+            return
+        if model.current_overlay() is not None:
+            return
         image0, image1 = model.images
-        fit = model.model_fit()
-        self._overlay_image = None
-        if not model.display.overlay:
-            self.overlays.cancel()
-            self.overlayReady.emit(None, 0.0)
-            return
-        if not model.overlay_shown() or image0 is None or image1 is None or fit is None:
-            self.overlays.cancel()
-            self.overlayReady.emit(None, 0.0)
-            current = model.current_fit()
-            if model.geometry_options.model != "H":
-                self.feedback.status("The overlay needs a homography: choose H in Geometry.", 5000)
-            elif current is not None and fit is None:
-                self.feedback.status('No overlay: the homography is judged "no model" for these matches.', 5000)
-            return
-        self.overlays.submit(_overlay, image0.pixels, image1.pixels, fit.geometry.matrix, model.display.overlay_checker)
-
-    def _overlay_ready(self, image: np.ndarray) -> None:
-        display = self.model.display
-        self._overlay_image = image
-        if display.overlay and self.model.overlay_shown():
-            self.overlayReady.emit(image, 1.0 if display.overlay_checker else display.overlay_blend)
+        assert image0 is not None and image1 is not None
+        self.overlays.submit(_overlay, image0.pixels, image1.pixels, *inputs)
 
     def shutdown(self) -> None:
         for runner in (self.fits, self.comparisons, self.overlays, self.ambiguities):

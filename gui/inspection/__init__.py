@@ -1,6 +1,6 @@
 """The inspector's state without Qt: one model that every control, view, export and session reads and writes."""
 
-from .model import GeometryFit, InspectionModel, Region, RunA
+from .model import GeometryFit, InspectionModel, Overlay, Region, RunA
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewRange, ViewState
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "GeometryFit",
     "ImageOptions",
     "InspectionModel",
+    "Overlay",
     "Region",
     "RunA",
     "ViewRange",

@@ -58,6 +58,21 @@ class GeometryFit:
     geometry: GeometryResult  # residuals and inlier flags for every match of the result
 
 
+@dataclass(frozen=True, eq=False)
+class Overlay:
+    """Image 1 warped onto image 0 by a fit's homography (or a checkerboard of both), and what it was made from: it
+    is shown only while the result, the fit and the checkerboard choice are still those."""
+
+    result_id: int
+    fit: GeometryFit
+    checker: bool
+    image: np.ndarray  # RGB, image 0's size
+
+    def made_from(self, inputs: tuple[int, GeometryFit, bool] | None) -> bool:
+        """Whether these are the inputs it was made from (the fit by identity: a re-fit is another fit)."""
+        return inputs is not None and (self.result_id, self.checker) == (inputs[0], inputs[2]) and self.fit is inputs[1]
+
+
 @dataclass(frozen=True)
 class RunA:
     """The run B is compared with; it keeps its own threshold."""
@@ -88,6 +103,7 @@ class InspectionModel:
     comparison_changed = Signal()
     busy_changed = Signal(bool)
     ambiguity_changed = Signal()
+    overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
 
     def __init__(self) -> None:
         self.image_options = ImageOptions()  # how the images are read (EXIF)
@@ -112,6 +128,7 @@ class InspectionModel:
         self.a_follows_b = False  # apply B's threshold to A
         self.counterparts: Counterparts | None = None
         self.ambiguity: AmbiguityMap | None = None  # of the selected match, when the view is on
+        self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
         self._ambiguity_for: tuple[int, int] | None = None
         self._comparison: tuple[tuple[Any, ...], Comparison] | None = None
         self._counterparts_for: tuple[int, int] | None = None
@@ -171,6 +188,7 @@ class InspectionModel:
         self.result_id = self._next_id
         self.result_options = None
         self.geometry_fit = None
+        self.overlay = None
         self.selected = self.hovered = -1
         self._clear_ambiguity()
         self._set_region(None)
@@ -208,6 +226,7 @@ class InspectionModel:
         self._score_range = score_range(result)  # asked on every slider step: computed once
         self.result_options = options
         self.geometry_fit = None
+        self.overlay = None
         self._clear_ambiguity()
         self.selected = self.hovered = -1
         self._set_region(None)
@@ -409,6 +428,26 @@ class InspectionModel:
         """The overlay replaces the lines while a homography is there to warp with."""
         fit = self.model_fit()
         return self.display.overlay and fit is not None and fit.geometry.model == "H"
+
+    def overlay_inputs(self) -> tuple[int, GeometryFit, bool] | None:
+        """(result id, fit, checkerboard) the overlay needs now, or None while no overlay is to be shown."""
+        fit = self.model_fit()
+        if not self.overlay_shown() or fit is None or not self.has_pair:
+            return None
+        return self.result_id, fit, self.display.overlay_checker
+
+    def set_overlay(self, overlay: Overlay) -> bool:
+        """An overlay picture lands only if it was made from the inputs wanted now."""
+        if not overlay.made_from(self.overlay_inputs()):
+            return False
+        self.overlay = overlay
+        self.overlay_changed.emit()
+        return True
+
+    def current_overlay(self) -> Overlay | None:
+        """The overlay picture while its result, fit and checkerboard choice are the current ones; else None."""
+        overlay = self.overlay
+        return overlay if overlay is not None and overlay.made_from(self.overlay_inputs()) else None
 
     # --- colours ------------------------------------------------------------------------------------------
     def line_colors(self) -> LineColors | None:

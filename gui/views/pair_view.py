@@ -114,6 +114,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.lost.setZValue(6)
         self.view.addItem(self.lost, ignoreBounds=True)
         self._lost_for: tuple[object, ...] | None = None
+        self._overlay_for: object = None  # the overlay picture the item holds
         self.hover_item = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 230, width=2.5))
         self.selected_item = pg.PlotCurveItem(pen=pg.mkPen(*SELECTION_COLOR, 255, width=3.5))
         self.selected_points = pg.ScatterPlotItem(
@@ -157,6 +158,10 @@ class PairView(pg.GraphicsLayoutWidget):
         display.ambiguity.connect(self.update_ambiguity)
         for event in (display.line_width, display.opacity, display.show_lines, display.show_markers, display.overlay):
             event.connect(self._style_changed)
+        model.overlay_changed.connect(self.update_overlay)
+        model.geometry_changed.connect(self.update_overlay)
+        for event in (display.overlay, display.overlay_checker, display.overlay_blend):
+            event.connect(self.update_overlay)
         view = model.view.events
         view.layout.connect(self._layout_changed)
         view.canvas.connect(self._layout_changed)
@@ -372,13 +377,19 @@ class PairView(pg.GraphicsLayoutWidget):
         self.ambiguity_peaks.setData(centres[:, 0], centres[:, 1])
 
     # --- overlay --------------------------------------------------------------------------------------------
-    def show_overlay(self, rgb: np.ndarray | None, opacity: float) -> None:
-        if rgb is None:
+    def update_overlay(self, *_: object) -> None:
+        """The overlay picture the state holds, only while it was made from the current result, fit and
+        checkerboard choice; the blend is applied here (it changes no picture)."""
+        overlay = self.model.current_overlay()
+        if overlay is None:
             self.overlay_item.setVisible(False)
             return
-        self.overlay_item.setImage(rgb, autoLevels=False, levels=(0, 255))
-        self.overlay_item.setRect(0, 0, rgb.shape[1], rgb.shape[0])
-        self.overlay_item.setOpacity(opacity)
+        if self._overlay_for is not overlay:  # a blend step changes the opacity, never uploads the picture again
+            self._overlay_for = overlay
+            self.overlay_item.setImage(overlay.image, autoLevels=False, levels=(0, 255))
+            self.overlay_item.setRect(0, 0, overlay.image.shape[1], overlay.image.shape[0])
+        display = self.model.display
+        self.overlay_item.setOpacity(1.0 if overlay.checker else display.overlay_blend)
         self.overlay_item.setVisible(True)
 
     # --- hover, selection, box ------------------------------------------------------------------------------

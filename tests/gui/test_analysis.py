@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,29 @@ def test_a_b_says_how_far_shared_keypoints_moved(make_window, qtbot, image_files
     text = window.controls.compare_label.text()
     assert "shared 200 · gained 0 · lost 0" in text
     assert "shared keypoints moved: max 0.5 px" in text and "150 by <0.001 px" in text, text
+
+
+def test_overlay_shows_only_the_picture_made_for_the_current_settings(make_window, qtbot, image_files):
+    """A picture that arrives late, made for the checkerboard the user has since switched off, is not shown; the one
+    for the current setting is."""
+    window = _matched(make_window, qtbot, image_files, geometry="H")
+    item = window.view.overlay_item
+    window.controls.overlay_checker.click()  # checkerboard on
+    window.controls.overlay.click()  # overlay on
+    wait_idle(qtbot, window)
+    assert item.isVisible() and item.opacity() == 1.0
+    checker_picture = np.array(item.image)
+    window.controls.overlay_checker.click()  # off: the checkerboard picture is no longer current
+    assert not item.isVisible(), "no picture is shown for settings it was not made with"
+    wait_idle(qtbot, window)
+    plain_picture = np.array(item.image)
+    assert item.isVisible() and not np.array_equal(plain_picture, checker_picture)
+    assert item.opacity() == pytest.approx(window.model.display.overlay_blend)
+    # The checkerboard job lands late (its runner finished after the switch): the view keeps the current picture.
+    held = window.model.overlay
+    assert held is not None
+    window.analysis.overlays.finished.emit(0, replace(held, checker=True, image=checker_picture))
+    qtbot.wait(20)
+    assert np.array_equal(item.image, plain_picture) and window.model.overlay is held
+    window.controls.overlay_blend.setValue(30)  # the blend changes how it is shown, not the picture
+    assert item.opacity() == pytest.approx(0.3) and np.array_equal(item.image, plain_picture)
