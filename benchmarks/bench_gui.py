@@ -69,7 +69,7 @@ def make_window(app):  # type: ignore[no-untyped-def]
     window = MainWindow(lambda *a, **k: None)
     window.resize(1600, 1000)
     window.show()
-    window.model.set_display(layout="side")  # lines span the whole side-by-side view
+    window.model.view.layout = "side"  # lines span the whole side-by-side view
     window.load_pair(str(ROOT / "resources/sample_pair_0.png"), str(ROOT / "resources/sample_pair_1.png"), run=False)
     wait(app, window.is_idle)
     return window
