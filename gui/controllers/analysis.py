@@ -60,6 +60,8 @@ class AnalysisController(QObject):
         self.comparisons.finished.connect(lambda _, value: value is not None and model.set_counterparts(*value))
         self.comparisons.failed.connect(lambda _, message: feedback.status(f"A/B failed: {message}", 8000))
         self.overlays.finished.connect(lambda _, overlay: model.set_overlay(overlay))
+        self.overlays.failed.connect(self._overlay_failed)
+        self._overlay_failure = False  # the overlay for the current inputs failed: nothing is pending any more
         self._submitted: tuple[Any, ...] | None = None  # the fit on its way: not asked for twice
         self._compare_submitted: tuple[int, int] | None = None
         self.comparisons.submit(_warm_up)  # its answer is dropped by the first real comparison, or ignored
@@ -79,7 +81,11 @@ class AnalysisController(QObject):
     @property
     def busy(self) -> bool:
         ambiguity_pending = self.model.ambiguity_key() is not None and self.model.ambiguity is None
-        overlay_pending = self.model.overlay_inputs() is not None and self.model.current_overlay() is None
+        overlay_pending = (
+            self.model.overlay_inputs() is not None
+            and self.model.current_overlay() is None
+            and not self._overlay_failure
+        )
         return (
             self.timer.isActive() or self._fit_pending or self._compare_pending or ambiguity_pending or overlay_pending
         )
@@ -175,7 +181,12 @@ class AnalysisController(QObject):
             return
         image0, image1 = model.images
         assert image0 is not None and image1 is not None
+        self._overlay_failure = False
         self.overlays.submit(_overlay, image0.pixels, image1.pixels, *inputs)
+
+    def _overlay_failed(self, _: int, message: str) -> None:
+        self._overlay_failure = True
+        self.feedback.status(f"Overlay failed: {message}", 8000)
 
     def shutdown(self) -> None:
         for runner in (self.fits, self.comparisons, self.overlays, self.ambiguities):

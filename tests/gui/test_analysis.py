@@ -220,3 +220,17 @@ def test_overlay_shows_only_the_picture_made_for_the_current_settings(make_windo
     assert np.array_equal(item.image, plain_picture) and window.model.overlay is held
     window.controls.overlay_blend.setValue(30)  # the blend changes how it is shown, not the picture
     assert item.opacity() == pytest.approx(0.3) and np.array_equal(item.image, plain_picture)
+
+
+def test_a_failed_overlay_says_so_and_leaves_the_window_idle(make_window, qtbot, image_files, monkeypatch):
+    import gui.controllers.analysis as analysis
+
+    def broken(*_: object) -> None:
+        raise MemoryError("no room for the warped image")
+
+    monkeypatch.setattr(analysis, "warp_onto_first", broken)
+    window = _matched(make_window, qtbot, image_files, geometry="H")
+    window.controls.overlay.click()
+    wait_idle(qtbot, window)  # would time out while a failed overlay still counted as pending
+    assert not window.view.overlay_item.isVisible()
+    assert "Overlay failed" in window.statusBar().currentMessage()
