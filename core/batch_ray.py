@@ -15,9 +15,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .batch import BatchSettings, PairOutcome, match_chunk
-from .batch_executors import CHUNKS_PER_WORKER, TRIES, WorkerSetup, chunk_size, chunked, lost_outcomes, prepare_worker
+from .batch_executors import CHUNKS_PER_WORKER, TRIES, chunk_size, chunked, lost_outcomes
 from .batch_outputs import PairJob
 from .errors import UserError
+from .worker_process import WorkerSetup, prepare_worker
 
 INSTALL_HINT = 'pip install "match-inspector[ray]"'
 LARGEST_CHUNK = 8  # pairs: at 0.1 s a pair on a GPU, under a second between a worker's results
