@@ -1,7 +1,11 @@
 """Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs.
 
+Both run the matcher in worker processes (core.worker_process), so a crash in its native code ends a worker, not
+the command: `match` reports it, a batch lists the pair as failed and goes on.
+
 Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error (one line on stderr,
-the traceback appended to the error log it names); 130 interrupted by Ctrl+C (a batch first writes what is done).
+the traceback appended to the error log it names), or a matcher process that died (one line saying how);
+130 interrupted by Ctrl+C (a batch first writes what is done).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any, get_args
 from .batch import BatchSettings, Executor, fit_geometry, read_pairs, run_batch
 from .batch_executors import ProcessExecutor, SerialExecutor
 from .batch_outputs import FAILED_PAIRS, MATCHED_PAIRS, targets
-from .errors import ExportError, UserError, WeightsError
+from .errors import ExportError, MatcherDied, UserError, WeightsError
 from .export import FORMATS, build_match_file, write_matches
 from .geometry import GeometryModel, GeometryOptions
 from .io import check_writable, load_image, write_atomically
@@ -36,6 +40,7 @@ from .types import (
 )
 from .user_folders import error_log_path
 from .version import __version__
+from .worker_process import run_in_worker
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl+C
@@ -182,7 +187,10 @@ def _match(path0: str | Path, path1: str | Path, settings: OutputSettings) -> tu
 
     image0 = load_image(path0, apply_exif=settings.apply_exif)
     image1 = load_image(path1, apply_exif=settings.apply_exif)
-    return image0, image1, match_pair(image0, image1, settings.match)
+    try:
+        return image0, image1, run_in_worker(match_pair, image0, image1, settings.match)
+    except MatcherDied as exc:
+        raise MatcherDied(f"{exc} while matching {path0} and {path1}") from None
 
 
 def _check_output(path: Path, formats: tuple[str, ...]) -> None:
@@ -362,6 +370,9 @@ def run_cli(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("match-inspector: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MatcherDied as exc:  # no traceback of ours would say more than how it died
+        print(f"match-inspector: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as exc:  # one line, not a traceback; MATCH_INSPECTOR_DEBUG=1 shows it
         if os.environ.get("MATCH_INSPECTOR_DEBUG") == "1":
             raise

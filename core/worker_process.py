@@ -1,6 +1,6 @@
 """Spawned worker processes for the matcher, so that a crash in its native code (torch, ONNX Runtime, OpenVINO: SIGSEGV,
-SIGFPE) or the out-of-memory killer ends a worker, never the command: `batch` runs its pairs in a pool of them
-(core.batch_executors). The window has its own long-lived one (core.match_service).
+SIGFPE) or the out-of-memory killer ends a worker, never the command: `match` runs its pair in one (run_in_worker),
+`batch` its pairs in a pool of them (core.batch_executors). The window has its own long-lived one (core.match_service).
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
-from .errors import how_it_died
+from .errors import MatcherDied, how_it_died
 
 WorkerSetup = Callable[[], None]  # run once in each worker before its first pair (picklable: a module-level function)
 T = TypeVar("T")
@@ -70,3 +71,18 @@ def stop_pool(pool: ProcessPoolExecutor) -> str:
     # SIGTERM is how this function, and a pool that broke, end the other workers.
     deaths = [p.exitcode for p in processes if p.exitcode not in (None, 0, -signal.SIGTERM)]
     return how_it_died(deaths[0]) if deaths else ""
+
+
+def run_in_worker(function: Callable[..., T], *args: Any) -> T:
+    """function(*args) in a new worker process with a new process's thread defaults: its result, or what it raised
+    (the same type, the worker's traceback chained to it); MatcherDied, saying how, when the worker dies."""
+    pool = start_pool(1, None)
+    try:
+        result = submit(pool, function, *args).result()
+    except BrokenProcessPool:
+        raise MatcherDied(f"the matcher process died ({stop_pool(pool) or 'cause unknown'})") from None
+    except BaseException:  # its error, or Ctrl+C here: the worker goes now, not after its run
+        stop_pool(pool)
+        raise
+    pool.shutdown()
+    return result
