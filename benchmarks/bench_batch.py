@@ -95,7 +95,7 @@ def main() -> None:
         weights = write_weights(root / "weights")
         jobs = read_pairs(pairs)
         executors = {
-            "serial (default)": SerialExecutor,
+            "serial (default)": lambda: SerialExecutor(worker_setup=flush_denormals),
             f"local, {workers} workers": lambda: ProcessExecutor(workers, worker_setup=flush_denormals),
             f"Ray, {workers} workers": lambda: RayExecutor(workers, worker_setup=flush_denormals),
         }

@@ -1,7 +1,11 @@
 """Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs.
 
+Both run the matcher in worker processes (core.matchers.worker_process), so a crash in its native code ends a worker,
+not the command: `match` reports it, a batch lists the pair as failed and goes on.
+
 Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error (one line on stderr,
-the traceback appended to the error log it names); 130 interrupted by Ctrl+C (a batch first writes what is done).
+the traceback appended to the error log it names), or a matcher process that died (one line saying how);
+130 interrupted by Ctrl+C (a batch first writes what is done).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from core.analysis.geometry import GeometryModel, GeometryOptions
 from core.batch.driver import BatchSettings, Executor, fit_geometry, read_pairs, run_batch
 from core.batch.executors import ProcessExecutor, SerialExecutor
 from core.batch.outputs import FAILED_PAIRS, MATCHED_PAIRS, targets
-from core.errors import ExportError, UserError, WeightsError
+from core.errors import ExportError, MatcherDied, UserError, WeightsError
 from core.formats.files import check_writable, write_atomically
 from core.formats.images import load_image
 from core.formats.match_files import FORMATS, build_match_file, write_matches
 from core.formats.user_folders import error_log_path
 from core.matchers.output_settings import OutputSettings
 from core.matchers.sift import MAX_SIDE as SIFT_MAX_SIDE
+from core.matchers.worker_process import run_in_worker
 from core.types import (
     DEFAULT_DISPLAY_THRESHOLD,
     DEFAULT_INTERNAL_THRESHOLD,
@@ -183,7 +188,10 @@ def _match(path0: str | Path, path1: str | Path, settings: OutputSettings) -> tu
 
     image0 = load_image(path0, apply_exif=settings.apply_exif)
     image1 = load_image(path1, apply_exif=settings.apply_exif)
-    return image0, image1, match_pair(image0, image1, settings.match)
+    try:
+        return image0, image1, run_in_worker(match_pair, image0, image1, settings.match)
+    except MatcherDied as exc:
+        raise MatcherDied(f"{exc} while matching {path0} and {path1}") from None
 
 
 def _check_output(path: Path, formats: tuple[str, ...]) -> None:
@@ -363,6 +371,9 @@ def run_cli(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("match-inspector: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MatcherDied as exc:  # no traceback of ours would say more than how it died
+        print(f"match-inspector: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as exc:  # one line, not a traceback; MATCH_INSPECTOR_DEBUG=1 shows it
         if os.environ.get("MATCH_INSPECTOR_DEBUG") == "1":
             raise

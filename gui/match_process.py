@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from core.errors import MatchCancelled, rebuild_failure
+from core.errors import MatchCancelled, MatcherDied, how_it_died, rebuild_failure
 
 POLL_SECONDS = 0.05  # how often a waiting run checks for cancel
 
@@ -43,6 +43,13 @@ class MatchProcess:
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def _exit_code(self) -> int | None:
+        """The child's exit code once its pipe closed: it may take a moment to be reaped."""
+        try:
+            return self._process.wait(timeout=5) if self._process is not None else None
+        except subprocess.TimeoutExpired:  # alive with its pipe gone: shutdown() kills it
+            return None
+
     def __call__(self, image0: Any, image1: Any, options: Any, progress: Any = None, cancelled: Any = None) -> Any:
         with self._lock:  # one run at a time: the worker thread calls in sequence
             if not self._alive():
@@ -54,9 +61,9 @@ class MatchProcess:
                 self._to_child.send(("match", request_id, image0, image1, options))
                 return self._wait(request_id, progress, cancelled)
             except (EOFError, OSError, BrokenPipeError) as exc:
-                code = self._process.poll() if self._process is not None else None
+                death = how_it_died(self._exit_code())
                 self.shutdown()
-                raise RuntimeError(f"the matcher process stopped unexpectedly (exit code {code})") from exc
+                raise MatcherDied(f"the matcher process died ({death})") from exc
 
     def _wait(self, request_id: int, progress: Any, cancelled: Any) -> Any:
         assert self._to_child is not None and self._from_child is not None

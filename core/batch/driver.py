@@ -172,6 +172,13 @@ def run_batch(
             progress.update()
     except KeyboardInterrupt:
         summary.interrupted = True
+        # Ctrl+C can land after a pair file was renamed into place but before the loop counted it: the lists
+        # cover every whole file that is there, as a resumed run would find them.
+        counted = set(written)
+        for job in todo:
+            if job not in counted and is_reusable(pair_path(out, job, fmt), job, record):
+                written.append(job)
+                summary.matched += 1
     finally:
         if hasattr(outcomes, "close"):
             outcomes.close()  # stops the executor's outstanding work (a no-op once it has finished)

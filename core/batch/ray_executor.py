@@ -15,17 +15,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from core.batch.driver import BatchSettings, PairOutcome, match_chunk
-from core.batch.executors import (
-    CHUNKS_PER_WORKER,
-    TRIES,
-    WorkerSetup,
-    chunk_size,
-    chunked,
-    lost_outcomes,
-    prepare_worker,
-)
+from core.batch.executors import CHUNKS_PER_WORKER, TRIES, chunk_size, chunked, lost_outcomes
 from core.batch.outputs import PairJob
 from core.errors import UserError
+from core.matchers.worker_process import WorkerSetup, prepare_worker
 
 INSTALL_HINT = 'pip install "match-inspector[ray]"'
 LARGEST_CHUNK = 8  # pairs: at 0.1 s a pair on a GPU, under a second between a worker's results

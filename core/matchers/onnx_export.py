@@ -18,7 +18,8 @@ from typing import Any
 from core.errors import UserError
 from core.types import Variant
 
-FORMAT_VERSION = "2"  # 2: only the matches come out (1: every coarse cell with an is_match flag)
+FORMAT_VERSION = "3"  # 3: no Einsum (ONNX Runtime crashed on it with no matches); 2: only the matches come out
+# (1: every coarse cell with an is_match flag)
 INPUT_NAMES = ("image0", "image1", "threshold")
 OUTPUT_NAMES = ("keypoints0", "keypoints1", "scores")
 # torch.export's dynamic sizes are counted in units of 32 pixels; this bounds sides at 32768 pixels.

@@ -127,7 +127,8 @@ def refine(
     m, ww, c = win0.shape
     w = int(round(ww**0.5))
     feat0, feat1 = win0[..., :-slice_dim] / c**0.5, win1[..., :-slice_dim] / c**0.5
-    sim = torch.einsum("mlc,mrc->mlr", feat0, feat1)
+    # Batched matrix products, not einsum: ONNX Runtime's (1.32) Einsum dies of SIGFPE when there is no match (M = 0).
+    sim = feat0 @ feat1.transpose(1, 2)
     conf = F.softmax(sim, 1) * F.softmax(sim, 2)
     conf = conf.reshape(m, ww, w + 2, w + 2)[..., 1:-1, 1:-1].reshape(m, -1)
     idx = conf.max(dim=-1).indices
@@ -144,7 +145,7 @@ def refine(
     cols = ((idx_r % w)[:, None, None] + delta[None, None, :]) % (w + 2)
     neigh = win1[torch.arange(m, device=win0.device)[:, None, None], rows * (w + 2) + cols][..., -slice_dim:]
     q = win0[torch.arange(m, device=win0.device), idx_l][..., -slice_dim:]
-    logits = torch.einsum("mc,mijc->mij", q, neigh / slice_dim**0.5).reshape(m, 9)
+    logits = ((neigh / slice_dim**0.5).flatten(1, 2) @ q[:, :, None]).reshape(m, 9)
     heat = F.softmax(logits / temperature, -1).reshape(m, 3, 3)
     grid = torch.linspace(-1, 1, 3, device=win0.device, dtype=heat.dtype)
     # Marginals over rows (-> x) and columns (-> y), then their expectations; stacked before the product because

@@ -95,6 +95,33 @@ def test_backend_gives_the_torch_matches_at_every_size(backend, variant, random_
         assert result.info.execution_provider in ("CPUExecutionProvider", "CPU")
 
 
+NO_MATCH_SIZES = ((240, 320), (480, 640))  # (height, width) of the inputs; 240 is run at 224
+
+
+def _no_match_pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A flat grey image against noise: the random weights find no match at the default internal threshold."""
+    noise = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return np.full((height, width, 3), 128, np.uint8), noise
+
+
+@pytest.mark.parametrize("backend", ["torch", *BACKENDS])
+@pytest.mark.parametrize("variant", ["full", "opt"])
+def test_a_pair_without_matches_gives_empty_results(backend, variant, random_weights, request):
+    """Zero matches leave the graph's refinement with empty tensors (ONNX Runtime's Einsum died of SIGFPE on them);
+    every backend returns empty arrays of the usual shapes and dtypes, as torch does."""
+    from core.matchers.match import match_pair
+
+    onnx_model = None if backend == "torch" else str(request.getfixturevalue("onnx_models")[variant])
+    options = MatchOptions(
+        weights=random_weights, variant=variant, long_side=None, backend=backend, onnx_model=onnx_model
+    )
+    for height, width in NO_MATCH_SIZES:
+        result = match_pair(*_no_match_pair(height, width), options)
+        assert result.info.inference_sizes == ((height // 32 * 32, width),) * 2 and result.info.backend == backend
+        assert (result.kpts0.shape, result.kpts1.shape, result.scores.shape) == ((0, 2), (0, 2), (0,)), height
+        assert result.kpts0.dtype == result.kpts1.dtype == result.scores.dtype == np.float32
+
+
 COARSE_STRIDE = 8
 # Two candidates whose confidence (or opt logit) differ by less than this, relative, are one decision within float32
 # rounding: which of them wins is up to the order of the sums, not the model.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,21 +130,137 @@ def test_bad_input_exits_2_with_one_line(argv, expected, image_dir, tmp_path, ca
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("error", [RuntimeError("boom"), ValueError("boom")])
-def test_internal_error_exits_1_with_one_line_and_the_traceback_logged(error, image_dir, tmp_path, capsys, monkeypatch):
-    """An internal ValueError is not the user's fault: exit 1, and the traceback is in the log."""
-    import core.matchers.match
+def _runtime_error(*args, **kwargs):
+    raise RuntimeError("boom")
 
-    def broken(*args, **kwargs):
-        raise error
+
+def _value_error(*args, **kwargs):
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize("fail", [_runtime_error, _value_error])
+def test_internal_error_exits_1_with_one_line_and_the_traceback_logged(fail, image_dir, tmp_path, capsys, monkeypatch):
+    """An internal ValueError is not the user's fault: exit 1, and the traceback is in the log. The error is raised
+    in the matcher's worker process (which imports `fail` from this module): its type and its traceback there come
+    back."""
+    import core.matchers.match
 
     log = tmp_path / "errors.log"
     monkeypatch.setenv("MATCH_INSPECTOR_LOG", str(log))
-    monkeypatch.setattr(core.matchers.match, "match_pair", broken)
+    monkeypatch.setattr(core.matchers.match, "match_pair", fail)
     assert run_cli(["match", str(image_dir / "a0.png"), str(image_dir / "a0.png"), "-o", str(tmp_path / "m.csv")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"match-inspector: internal error: {type(error).__name__}: boom (traceback in {log})"
-    assert "Traceback (most recent call last)" in log.read_text() and "def broken" not in err
+    name = "RuntimeError" if fail is _runtime_error else "ValueError"
+    assert err == f"match-inspector: internal error: {name}: boom (traceback in {log})"
+    logged = log.read_text()
+    assert "Traceback (most recent call last)" in logged and f'in {fail.__name__}\n    raise {name}("boom")' in logged
+
+
+def _cli(argv: list[str], **options) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "core.cli", *argv]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+
+
+def test_a_matcher_process_that_dies_is_one_line_and_exit_1(image_dir, tmp_path):
+    """A crash in the matcher's native code ends its worker process, not the command. The test-only variable makes
+    the worker die of SIGFPE on a0.png, as ONNX Runtime once did on a pair without matches."""
+    from core.matchers.match import CRASH_TEST_VARIABLE
+
+    image0, image1, out = image_dir / "a0.png", image_dir / "sub" / "b0.png", tmp_path / "m.npz"
+    env = dict(os.environ, **{CRASH_TEST_VARIABLE: "a0.png"})
+    run = _cli(["match", str(image0), str(image1), "--matcher", "sift", "-o", str(out)], env=env)
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, stderr
+    died = f"match-inspector: the matcher process died (signal SIGFPE) while matching {image0} and {image1}"
+    assert stderr.strip().splitlines() == [died] and not stdout and not out.exists()
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The spawned worker processes among `pid`'s children (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                if b"spawn_main" in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _ignores_ctrl_c(pid: int) -> bool:
+    """Whether the process ignores SIGINT (bit 2 of SigIgn in /proc): a worker does once it is ready to match."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & 1 << (2 - 1))
+    return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_ctrl_c_exits_130_with_one_line_and_ends_the_worker(image_dir, tmp_path, random_weights):
+    """Ctrl+C reaches the whole process group, as from a terminal, once the worker ignores it and loads the model to
+    match (seconds): the command stops the worker and says so in one line."""
+    import signal
+    import time
+
+    pair = [str(image_dir / "a0.png"), str(image_dir / "sub" / "b0.png")]
+    run = _cli(["match", *pair, "--weights", random_weights, "-o", str(tmp_path / "m.npz")], start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not workers or not _ignores_ctrl_c(workers[0]):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            workers = workers or _workers_of(run.pid)
+            time.sleep(0.01)
+        os.killpg(run.pid, signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130
+    assert stderr.strip().splitlines() == ["match-inspector: interrupted"]
+    assert not Path(f"/proc/{workers[0]}").exists(), "the worker ended with the command"
+
+
+# The command's main module, which a spawned worker imports while it starts (after Python's own Ctrl+C handler is in
+# place, before the worker ignores Ctrl+C): here that takes two seconds.
+SLOWLY_IMPORTED_MAIN = """
+import time
+if __name__ == "__mp_main__":
+    time.sleep(2)
+from core.cli import main
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_starting_worker_leaves_ctrl_c_to_the_command(image_dir, tmp_path):
+    """A terminal's Ctrl+C reaches the worker too. One still starting must not take it as its own: it died with a
+    KeyboardInterrupt traceback on the command's stderr whenever it beat the command to ending it. Sent to the
+    worker alone, the Ctrl+C is dropped and the pair is matched."""
+    import signal
+    import time
+
+    script = tmp_path / "slowly_imported_main.py"
+    script.write_text(SLOWLY_IMPORTED_MAIN)
+    out = tmp_path / "m.npz"
+    command = [sys.executable, str(script), "match", str(image_dir / "a0.png"), str(image_dir / "sub" / "b0.png")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    run = subprocess.Popen(
+        [*command, "--matcher", "sift", "-o", str(out)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (workers := _workers_of(run.pid)):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.01)
+        time.sleep(1)  # well inside its two seconds of importing
+        assert not _ignores_ctrl_c(workers[0])
+        os.kill(workers[0], signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 0 and not stderr and out.is_file(), stderr
 
 
 def test_entry_point_exit_codes_without_traceback(tmp_path):

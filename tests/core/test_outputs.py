@@ -181,12 +181,13 @@ def test_missing_weights_stop_a_batch_once_with_exit_2(images, pairs_file, tmp_p
     ],
 )
 def test_unwritable_targets_exit_2_before_matching(argv, blocker, images, pairs_file, tmp_path, capsys, monkeypatch):
-    import core.matchers.match
+    import core.cli
 
     def never(*args, **kwargs):
         raise AssertionError("matched although the output cannot be written")
 
-    monkeypatch.setattr(core.matchers.match, "match_pair", never)
+    monkeypatch.setattr(core.cli, "run_in_worker", never)  # where `match` starts matching
+    monkeypatch.setattr(core.cli, "run_batch", never)
     (tmp_path / blocker).mkdir()  # a folder where the file should go: unwritable even for root
     fill = {"{img0}": images / "a0.png", "{img1}": images / "b0.png", "{pairs}": pairs_file, "{images}": images}
     fill["{tmp}"] = tmp_path

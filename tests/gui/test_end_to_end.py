@@ -7,7 +7,7 @@ from PIL import Image
 
 from core.analysis.synthetic import textured_scene, warp
 from core.formats.match_files import read_matches
-from tests.gui.conftest import wait_idle
+from tests.gui.conftest import load, wait_idle
 
 
 def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_weights):
@@ -20,8 +20,6 @@ def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_we
 
     window = make_window(None)  # the real core.matchers.match.match_pair
     assert isinstance(window, MainWindow)
-    # No cached Hub weights in offline mode: the window starts with SIFT standing in; the user picks the model.
-    window.controls.matcher.setCurrentIndex(window.controls.matcher.findData("eloftr"))
     window.controls.weights.setText(random_weights)
     window.controls.weights.editingFinished.emit()
     window.controls.resolution.setCurrentIndex(0)  # long side 480
@@ -60,8 +58,6 @@ def test_where_else_could_it_match_on_a_real_run(make_window, qtbot, tmp_path, r
     Image.fromarray(scene).save(paths[0])
     Image.fromarray(warp(scene, np.array([[1, 0, 4.0], [0, 1, 3.0], [0, 0, 1]]))).save(paths[1])
     window = make_window(None)
-    # No cached Hub weights in offline mode: the window starts with SIFT standing in; the user picks the model.
-    window.controls.matcher.setCurrentIndex(window.controls.matcher.findData("eloftr"))
     window.controls.weights.setText(random_weights)
     window.controls.weights.editingFinished.emit()
     window.controls.resolution.setCurrentIndex(0)
@@ -83,3 +79,20 @@ def test_where_else_could_it_match_on_a_real_run(make_window, qtbot, tmp_path, r
     qtbot.waitUntil(lambda: model.ambiguity is not None and model.ambiguity is not ambiguity, timeout=20000)
     window.controls.ambiguity.setChecked(False)
     assert model.ambiguity is None and not window.view.ambiguity_item.isVisible()
+
+
+def test_a_matcher_process_that_dies_is_a_message_and_the_next_run_works(make_window, qtbot, image_files, monkeypatch):
+    """The window's matcher process dies of SIGFPE on img0.png (the test-only variable), as a crash in the matcher's
+    native code would: the window says so in one line, and the next run starts a new process."""
+    from core.matchers.match import CRASH_TEST_VARIABLE
+    from core.types import MatchOptions
+
+    monkeypatch.setenv(CRASH_TEST_VARIABLE, "img0.png")  # the child inherits it when the first run starts it
+    window = make_window(None)
+    window.model.set_match_options(MatchOptions(matcher="sift"))  # no weights needed
+    load(qtbot, window, image_files[0], image_files[1], timeout=60000)
+    assert window.model.result is None and window.message_bar.isVisible()
+    died = "Failed: the matcher process died (signal SIGFPE); the next run starts a new one."
+    assert window.message_bar.label.text() == died
+    load(qtbot, window, image_files[1], image_files[1], timeout=60000)
+    assert window.model.result is not None and len(window.model.result) > 10, window.last_error
