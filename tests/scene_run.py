@@ -68,3 +68,18 @@ def write_scene_run(folder: Path, count: int = 4, points: int = 300, seed: int =
     model.mkdir(parents=True)
     reconstruction.write(str(model))
     return database
+
+
+def write_grey_images(database: Path, images: Path) -> Path:
+    """The scene run stores no pictures: grey ones of each image's stored size, in `images`, for a window to show."""
+    from PIL import Image
+
+    from core.runs.open import open_run
+
+    images.mkdir(exist_ok=True)
+    with open_run(database) as run:
+        for image in run.images:
+            assert image.size is not None
+            height, width = image.size
+            Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(images / image.name)
+    return images

@@ -83,13 +83,20 @@ def _copy_sources(destination: Path) -> None:
             shutil.copy(source, destination / name)
 
 
-def test_core_layers_refuse_an_import_from_a_layer_above(tmp_path):
-    _copy_sources(tmp_path)
-    (tmp_path / "core" / "analysis" / "probe.py").write_text("def run():\n    from core.runs.open import open_run\n")
-    out = _lint_imports(tmp_path)
+def _assert_probe_breaks(root: Path, probe: str, imported: str, contract: str) -> None:
+    """A module `probe` (a/b/c, in a copy of the sources at `root`) that imports `imported` breaks `contract`."""
+    _copy_sources(root)
+    name = imported.rsplit(".", 1)[1]
+    (root / f"{probe}.py").write_text(f"def run():\n    from {imported.rsplit('.', 1)[0]} import {name}\n")
+    out = _lint_imports(root)
     assert out.returncode != 0
-    assert "core's layers: each imports only the layers below it BROKEN" in out.stdout
-    assert "core.analysis.probe -> core.runs.open" in out.stdout
+    assert f"{contract} BROKEN" in out.stdout
+    assert f"{probe.replace('/', '.')} -> {imported.rsplit('.', 1)[0]}" in out.stdout
+
+
+def test_core_layers_refuse_an_import_from_a_layer_above(tmp_path):
+    contract = "core's layers: each imports only the layers below it"
+    _assert_probe_breaks(tmp_path, "core/analysis/probe", "core.runs.open.open_run", contract)
 
 
 def _import_cycles(package: str) -> list[list[str]]:
@@ -141,9 +148,5 @@ def test_core_has_no_import_cycles(tmp_path, monkeypatch):
 
 def test_layering_contract_catches_a_transitive_torch_import(tmp_path):
     """A gui module reaching torch through core (not importing it itself) breaks the contract."""
-    _copy_sources(tmp_path)
-    (tmp_path / "gui" / "views" / "probe.py").write_text("def run():\n    from core.matchers.match import match_pair\n")
-    out = _lint_imports(tmp_path)
-    assert out.returncode != 0
-    assert "gui never imports torch, on any path BROKEN" in out.stdout
-    assert "gui.views.probe -> core.matchers.match" in out.stdout
+    contract = "gui never imports torch, on any path"
+    _assert_probe_breaks(tmp_path, "gui/views/probe", "core.matchers.match.match_pair", contract)

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from core.runs.open import open_run
 from core.types import DEFAULT_DISPLAY_THRESHOLD
-from tests.scene_run import write_scene_run
+from tests.scene_run import write_grey_images, write_scene_run
 
 pytest.importorskip("pycolmap")
 
 
 def _run_with_images(tmp_path):
     database = write_scene_run(tmp_path, count=3)
-    images = tmp_path / "images"
-    images.mkdir(exist_ok=True)
-    run = open_run(database)
-    for image in run.images:  # the scene run has no pictures: grey ones of the stored size
-        height, width = image.size
-        Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(images / image.name)
-    run.close()
+    images = write_grey_images(database, tmp_path / "images")
     return database, images
 
 

@@ -16,7 +16,7 @@ from core.runs.reference_poses import find_model_beside, load_reference_poses
 from gui.pair_table import COLUMNS, PairTable
 from gui.views.pair_browser import PairBrowser
 from gui.views.pair_matrix import PairMatrix, heat_colors
-from tests.scene_run import UNRELATED, write_scene_run
+from tests.scene_run import UNRELATED, write_grey_images, write_scene_run
 
 pytest.importorskip("pycolmap")
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +173,6 @@ def test_browse_command_opens_the_run_without_torch(tmp_path):
 
 def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(make_window, qtbot, tmp_path):
     import pycolmap
-    from PIL import Image
 
     database = write_scene_run(tmp_path, count=3)
     db = pycolmap.Database.open(str(database))  # verify one pair the way COLMAP stores it: every other match
@@ -183,13 +182,7 @@ def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(m
     geometry.inlier_matches = db.read_matches(first.image_id, second.image_id)[::2]
     db.write_two_view_geometry(first.image_id, second.image_id, geometry)
     db.close()
-    images = tmp_path / "images"
-    images.mkdir(exist_ok=True)
-    run = open_run(database)
-    for image in run.images:  # the scene run has no pictures: grey ones of the stored size
-        height, width = image.size
-        Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(images / image.name)
-    run.close()
+    images = write_grey_images(database, tmp_path / "images")
     window = make_window()
     assert window.matching_run.open_path(str(database), str(images))
     qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=20000)
@@ -301,16 +294,9 @@ def test_the_pair_summary_says_which_matches_the_reader_dropped(make_window, qtb
 
 def _scene_in_window(make_window, qtbot, tmp_path, count=4):
     """The scene run opened in the window, with grey pictures of the stored sizes as its images."""
-    from PIL import Image
 
     database = write_scene_run(tmp_path, count=count)
-    images = tmp_path / "images"
-    images.mkdir(exist_ok=True)
-    run = open_run(database)
-    for image in run.images:
-        height, width = image.size
-        Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(images / image.name)
-    run.close()
+    images = write_grey_images(database, tmp_path / "images")
     window = make_window()
     assert window.matching_run.open_path(str(database), str(images))
     qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=20000)
