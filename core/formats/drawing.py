@@ -172,6 +172,10 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+# Signs the on-screen labels use that Pillow's bundled font has no glyph for (it would draw an empty box).
+ASCII_FOR_MISSING_GLYPHS = str.maketrans({"≥": ">=", "≤": "<="})
+
+
 def wrap_text(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> list[str]:
     """Lines no wider than `width` pixels, broken between words (a word wider than the line gets its own line)."""
     lines: list[str] = []
@@ -195,7 +199,7 @@ def _legend_band(width: int, caption: str | None, legend: LegendSpec | None) -> 
     size = max(14, width // 90)
     font = _font(size)
     pad = size // 2
-    caption_lines = wrap_text(caption, font, width - 2 * pad) if caption else []
+    caption_lines = wrap_text(caption.translate(ASCII_FOR_MISSING_GLYPHS), font, width - 2 * pad) if caption else []
     height = pad + len(caption_lines) * (size + pad) + (2 * size + 2 * pad if legend else 0)
     band = Image.new("RGB", (width, height), (24, 24, 26))
     draw = ImageDraw.Draw(band)

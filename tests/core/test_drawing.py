@@ -58,3 +58,16 @@ def test_picture_draws_lines_selection_and_a_legend_band():
     )
     assert isinstance(framed, Image.Image) and framed.size[1] > 100
     assert np.asarray(framed)[100:].max() > 150, "caption and legend are drawn in the band"
+
+
+def test_caption_signs_the_bundled_font_lacks_are_drawn_in_ascii():
+    """'needs ≥8 inliers' on screen; Pillow's bundled font has no ≥ and would draw a box: the PNG says '>='."""
+    rgb = np.full((60, 400, 3), 40, np.uint8)
+    none = np.zeros((0, 2))
+
+    def band(text: str) -> np.ndarray:
+        picture = draw_matches(rgb, rgb, none, none, np.zeros(0), colors=np.zeros((0, 3)), caption=text)
+        return np.asarray(picture)[60:]
+
+    assert np.array_equal(band("H unreliable: needs ≥8 inliers"), band("H unreliable: needs >=8 inliers"))
+    assert not np.array_equal(band("needs ≥8"), band("needs =8")), "the band shows the caption's text"
