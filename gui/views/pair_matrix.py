@@ -58,6 +58,7 @@ class PairMatrix(QWidget):
         for key, title in VALUES.items():
             self.value_choice.addItem(title, key)
         self.hover = QLabel(LEGEND)
+        self.hover.setWordWrap(True)  # a long line would set the dock's (and the window's) minimum width
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)  # image 0 at the top, as in a table
