@@ -11,6 +11,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Set at import, before any test or child process starts, so subprocesses (CLI runs, workers, Ray) inherit it.
 _USER_FOLDERS = Path(tempfile.mkdtemp(prefix="match-inspector-tests-"))
 atexit.register(shutil.rmtree, _USER_FOLDERS, ignore_errors=True)
+# HOME too: libraries that write beside the user's files without asking XDG (Ray's ~/.ray, OpenVINO's ~/intel).
+os.environ["HOME"] = str(_USER_FOLDERS / "home")
+(_USER_FOLDERS / "home").mkdir()
 for _variable in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "MATCH_INSPECTOR_CACHE_DIR"):
     os.environ[_variable] = str(_USER_FOLDERS / _variable.lower())
 os.environ["MATCH_INSPECTOR_SETTINGS_DIR"] = str(_USER_FOLDERS / "settings")
