@@ -3,6 +3,11 @@
 The window's process never imports torch: the child does, so a first run's torch import and weight loading, and
 every forward pass, leave the event loop alone. The child is started on the first run and kept (the model stays
 loaded between runs); it is killed on shutdown, so closing never waits for a model stage.
+
+Cancel: the PyTorch model stops between its blocks (core.model.StageHooks), which keeps the child and its loaded
+model. A run that has not stopped CANCEL_GRACE_SECONDS after the cancel was sent (a long single step on a loaded
+CPU, the torch import or weight loading, or an ONNX Runtime / OpenVINO graph, which runs in one call) is ended with
+its process; the next run starts a fresh one, which loads the model again.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from core.errors import MatchCancelled, MatcherDied, how_it_died, rebuild_failure
 
-POLL_SECONDS = 0.05  # how often a waiting run checks for cancel
+POLL_SECONDS = 0.02  # how often a waiting run checks for cancel
+CANCEL_GRACE_SECONDS = 0.3  # how long a cancelled PyTorch run may take to stop before its process is ended
 
 
 class MatchProcess:
@@ -59,19 +66,25 @@ class MatchProcess:
             request_id = self._next_id
             try:
                 self._to_child.send(("match", request_id, image0, image1, options))
-                return self._wait(request_id, progress, cancelled)
+                return self._wait(request_id, progress, cancelled, getattr(options, "backend", "torch"))
             except (EOFError, OSError, BrokenPipeError) as exc:
                 death = how_it_died(self._exit_code())
                 self.shutdown()
                 raise MatcherDied(f"the matcher process died ({death})") from exc
 
-    def _wait(self, request_id: int, progress: Any, cancelled: Any) -> Any:
+    def _wait(self, request_id: int, progress: Any, cancelled: Any, backend: str) -> Any:
         assert self._to_child is not None and self._from_child is not None
-        cancel_sent = False
+        # An exported graph runs in one call that nothing interrupts: cancelling it ends the process at once.
+        grace = CANCEL_GRACE_SECONDS if backend == "torch" else 0.0
+        cancel_sent: float | None = None  # when the cancel went to the child
         while True:
-            if not cancel_sent and cancelled is not None and cancelled():
+            if cancel_sent is None and cancelled is not None and cancelled():
                 self._to_child.send(("cancel", request_id))
-                cancel_sent = True
+                cancel_sent = time.perf_counter()
+            if cancel_sent is not None and time.perf_counter() - cancel_sent >= grace:
+                self.shutdown(wait=False)
+                why = f"a {backend} run cannot stop midway" if backend != "torch" else "it was inside a long step"
+                raise MatchCancelled(f"{why}: the matcher process was ended, the next run loads the model again")
             if not self._from_child.poll(POLL_SECONDS):
                 if not self._alive():
                     raise EOFError
@@ -90,8 +103,9 @@ class MatchProcess:
             elif kind == "failed":
                 raise rebuild_failure(message[2], message[3])
 
-    def shutdown(self) -> None:
-        """Kill the child: a model stage cannot be interrupted, and closing must not wait for it."""
+    def shutdown(self, wait: bool = True) -> None:
+        """Kill the child: a model stage cannot be interrupted, and closing must not wait for it. With wait=False
+        the killed process is reaped on a background thread (freeing a loaded model's memory takes a moment)."""
         process, self._process = self._process, None
         for connection in (self._to_child, self._from_child):
             if connection is not None:
@@ -103,7 +117,14 @@ class MatchProcess:
         if process is not None:
             if process.poll() is None:
                 process.kill()
-                process.wait(timeout=5)
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    stream.close()
+            if wait:
+                _reap(process)
+            else:
+                threading.Thread(target=_reap, args=(process,), name="match-process-reaper", daemon=True).start()
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    process.wait(timeout=5)
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()

@@ -1,7 +1,8 @@
 """Runs matching off the GUI thread. One daemon thread, the latest request wins, stale results are labelled.
 
 Every request carries an id; the window only accepts results whose id is the one it is waiting for, so a result
-never lands on a pair it was not computed for. A new request cancels the running one between model stages.
+never lands on a pair it was not computed for. A new request cancels the running one (see match_process for how
+soon a run stops).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class MatchWorker(QObject):
     progress = Signal(int, str, float)  # request id, stage, fraction done
     finished = Signal(int, object)  # request id, MatchResult
     failed = Signal(int, str)  # request id, message for the user
-    cancelled = Signal(int)
+    cancelled = Signal(int, str)  # request id, what stopping cost beyond the run ("" when nothing)
 
     def __init__(self, match_function: MatchFunction | None = None) -> None:
         super().__init__()
@@ -64,7 +65,7 @@ class MatchWorker(QObject):
                 except queue.Empty:
                     break
                 if stale is not None:
-                    self.cancelled.emit(stale.request_id)
+                    self.cancelled.emit(stale.request_id, "")
             self._latest = job
             self._jobs.put(job)
 
@@ -76,7 +77,7 @@ class MatchWorker(QObject):
                     job.cancel.set()
 
     def shutdown(self) -> None:
-        """Stop after the current stage; never blocks (the thread is a daemon)."""
+        """Stop the current run and end the matcher process; never blocks (the thread is a daemon)."""
         self.cancel()
         self._jobs.put(None)
         if self._process is not None:
@@ -107,8 +108,8 @@ class MatchWorker(QObject):
                 if job.cancel.is_set():
                     raise MatchCancelled()
                 self.finished.emit(job.request_id, result)
-            except MatchCancelled:
-                self.cancelled.emit(job.request_id)
+            except MatchCancelled as exc:
+                self.cancelled.emit(job.request_id, str(exc))
             except BaseException as exc:  # the worker must survive anything a run throws
                 if not isinstance(exc, UserError):
                     log.error("matching failed:\n%s", traceback.format_exc())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -92,11 +94,18 @@ class RepVGGBackbone(nn.Module):
             for i, o, n, s in zip(in_channels, config.out_features, config.stage_num_blocks, config.stage_stride)
         )
 
-    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, image: torch.Tensor, step: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
+        """`step(done, total)`, when given, is called after each block: the caller's progress and cancel check."""
         outputs = []
         x = image
-        for stage in self.stages:
-            x = stage(x)
+        blocks = [list(stage.blocks) for stage in self.stages]  # type: ignore[arg-type]
+        total, done = sum(len(b) for b in blocks), 0
+        for stage_blocks in blocks:
+            for block in stage_blocks:
+                x = block(x)
+                done += 1
+                if step is not None:
+                    step(done, total)
             outputs.append(x)
         return outputs[1:]
 

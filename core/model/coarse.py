@@ -7,7 +7,7 @@ wholly; the cells beyond take no part in the softmaxes and never match.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +30,7 @@ EXP_FLOOR = -87.0
 PADDING_SIMILARITY = -1e9
 
 CellCounts = tuple[int, int]  # (rows, cols) of coarse cells an image covers wholly, from the grid's top left
+Step = Callable[[int, int], None]  # (done, total) blocks: the caller's progress and cancel check
 
 
 def similarity(feat0: torch.Tensor, feat1: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -39,8 +40,11 @@ def similarity(feat0: torch.Tensor, feat1: torch.Tensor, temperature: float) -> 
     return sim.div_(temperature)
 
 
-def _log_normalisers(sim: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """log of each row's and each column's softmax sum, (N, L, 1) and (N, 1, S), a few rows at a time."""
+def _log_normalisers(
+    sim: torch.Tensor, step: int, tick: Callable[[int], None] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log of each row's and each column's softmax sum, (N, L, 1) and (N, 1, S), a few rows at a time; `tick(k)`
+    after the k-th block of rows."""
     n, rows, cols = sim.shape
     col_max = sim.amax(dim=1, keepdim=True)
     col_sum = torch.zeros_like(col_max)
@@ -54,25 +58,33 @@ def _log_normalisers(sim: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.
         row_lse[:, start : start + step] = row_max + work.sum(dim=2, keepdim=True).log_()
         torch.sub(block, col_max, out=work).clamp_(min=EXP_FLOOR).exp_()
         col_sum += work.sum(dim=1, keepdim=True)
+        if tick is not None:
+            tick(start // step + 1)
     return row_lse, col_max + col_sum.log_()
 
 
-def _dual_softmax_in_place(sim: torch.Tensor) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+def _dual_softmax_in_place(
+    sim: torch.Tensor, step: Step | None = None
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Turn sim into softmax(sim, 1) * softmax(sim, 2) in place, a few rows at a time; yields each finished block
-    with the column log-normalisers (N, 1, S).
+    with the column log-normalisers (N, 1, S). `step(done, total)` is called after each block of both passes.
 
     exp(2 sim - lse_rows - lse_cols) equals the product of the two softmaxes; working in row blocks keeps one
     L x S matrix in memory (the original holds four) and makes two passes over it instead of about ten.
     Only for tensors that need no gradient: the in-place steps would break autograd.
     """
-    step = max(1, CHUNK_BYTES // max(1, sim.shape[2] * sim.element_size()))
-    row_lse, col_lse = _log_normalisers(sim, step)
-    for start in range(0, sim.shape[1], step):
-        block = sim[:, start : start + step]
-        block.mul_(2).sub_(row_lse[:, start : start + step]).sub_(col_lse)
+    rows = max(1, CHUNK_BYTES // max(1, sim.shape[2] * sim.element_size()))
+    blocks = -(-sim.shape[1] // rows)
+    tick = None if step is None else (lambda done: step(done, 2 * blocks))
+    row_lse, col_lse = _log_normalisers(sim, rows, tick)
+    for start in range(0, sim.shape[1], rows):
+        block = sim[:, start : start + rows]
+        block.mul_(2).sub_(row_lse[:, start : start + rows]).sub_(col_lse)
         underflow = block < EXP_FLOOR
         block.clamp_(min=EXP_FLOOR).exp_().masked_fill_(underflow, 0.0)
         yield start, block, col_lse
+        if tick is not None:
+            tick(blocks + start // rows + 1)
 
 
 def _dual_softmax(sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,10 +138,12 @@ def confidence_maxima(
     temperature: float,
     skip_softmax: bool,
     valid: tuple[torch.Tensor, torch.Tensor] | None = None,
+    step: Step | None = None,
 ) -> ConfidenceMaxima:
     """What matching needs from the confidence matrix, gathered while each block is still in cache.
 
     `valid`: the image cells (L,) and (S,) of padded images (see image_cells); padding cells get zero confidence.
+    `step(done, total)`, when given, is called after each block of rows (the in-place dual softmax only).
     """
     sim = similarity(feat0, feat1, temperature)
     if valid is not None:
@@ -146,7 +160,7 @@ def confidence_maxima(
     best = torch.empty(n, rows, dtype=torch.long, device=sim.device)
     col_max = torch.full((n, cols), float("-inf"), dtype=sim.dtype, device=sim.device)
     col_lse: torch.Tensor | None = None
-    for start, block, block_col_lse in _dual_softmax_in_place(sim):
+    for start, block, block_col_lse in _dual_softmax_in_place(sim, step):
         values, indices = block.max(dim=2)
         row_max[:, start : start + block.shape[1]] = values
         best[:, start : start + block.shape[1]] = indices

@@ -13,33 +13,51 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.model.backbone import RepVGGBackbone
-from core.model.coarse import CellCounts, CoarseMatches, confidence_maxima, image_cells, select_matches
+from core.model.coarse import CellCounts, CoarseMatches, Step, confidence_maxima, image_cells, select_matches
 from core.model.config import EfficientLoFTRConfig
 from core.model.fine import FineFusion, gather_windows_upsampled, refine
 from core.model.outputs import BackboneOutput, CoarseOutput, KeypointMatchingOutput, PairTensor, pair_of
 from core.model.transformer import LocalFeatureTransformer
 
 STAGES = ("backbone", "transformer", "coarse", "fine")
+# Share of a run's time each stage takes on CPU (640x480 to 1024x768): progress moves by these, block by block.
+STAGE_SHARES = {"backbone": 0.35, "transformer": 0.2, "coarse": 0.15, "fine": 0.3}
+PROGRESS_STEP = 0.01  # report progress when it moved at least this far (or a stage begins)
 
 
 class Cancelled(Exception):
-    """Raised between stages when the caller's cancel check says so."""
+    """Raised between stages, or between the blocks of a stage, when the caller's cancel check says so."""
 
 
 @dataclass
 class StageHooks:
-    """Called between stages: `progress(stage_name, fraction_done)`; `cancelled()` aborts the run when true."""
+    """Called as the forward pass goes: `progress(stage_name, fraction_done)`, reported after each block (backbone
+    block, attention of a transformer layer, row block of the coarse matching, fine fusion layer) whenever it moved
+    by at least PROGRESS_STEP; `cancelled()`, checked at the same points, aborts the run with Cancelled when true."""
 
     progress: Callable[[str, float], None] | None = None
     cancelled: Callable[[], bool] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    _stage: str = field(default="", init=False, repr=False)
+    _reported: float = field(default=-1.0, init=False, repr=False)
 
     def enter(self, stage: str) -> float:
-        if self.cancelled is not None and self.cancelled():
-            raise Cancelled(stage)
-        if self.progress is not None:
-            self.progress(stage, STAGES.index(stage) / len(STAGES))
+        self._stage = stage
+        self.step(0, 1)
         return time.perf_counter()
+
+    def step(self, done: int, total: int) -> None:
+        """`done` of the current stage's `total` blocks are finished: stop if asked to, report progress."""
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled(self._stage)
+        if self.progress is None:
+            return
+        stage = self._stage
+        start = sum(STAGE_SHARES[s] for s in STAGES[: STAGES.index(stage)])
+        fraction = start + STAGE_SHARES[stage] * min(done, total) / max(total, 1)
+        if done == 0 or fraction - self._reported >= PROGRESS_STEP:
+            self._reported = fraction
+            self.progress(stage, fraction)
 
     def leave(self, stage: str, started: float, device: torch.device) -> None:
         if device.type == "cuda":
@@ -169,14 +187,20 @@ class EfficientLoFTRModel(PretrainedModule):
         return full.efficientloftr
 
     def backbone_features(
-        self, image0: torch.Tensor, image1: torch.Tensor
+        self, image0: torch.Tensor, image1: torch.Tensor, step: Step | None = None
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Backbone features at 1/2, 1/4 and 1/8 resolution of each image; one batched call for equal sizes."""
+        """Backbone features at 1/2, 1/4 and 1/8 resolution of each image; one batched call for equal sizes.
+
+        `step(done, total)`, when given, is called after each backbone block (of both images).
+        """
         if not torch.compiler.is_exporting() and image0.shape == image1.shape:  # exported: sizes stay independent
-            both = self.backbone(torch.cat([image0, image1]))
+            both = self.backbone(torch.cat([image0, image1]), step)
             pairs = [f.chunk(2) for f in both]
             return [p[0] for p in pairs], [p[1] for p in pairs]
-        return self.backbone(image0), self.backbone(image1)
+        if step is None:
+            return self.backbone(image0), self.backbone(image1)
+        first = self.backbone(image0, lambda done, total: step(done, 2 * total))
+        return first, self.backbone(image1, lambda done, total: step(total + done, 2 * total))
 
     def forward(
         self,
@@ -265,8 +289,10 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         self.channels_last = True
         return self
 
-    def _features(self, image0: torch.Tensor, image1: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        return self.efficientloftr.backbone_features(image0, image1)
+    def _features(
+        self, image0: torch.Tensor, image1: torch.Tensor, step: Step | None = None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        return self.efficientloftr.backbone_features(image0, image1, step)
 
     def forward(
         self,
@@ -311,14 +337,14 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         attentions: list[PairTensor] | None = [] if output_attentions else None
 
         t = hooks.enter("backbone")
-        feats0, feats1 = self._features(image0, image1)
+        feats0, feats1 = self._features(image0, image1, hooks.step)
         hooks.leave("backbone", t, device)
         if hidden is not None:
             hidden += [pair_of(a, b) for a, b in zip(feats0, feats1)]
 
         t = hooks.enter("transformer")
         transformer = self.efficientloftr.local_feature_transformer
-        coarse0, coarse1 = transformer(feats0[-1], feats1[-1], hidden, attentions)
+        coarse0, coarse1 = transformer(feats0[-1], feats1[-1], hidden, attentions, hooks.step)
         hooks.leave("transformer", t, device)
 
         t = hooks.enter("coarse")
@@ -328,7 +354,7 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         valid = (image_cells(hw0, inside[0], device), image_cells(hw1, inside[1], device)) if padded else None
         flat0, flat1 = coarse0.flatten(2).transpose(1, 2), coarse1.flatten(2).transpose(1, 2)
         maxima = confidence_maxima(
-            flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax, valid
+            flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax, valid, hooks.step
         )
         matches = select_matches(
             maxima,
@@ -341,7 +367,7 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         hooks.leave("coarse", t, device)
 
         t = hooks.enter("fine")
-        kpts0, kpts1, corners0, corners1 = self._refine(matches, coarse0, coarse1, feats0, feats1)
+        kpts0, kpts1, corners0, corners1 = self._refine(matches, coarse0, coarse1, feats0, feats1, hooks.step)
         hooks.leave("fine", t, device)
         slots = _Slots(matches.batch_ids, image0.shape[0])
         pixels = torch.stack([slots.fill(kpts0, 0.0), slots.fill(kpts1, 0.0)], 1)
@@ -374,8 +400,10 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         coarse1: torch.Tensor,
         feats0: list[torch.Tensor],
         feats1: list[torch.Tensor],
+        step: Step | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fine keypoints and coarse cell corners (M, 2) in model-input pixels."""
+        """Fine keypoints and coarse cell corners (M, 2) in model-input pixels; `step(done, total)` after each
+        fusion layer, the window gathering and the refinement."""
         cfg = self.config
         stride = cfg.coarse_stride
         w0, w1 = coarse0.shape[-1], coarse1.shape[-1]
@@ -387,20 +415,31 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         scale = coarse0.shape[1] ** 0.5
         # The last x2 upsampling is folded into the window gathering: the full-resolution map is never built.
         fusion = self.refinement_layer
-        if not torch.compiler.is_exporting() and coarse0.shape == coarse1.shape:
+        batched = not torch.compiler.is_exporting() and coarse0.shape == coarse1.shape
+        fused_steps = fusion.steps() * (1 if batched else 2)
+        total = fused_steps + 2
+
+        def after(before: int) -> Step | None:  # a fusion call's steps, counted after `before` others
+            return None if step is None else (lambda done, _: step(before + done, total))
+
+        if batched:
             residuals = [torch.cat([a, b]) for a, b in zip(feats0[:-1], feats1[:-1])]
-            half0, half1 = fusion(torch.cat([coarse0, coarse1]) / scale, residuals, full_resolution=False).chunk(2)
+            half0, half1 = fusion(torch.cat([coarse0, coarse1]) / scale, residuals, False, after(0)).chunk(2)
         else:
-            half0 = fusion(coarse0 / scale, feats0[:-1], full_resolution=False)
-            half1 = fusion(coarse1 / scale, feats1[:-1], full_resolution=False)
+            half0 = fusion(coarse0 / scale, feats0[:-1], False, after(0))
+            half1 = fusion(coarse1 / scale, feats1[:-1], False, after(fusion.steps()))
         size = cfg.fine_kernel_size
         full0 = (coarse0.shape[-2] * stride, w0 * stride)
         full1 = (coarse1.shape[-2] * stride, w1 * stride)
         win0 = gather_windows_upsampled(half0, matches.batch_ids, matches.cells0, w0, size, 0, full0)
         win1 = gather_windows_upsampled(half1, matches.batch_ids, matches.cells1, w1, size + 2, 1, full1)
+        if step is not None:
+            step(fused_steps + 1, total)
         off0, off1, subpixel = refine(
             win0.float(), win1.float(), cfg.fine_matching_slice_dim, cfg.fine_matching_regress_temperature
         )
+        if step is not None:
+            step(total, total)
         # Fine pixels are image pixels (the fine map is at full resolution).
         return corners0 + off0, corners1 + off1 + subpixel, corners0, corners1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,8 +21,13 @@ class OutConvBlock(nn.Module):
         self.batch_norm = nn.BatchNorm2d(ch, eps=eps)
         self.out_conv3 = nn.Conv2d(ch, residual_ch, 3, padding=1, bias=False)
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor, upsample: bool = True) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, residual: torch.Tensor, upsample: bool = True, step: Callable[[], None] | None = None
+    ) -> torch.Tensor:
+        """`step()`, when given, is called between the two 3x3 convolutions (each a long step at large sizes)."""
         x = self.out_conv2(self.out_conv1(residual) + x)
+        if step is not None:
+            step()
         x = self.out_conv3(F.leaky_relu(self.batch_norm(x)))
         return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False) if upsample else x
 
@@ -51,18 +58,33 @@ class FineFusion(nn.Module):
         )
 
     def forward(
-        self, coarse: torch.Tensor, residuals: list[torch.Tensor], full_resolution: bool = True
+        self,
+        coarse: torch.Tensor,
+        residuals: list[torch.Tensor],
+        full_resolution: bool = True,
+        step: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """coarse: (N, C, h, w) transformer output; residuals: backbone features, finest first.
 
         Returns the fine map at full resolution, or with full_resolution=False at half resolution before the last
         x2 bilinear upsampling (gather_windows_upsampled then reads windows from it without building the full map).
+        `step(done, total)`, when given, is called after each layer (see steps()): progress and cancel check.
         """
         x = F.interpolate(self.out_conv(coarse), scale_factor=2.0, mode="bilinear", align_corners=False)
         layers = list(self.out_conv_layers)
+        total = self.steps()
+        if step is not None:
+            step(1, total)
         for index, (layer, residual) in enumerate(zip(layers, reversed(residuals))):
-            x = layer(x, residual, upsample=full_resolution or index < len(layers) - 1)
+            halfway = None if step is None else (lambda done=2 * index + 2: step(done, total))
+            x = layer(x, residual, full_resolution or index < len(layers) - 1, halfway)
+            if step is not None:
+                step(2 * index + 3, total)
         return x
+
+    def steps(self) -> int:
+        """How many times forward() calls its `step`."""
+        return 1 + 2 * len(self.out_conv_layers)
 
     def fuse(self) -> None:
         for layer in self.out_conv_layers:

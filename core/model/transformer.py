@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import torch
@@ -152,9 +153,16 @@ class TransformerLayer(nn.Module):
         self.cross_attention = AggregatedAttention(config, use_rope=False)
 
     def forward(
-        self, feat0: torch.Tensor, feat1: torch.Tensor, attentions: list[PairTensor] | None = None
+        self,
+        feat0: torch.Tensor,
+        feat1: torch.Tensor,
+        attentions: list[PairTensor] | None = None,
+        step: Callable[[int], None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """With an `attentions` list, appends the self- then the cross-attention weights of both images."""
+        """With an `attentions` list, appends the self- then the cross-attention weights of both images.
+
+        `step(done)`, when given, is called after the self-attention and after each cross-attention (done 1, 2, 3).
+        """
         weights: list[torch.Tensor] | None = None if attentions is None else []
         # One batched call when both images share a size; an exported graph keeps the sizes independent.
         if not torch.compiler.is_exporting() and feat0.shape == feat1.shape:
@@ -165,9 +173,15 @@ class TransformerLayer(nn.Module):
         else:
             feat0 = self.self_attention(feat0, feat0, weights)
             feat1 = self.self_attention(feat1, feat1, weights)
+        if step is not None:
+            step(1)
         # As in the original, image 1 attends to the already-updated image 0 features (sequential update).
         feat0 = self.cross_attention(feat0, feat1, weights)
+        if step is not None:
+            step(2)
         feat1 = self.cross_attention(feat1, feat0, weights)
+        if step is not None:
+            step(3)
         if attentions is not None and weights is not None:
             attentions += [pair_of(weights[0], weights[1]), pair_of(weights[2], weights[3])]
         return feat0, feat1
@@ -184,10 +198,16 @@ class LocalFeatureTransformer(nn.Module):
         feat1: torch.Tensor,
         hidden_states: list[PairTensor] | None = None,
         attentions: list[PairTensor] | None = None,
+        step: Callable[[int, int], None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """With lists given, appends each layer's output features and attention weights (see TransformerLayer)."""
-        for layer in self.layers:
-            feat0, feat1 = layer(feat0, feat1, attentions)
+        """With lists given, appends each layer's output features and attention weights (see TransformerLayer).
+
+        `step(done, total)`, when given, is called after each attention (three per layer): progress, cancel check.
+        """
+        total = 3 * len(self.layers)
+        for index, layer in enumerate(self.layers):
+            layer_step = None if step is None else (lambda done, base=3 * index: step(base + done, total))
+            feat0, feat1 = layer(feat0, feat1, attentions, layer_step)
             if hidden_states is not None:
                 hidden_states.append(pair_of(feat0, feat1))
         return feat0, feat1

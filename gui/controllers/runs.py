@@ -1,4 +1,7 @@
-"""Running the matcher: one request at a time on the worker, progress in the status bar, stale results dropped."""
+"""Running the matcher: one request at a time on the worker, progress in the status bar, stale results dropped.
+
+Cancel says "cancelling…" at once and disables itself; the run stops within half a second (between the model's
+blocks, or by ending the matcher process: see gui.match_process), then the status says it was cancelled."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ class RunController(QObject):
         self.worker = MatchWorker(match_function)
         self.request_id = 0
         self.pending: tuple[int, int, MatchOptions] | None = None  # request id, pair version, options awaited
+        self.cancelling = False  # the pending run was asked to stop and has not stopped yet
+        self.percent = 0  # of the pending run
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
@@ -38,13 +43,20 @@ class RunController(QObject):
         self.request_id += 1
         options = model.match_options
         self.pending = (self.request_id, model.pair_version, options)
+        self.cancelling, self.percent = False, 0
         model.set_busy(True)
         self.progressChanged.emit(0, "matching")
         image0, image1 = model.images
         self.worker.submit(self.request_id, image0, image1, options)
 
     def cancel(self) -> None:
+        """Ask the run to stop and say so at once; it is over when the worker reports it cancelled."""
+        if self.pending is None or self.cancelling:
+            return
+        self.cancelling = True
         self.worker.cancel()
+        self.model.set_busy(False)  # nothing left for Cancel to stop
+        self.progressChanged.emit(self.percent, "cancelling")
 
     def _pair_changed(self) -> None:
         """Whatever runs now is for the old pair."""
@@ -61,12 +73,14 @@ class RunController(QObject):
 
     def _finish(self) -> None:
         self.pending = None
+        self.cancelling = False
         self.model.set_busy(False)
         self.progressChanged.emit(-1, "")
 
     def _on_progress(self, request_id: int, stage: str, fraction: float) -> None:
-        if self._is_current(request_id):
-            self.progressChanged.emit(int(fraction * 100), stage)
+        if self._is_current(request_id) and not self.cancelling:
+            self.percent = int(fraction * 100)
+            self.progressChanged.emit(self.percent, stage)
 
     def _on_finished(self, request_id: int, result: MatchResult) -> None:
         if not self._is_current(request_id) or self.pending is None:
@@ -86,10 +100,10 @@ class RunController(QObject):
         else:
             self.feedback.error(message)
 
-    def _on_cancelled(self, request_id: int) -> None:
+    def _on_cancelled(self, request_id: int, note: str) -> None:
         if self._is_current(request_id):
             self._finish()
-            self.feedback.status("Matching cancelled.", 5000)
+            self.feedback.status(f"Matching cancelled ({note})." if note else "Matching cancelled.", 5000)
 
     def shutdown(self) -> None:
         self.worker.shutdown()

@@ -28,7 +28,7 @@ def test_match_pair_returns_numpy_in_original_pixels(random_weights, shifted_pai
     assert result.image_sizes == ((300, 400), (300, 400))
     assert result.info.inference_sizes == ((256, 320), (256, 320))  # 240 rounds to 256
     assert stages[:1] == ["loading model"] and stages[-1] == "done"
-    assert [s for s in stages if s in ("backbone", "transformer", "coarse", "fine")] == [
+    assert list(dict.fromkeys(s for s in stages if s in ("backbone", "transformer", "coarse", "fine"))) == [
         "backbone",
         "transformer",
         "coarse",
