@@ -83,7 +83,7 @@ class MatchProcess:
                 cancel_sent = time.perf_counter()
             if cancel_sent is not None and time.perf_counter() - cancel_sent >= grace:
                 self.shutdown(wait=False)
-                why = f"a {backend} run cannot stop midway" if backend != "torch" else "it was inside a long step"
+                why = f"the {backend} backend cannot stop midway" if backend != "torch" else "it was inside a long step"
                 raise MatchCancelled(f"{why}: the matcher process was ended, the next run loads the model again")
             if not self._from_child.poll(POLL_SECONDS):
                 if not self._alive():

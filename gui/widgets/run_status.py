@@ -13,6 +13,8 @@ class RunStatus(QWidget):
         super().__init__()
         self.model = model
         self.info = QLabel("")
+        # Long lines are cut rather than setting the window's minimum width (the full text is in the tooltip).
+        self.info.setMinimumWidth(120)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setRange(0, 100)
@@ -46,3 +48,4 @@ class RunStatus(QWidget):
             parts.append(stages)
         parts.append(f"{model.visible_count():,} of {len(result):,} visible")
         self.info.setText(" · ".join(parts))
+        self.info.setToolTip(self.info.text())
