@@ -382,16 +382,3 @@ def test_no_reference_pose_is_said_instead_of_an_auc(qtbot, tmp_path):
     assert widget.model.index(0, len(COLUMNS) - 1).data() == "no ref."
     widget.shutdown()
     run.close()
-
-
-def test_browsing_fits_a_1280_pixel_screen(make_window, qtbot, tmp_path):
-    """Long names, the matrix legend and the status line are cut or wrapped: none of them sets a window minimum wider
-    than a 1280-px screen (they made it 1364 px)."""
-    window = _scene_in_window(make_window, qtbot, tmp_path)
-    window.matching_run.matrix_dock.raise_()
-    window.run_status.info.setText("x" * 400)  # a status line longer than any screen
-    qtbot.wait(50)
-    assert window.minimumSizeHint().width() <= 1280
-    window.resize(1280, 760)
-    qtbot.wait(50)
-    assert window.width() <= 1280
