@@ -1,9 +1,11 @@
 """The inspector's state without Qt: one model that every control, view, export and session reads and writes."""
 
+from .browsing import BrowsingContext
 from .model import GeometryFit, InspectionModel, Overlay, Region, RunA
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewRange, ViewState
 
 __all__ = [
+    "BrowsingContext",
     "DisplayOptions",
     "ExportOptions",
     "GeometryFit",
