@@ -17,7 +17,7 @@ import numpy as np
 from psygnal import Signal
 
 from core.analysis.ambiguity import AmbiguityMap
-from core.analysis.compare import Comparison, Counterparts, classify
+from core.analysis.compare import Comparison, Counterparts
 from core.analysis.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
 from core.analysis.line_budget import LineSubsample, even_subsample
 from core.formats.drawing import Layout, LineColors, line_colors
@@ -25,6 +25,7 @@ from core.formats.drawing import score_range as scores_range
 from core.formats.images import LoadedImage
 from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
 
+from .comparison import ComparisonState, RunA
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
 
 
@@ -73,17 +74,6 @@ class Overlay:
         return inputs is not None and (self.result_id, self.checker) == (inputs[0], inputs[2]) and self.fit is inputs[1]
 
 
-@dataclass(frozen=True)
-class RunA:
-    """The run B is compared with; it keeps its own threshold."""
-
-    label: str
-    result: MatchResult
-    threshold: float
-    result_id: int
-    kept: bool = False  # chosen by the user: new runs compare with it instead of replacing it
-
-
 def score_range(result: MatchResult | None) -> tuple[float, float]:
     return (0.0, 1.0) if result is None else scores_range(result.scores)
 
@@ -99,8 +89,6 @@ class InspectionModel:
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
     geometry_options_changed = Signal()
     geometry_changed = Signal()
-    run_a_changed = Signal()
-    comparison_changed = Signal()
     busy_changed = Signal(bool)
     ambiguity_changed = Signal()
     overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
@@ -124,14 +112,12 @@ class InspectionModel:
         self.view = ViewState()  # layout and the part of the pair in view
         self.geometry_options = GeometryOptions()
         self.geometry_fit: GeometryFit | None = None
-        self.run_a: RunA | None = None
-        self.a_follows_b = False  # apply B's threshold to A
-        self.counterparts: Counterparts | None = None
+        self.ab = ComparisonState()  # run A and its counterparts in the result on screen (run B)
+        self.run_a_changed = self.ab.run_a_changed
+        self.comparison_changed = self.ab.comparison_changed
         self.ambiguity: AmbiguityMap | None = None  # of the selected match, when the view is on
         self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
         self._ambiguity_for: tuple[int, int] | None = None
-        self._comparison: tuple[tuple[Any, ...], Comparison] | None = None
-        self._counterparts_for: tuple[int, int] | None = None
         self.busy = False
         self._score_range = score_range(None)
         self._next_id = 0
@@ -150,6 +136,10 @@ class InspectionModel:
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
+        for state in (self.ab,):
+            for name in dir(type(state)):
+                if isinstance(getattr(type(state), name, None), Signal):
+                    getattr(state, name).disconnect()
         for part in (self.image_options, self.export_options, self.display, self.view):
             part.events.disconnect()
 
@@ -165,8 +155,8 @@ class InspectionModel:
         self.images = (image0, image1)
         self.pair_version += 1
         self._clear_result()
-        self.run_a = None
-        self._set_counterparts(None, None)
+        self.ab.run_a = None
+        self.ab.set_counterparts(None, None)
         self.pair_changed.emit()
         self.run_a_changed.emit()
 
@@ -219,7 +209,7 @@ class InspectionModel:
             # e.g. Re-match: the new matches carry no stored verification; grey lines would say nothing
             self.display.color_mode = DisplayOptions.color_mode
         if self.result is not None and (self.run_a is None or not self.run_a.kept):
-            self.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
+            self.ab.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
         self._next_id += 1
         self.result_id = self._next_id
         self.result = result
@@ -604,62 +594,43 @@ class InspectionModel:
             return None
         return epipolar_segment(fit.geometry.matrix, result.kpts0[index], image1.size)
 
-    # --- A/B ----------------------------------------------------------------------------------------------
+    # --- A/B (state in self.ab; these pass it what it needs of run B) ---------------------------------------
+    @property
+    def run_a(self) -> RunA | None:
+        return self.ab.run_a
+
+    @property
+    def a_follows_b(self) -> bool:
+        return self.ab.a_follows_b
+
     def keep_as_a(self, label: str = "kept run") -> None:
         if self.result is not None:
-            self.run_a = RunA(label, self.result, self.threshold, self.result_id, kept=True)
-            self.run_a_changed.emit()
-            self.comparison_changed.emit()
+            self.ab.set_run_a(RunA(label, self.result, self.threshold, self.result_id, kept=True))
 
     def set_run_a(self, run_a: RunA | None) -> None:
         """Restore a run A (sessions)."""
-        self.run_a = run_a
-        self.run_a_changed.emit()
-        self.comparison_changed.emit()
+        self.ab.set_run_a(run_a)
 
     def set_a_threshold(self, value: float) -> None:
-        if self.run_a is not None and abs(value - self.run_a.threshold) > 1e-12:
-            self.run_a = replace(self.run_a, threshold=float(value))
-            self.run_a_changed.emit()
-            self.comparison_changed.emit()
+        self.ab.set_a_threshold(value)
 
     def set_a_follows_b(self, follows: bool) -> None:
-        if follows != self.a_follows_b:
-            self.a_follows_b = follows
-            self.run_a_changed.emit()
-            self.comparison_changed.emit()
+        self.ab.set_a_follows_b(follows)
 
     def a_threshold(self) -> float | None:
-        if self.run_a is None:
-            return None
-        return self.threshold if self.a_follows_b else self.run_a.threshold
+        return self.ab.a_threshold(self.threshold)
 
     def comparison_key(self) -> tuple[int, int] | None:
         """(A's id, B's id) of the comparison the current runs need, or None without both runs."""
-        if self.run_a is None or self.result is None:
-            return None
-        return self.run_a.result_id, self.result_id
+        return self.ab.key(self.result_id if self.result is not None else None)
 
     def set_counterparts(self, key: tuple[int, int], counterparts: Counterparts) -> bool:
         if key != self.comparison_key():
             return False
-        self._set_counterparts(key, counterparts)
+        self.ab.set_counterparts(key, counterparts)
         self.comparison_changed.emit()
         return True
 
-    def _set_counterparts(self, key: tuple[int, int] | None, counterparts: Counterparts | None) -> None:
-        self._counterparts_for = key
-        self.counterparts = counterparts
-
     def comparison(self) -> Comparison | None:
         """Shared / gained / lost between A (at its threshold) and B's visible matches; None until computed."""
-        key = self.comparison_key()
-        if key is None or self._counterparts_for != key or self.counterparts is None or self.run_a is None:
-            return None
-        a_threshold = self.a_threshold()
-        # Asked by several views per event: classified once per state of both runs.
-        state = (id(self.counterparts), a_threshold, self.threshold, self.region)
-        if self._comparison is None or self._comparison[0] != state:
-            kept_a = self.run_a.result.scores >= (a_threshold if a_threshold is not None else -np.inf)
-            self._comparison = (state, classify(self.counterparts, kept_a, self.visible_mask()))
-        return self._comparison[1]
+        return self.ab.comparison(self.comparison_key(), self.threshold, self.region, self.visible_mask)

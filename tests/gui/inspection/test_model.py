@@ -196,3 +196,20 @@ def test_a_fit_arriving_after_the_pair_changed_is_refused(model):
     model.set_image(1, _image("c.png"))
     assert not model.set_geometry_fit(late)
     assert model.current_fit() is None and model.assessment() is None
+
+
+def test_run_a_lives_in_the_comparison_state_with_its_own_events(model):
+    heard: list[str] = []
+    model.ab.run_a_changed.connect(lambda: heard.append("run_a"))
+    model.ab.comparison_changed.connect(lambda: heard.append("comparison"))
+    model.set_result(_result(seed=1), model.pair_version)
+    model.set_result(_result(seed=2), model.pair_version)  # the first result becomes run A
+    assert model.run_a is model.ab.run_a and model.run_a.label == "previous run"
+    assert heard.count("run_a") == 2, "each result announces its run A"
+    heard.clear()
+    model.set_a_follows_b(True)
+    assert model.ab.a_follows_b and heard == ["run_a", "comparison"]
+    model.set_threshold(0.2)
+    assert model.a_threshold() == pytest.approx(0.2), "A follows B's threshold, which the model passes in"
+    model.set_images(_image("c.png"), _image("d.png"))
+    assert model.ab.run_a is None and model.comparison_key() is None, "a new pair has no run A"
