@@ -2,7 +2,8 @@
 
 from .browsing import BrowsingContext
 from .comparison import ComparisonState, RunA
-from .model import GeometryFit, InspectionModel, Overlay, Region
+from .geometry_state import GeometryFit, GeometryState
+from .model import InspectionModel, Overlay, Region
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewRange, ViewState
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "DisplayOptions",
     "ExportOptions",
     "GeometryFit",
+    "GeometryState",
     "ImageOptions",
     "InspectionModel",
     "Overlay",

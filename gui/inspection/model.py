@@ -18,7 +18,7 @@ from psygnal import Signal
 
 from core.analysis.ambiguity import AmbiguityMap
 from core.analysis.compare import Comparison, Counterparts
-from core.analysis.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
+from core.analysis.geometry import Assessment, GeometryOptions, assess, epipolar_segment
 from core.analysis.line_budget import LineSubsample, even_subsample
 from core.formats.drawing import Layout, LineColors, line_colors
 from core.formats.drawing import score_range as scores_range
@@ -26,6 +26,7 @@ from core.formats.images import LoadedImage
 from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
 
 from .comparison import ComparisonState, RunA
+from .geometry_state import GeometryFit, GeometryState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
 
 
@@ -46,17 +47,6 @@ class Region:
     def contains(self, points: np.ndarray) -> np.ndarray:
         x, y = points[:, 0], points[:, 1]
         return (x >= self.x0) & (x <= self.x1) & (y >= self.y0) & (y <= self.y1)
-
-
-@dataclass(frozen=True)
-class GeometryFit:
-    """A fit and what it was computed for: it lands only on that result."""
-
-    result_id: int
-    threshold: float  # the display threshold of the matches it was estimated on
-    fitted_on: int  # how many matches it was estimated on
-    options: GeometryOptions
-    geometry: GeometryResult  # residuals and inlier flags for every match of the result
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,8 +77,6 @@ class InspectionModel:
     selection_changed = Signal(int)  # match index, -1 for none
     hover_changed = Signal(int)
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
-    geometry_options_changed = Signal()
-    geometry_changed = Signal()
     busy_changed = Signal(bool)
     ambiguity_changed = Signal()
     overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
@@ -102,7 +90,6 @@ class InspectionModel:
         self.result_id = 0
         self.result_options: MatchOptions | None = None  # what the shown result was computed with
         self.stored_inliers: np.ndarray | None = None  # verification stored with matches from a matching run
-        self.pose_sampson: tuple[int, np.ndarray, float] | None = None  # (result id, px per match, threshold px)
         self.match_options = MatchOptions()  # what the next run uses
         self.threshold = DEFAULT_DISPLAY_THRESHOLD
         self.region: Region | None = None
@@ -110,8 +97,9 @@ class InspectionModel:
         self.hovered = -1
         self.display = DisplayOptions()  # how the matches are drawn
         self.view = ViewState()  # layout and the part of the pair in view
-        self.geometry_options = GeometryOptions()
-        self.geometry_fit: GeometryFit | None = None
+        self.geo = GeometryState()  # geometry options, the fit made with them, the pose's Sampson errors
+        self.geometry_options_changed = self.geo.options_changed
+        self.geometry_changed = self.geo.changed
         self.ab = ComparisonState()  # run A and its counterparts in the result on screen (run B)
         self.run_a_changed = self.ab.run_a_changed
         self.comparison_changed = self.ab.comparison_changed
@@ -136,7 +124,7 @@ class InspectionModel:
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
-        for state in (self.ab,):
+        for state in (self.ab, self.geo):
             for name in dir(type(state)):
                 if isinstance(getattr(type(state), name, None), Signal):
                     getattr(state, name).disconnect()
@@ -177,7 +165,7 @@ class InspectionModel:
         self._next_id += 1  # whatever was computed for the old result matches no id from now on
         self.result_id = self._next_id
         self.result_options = None
-        self.geometry_fit = None
+        self.geo.fit = None
         self.overlay = None
         self.selected = self.hovered = -1
         self._clear_ambiguity()
@@ -215,7 +203,7 @@ class InspectionModel:
         self.result = result
         self._score_range = score_range(result)  # asked on every slider step: computed once
         self.result_options = options
-        self.geometry_fit = None
+        self.geo.fit = None
         self.overlay = None
         self._clear_ambiguity()
         self.selected = self.hovered = -1
@@ -448,7 +436,7 @@ class InspectionModel:
         mode = self.display.color_mode
         fit = self.model_fit()  # a "no model" fit colours nothing
         comparison = self.comparison() if mode == "compare" else None
-        pose = self.pose_sampson if self.pose_sampson is not None and self.pose_sampson[0] == self.result_id else None
+        pose = self.geo.pose_for(self.result_id)
         key = (
             self.result_id,
             mode,
@@ -502,52 +490,36 @@ class InspectionModel:
             self.busy_changed.emit(busy)
 
     # --- geometry -----------------------------------------------------------------------------------------
+    @property
+    def geometry_options(self) -> GeometryOptions:
+        return self.geo.options
+
+    @property
+    def geometry_fit(self) -> GeometryFit | None:
+        return self.geo.fit
+
     def set_pose_sampson(self, result_id: int, sampson_px: np.ndarray, threshold_px: float) -> bool:
         """Each match's Sampson error under the relative pose's E (colour mode "pose"), for that result only."""
         if result_id != self.result_id or self.result is None or len(sampson_px) != len(self.result):
             return False
-        self.pose_sampson = (result_id, sampson_px, threshold_px)
-        self.geometry_changed.emit()
+        self.geo.set_pose_sampson(result_id, sampson_px, threshold_px)
         return True
 
     def set_geometry_options(self, options: GeometryOptions) -> None:
         """New options make the fit on screen stale at once: nothing shows it until the re-fit lands."""
-        if options != self.geometry_options:
-            self.geometry_options = options
-            self.geometry_options_changed.emit()
-            self.geometry_changed.emit()
+        self.geo.set_options(options)
 
     def set_geometry_fit(self, fit: GeometryFit | None) -> bool:
         """A fit lands only on the result it was computed for, with the options it was computed with."""
-        if fit is not None and (fit.result_id != self.result_id or fit.options != self.geometry_options):
-            return False
-        self.geometry_fit = fit
-        self.geometry_changed.emit()
-        return True
+        return self.geo.set_fit(fit, self.result_id)
 
     def current_fit(self) -> GeometryFit | None:
         """The fit, only while it belongs to the result on screen and was made with the current options."""
-        fit = self.geometry_fit
-        if (
-            fit is None
-            or self.result is None
-            or fit.result_id != self.result_id
-            or fit.options != self.geometry_options
-            or self.geometry_options.model == "none"
-        ):
-            return None
-        return fit
+        return self.geo.current(self.result_id if self.result is not None else None)
 
     def refitting(self) -> bool:
         """A fit of this result exists but for other options: the new one is being computed."""
-        fit = self.geometry_fit
-        return (
-            fit is not None
-            and self.result is not None
-            and fit.result_id == self.result_id
-            and self.current_fit() is None
-            and self.geometry_options.model != "none"
-        )
+        return self.geo.refitting(self.result_id if self.result is not None else None)
 
     def fit_is_fresh(self) -> bool:
         """The fit was estimated on exactly the matches passing the threshold now."""

@@ -212,7 +212,7 @@ def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(m
     np.testing.assert_array_equal(model.line_colors().index == 0, pair.inliers)
     qtbot.waitUntil(lambda: "pose error vs reference" in window.matching_run.summary.text(), timeout=20000)
     # The relative pose colours every match by its Sampson error under E.
-    assert model.pose_sampson is not None and model.pose_sampson[0] == model.result_id
+    assert model.geo.pose_for(model.result_id) is not None
     window.controls.color_mode.setCurrentIndex(window.controls.color_mode.findData("pose"))
     colours = model.line_colors()
     assert colours.legend.title.startswith("Sampson error under E") and len(colours.index) == len(pair.result)

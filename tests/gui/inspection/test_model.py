@@ -213,3 +213,17 @@ def test_run_a_lives_in_the_comparison_state_with_its_own_events(model):
     assert model.a_threshold() == pytest.approx(0.2), "A follows B's threshold, which the model passes in"
     model.set_images(_image("c.png"), _image("d.png"))
     assert model.ab.run_a is None and model.comparison_key() is None, "a new pair has no run A"
+
+
+def test_geometry_options_and_fit_live_in_the_geometry_state_and_a_new_option_makes_the_fit_stale(model):
+    result = _result()
+    model.set_result(result, model.pair_version)
+    geometry = fit_and_apply(result.kpts0, result.kpts1, np.ones(len(result), bool), model.geometry_options)
+    assert model.set_geometry_fit(GeometryFit(model.result_id, model.threshold, 100, model.geometry_options, geometry))
+    assert model.geo.current(model.result_id) is model.current_fit() is not None
+    heard: list[str] = []
+    model.geo.options_changed.connect(lambda: heard.append("options"))
+    model.geo.changed.connect(lambda: heard.append("changed"))
+    model.set_geometry_options(GeometryOptions(model="F", threshold_px=1.5))
+    assert heard == ["options", "changed"]
+    assert model.geometry_options is model.geo.options and model.current_fit() is None and model.refitting()
