@@ -3,7 +3,8 @@
 from .browsing import BrowsingContext
 from .comparison import ComparisonState, RunA
 from .geometry_state import GeometryFit, GeometryState
-from .model import InspectionModel, Overlay, Region
+from .model import InspectionModel, Overlay
+from .selection import Region, SelectionState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewRange, ViewState
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Overlay",
     "Region",
     "RunA",
+    "SelectionState",
     "ViewRange",
     "ViewState",
 ]

@@ -27,26 +27,8 @@ from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
 
 from .comparison import ComparisonState, RunA
 from .geometry_state import GeometryFit, GeometryState
+from .selection import Region, SelectionState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
-
-
-@dataclass(frozen=True)
-class Region:
-    """A box on one image, in its pixels: only matches with that endpoint inside it are visible."""
-
-    side: int
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    @classmethod
-    def spanning(cls, side: int, a: tuple[float, float], b: tuple[float, float]) -> Region:
-        return cls(side, min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
-
-    def contains(self, points: np.ndarray) -> np.ndarray:
-        x, y = points[:, 0], points[:, 1]
-        return (x >= self.x0) & (x <= self.x1) & (y >= self.y0) & (y <= self.y1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,12 +55,8 @@ class InspectionModel:
     result_changed = Signal()
     threshold_changed = Signal(float)
     visible_changed = Signal()  # the visible set changed (threshold or region)
-    region_changed = Signal()
-    selection_changed = Signal(int)  # match index, -1 for none
-    hover_changed = Signal(int)
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
     busy_changed = Signal(bool)
-    ambiguity_changed = Signal()
     overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
 
     def __init__(self) -> None:
@@ -92,9 +70,11 @@ class InspectionModel:
         self.stored_inliers: np.ndarray | None = None  # verification stored with matches from a matching run
         self.match_options = MatchOptions()  # what the next run uses
         self.threshold = DEFAULT_DISPLAY_THRESHOLD
-        self.region: Region | None = None
-        self.selected = -1
-        self.hovered = -1
+        self.sel = SelectionState()  # the selected and hovered match, the box, the selected match's ambiguity
+        self.selection_changed = self.sel.selection_changed
+        self.hover_changed = self.sel.hover_changed
+        self.region_changed = self.sel.region_changed
+        self.ambiguity_changed = self.sel.ambiguity_changed
         self.display = DisplayOptions()  # how the matches are drawn
         self.view = ViewState()  # layout and the part of the pair in view
         self.geo = GeometryState()  # geometry options, the fit made with them, the pose's Sampson errors
@@ -103,9 +83,7 @@ class InspectionModel:
         self.ab = ComparisonState()  # run A and its counterparts in the result on screen (run B)
         self.run_a_changed = self.ab.run_a_changed
         self.comparison_changed = self.ab.comparison_changed
-        self.ambiguity: AmbiguityMap | None = None  # of the selected match, when the view is on
         self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
-        self._ambiguity_for: tuple[int, int] | None = None
         self.busy = False
         self._score_range = score_range(None)
         self._next_id = 0
@@ -124,7 +102,7 @@ class InspectionModel:
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
-        for state in (self.ab, self.geo):
+        for state in (self.ab, self.geo, self.sel):
             for name in dir(type(state)):
                 if isinstance(getattr(type(state), name, None), Signal):
                     getattr(state, name).disconnect()
@@ -167,8 +145,7 @@ class InspectionModel:
         self.result_options = None
         self.geo.fit = None
         self.overlay = None
-        self.selected = self.hovered = -1
-        self._clear_ambiguity()
+        self.sel.forget()
         self._set_region(None)
         self._update_visible()
         if had:
@@ -205,8 +182,7 @@ class InspectionModel:
         self.result_options = options
         self.geo.fit = None
         self.overlay = None
-        self._clear_ambiguity()
-        self.selected = self.hovered = -1
+        self.sel.forget()
         self._set_region(None)
         low, high = self._score_range
         self.threshold = float(min(max(self.threshold, low), high))
@@ -251,7 +227,7 @@ class InspectionModel:
         self._verdict_may_have_changed()
 
     def _set_region(self, region: Region | None) -> None:
-        self.region = region
+        self.sel.region = region
         if region is None or self.result is None:
             self._region_mask = None
         else:
@@ -299,14 +275,28 @@ class InspectionModel:
             return 0
         return int(np.count_nonzero(self.visible_mask()[:index])) + 1
 
-    # --- selection ----------------------------------------------------------------------------------------
+    # --- selection (state in self.sel; the model decides what is visible) ---------------------------------
+    @property
+    def selected(self) -> int:
+        return self.sel.selected
+
+    @property
+    def hovered(self) -> int:
+        return self.sel.hovered
+
+    @property
+    def region(self) -> Region | None:
+        return self.sel.region
+
+    @property
+    def ambiguity(self) -> AmbiguityMap | None:
+        return self.sel.ambiguity
+
     def select(self, index: int) -> None:
-        if index >= 0 and not self.is_visible(index):
-            index = -1
-        if index != self.selected:
-            self.selected = index
-            self.selection_changed.emit(index)
-            self._clear_ambiguity()
+        self.sel.select(index if index < 0 or self.is_visible(index) else -1)
+
+    def hover(self, index: int) -> None:
+        self.sel.hover(index)
 
     # --- ambiguity --------------------------------------------------------------------------------------
     def ambiguity_key(self) -> tuple[int, int] | None:
@@ -319,28 +309,17 @@ class InspectionModel:
     def set_ambiguity(self, key: tuple[int, int], ambiguity: AmbiguityMap) -> bool:
         if key != self.ambiguity_key():
             return False
-        self.ambiguity, self._ambiguity_for = ambiguity, key
-        self.ambiguity_changed.emit()
+        self.sel.set_ambiguity(key, ambiguity)
         return True
 
     def _clear_ambiguity(self) -> None:
-        if self.ambiguity is not None:
-            self.ambiguity = self._ambiguity_for = None
-            self.ambiguity_changed.emit()
+        self.sel.clear_ambiguity()
 
     def _drop_hidden_selection(self) -> None:
         if self.selected >= 0 and not self.is_visible(self.selected):
-            self.selected = -1
-            self.selection_changed.emit(-1)
-            self._clear_ambiguity()
+            self.sel.select(-1)
         if self.hovered >= 0 and not self.is_visible(self.hovered):
-            self.hovered = -1
-            self.hover_changed.emit(-1)
-
-    def hover(self, index: int) -> None:
-        if index != self.hovered:
-            self.hovered = index
-            self.hover_changed.emit(index)
+            self.sel.hover(-1)
 
     def step_selection(self, delta: int) -> None:
         visible = np.flatnonzero(self.visible_mask())

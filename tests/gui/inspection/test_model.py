@@ -227,3 +227,16 @@ def test_geometry_options_and_fit_live_in_the_geometry_state_and_a_new_option_ma
     model.set_geometry_options(GeometryOptions(model="F", threshold_px=1.5))
     assert heard == ["options", "changed"]
     assert model.geometry_options is model.geo.options and model.current_fit() is None and model.refitting()
+
+
+def test_selection_box_and_hover_live_in_the_selection_state_and_a_hidden_match_is_dropped(model):
+    model.set_result(_result(), model.pair_version)
+    heard: list[object] = []
+    model.sel.selection_changed.connect(heard.append)
+    model.set_threshold(0.0)
+    model.select(5)
+    model.hover(7)
+    assert (model.sel.selected, model.sel.hovered) == (5, 7) and heard == [5]
+    point = model.result.kpts0[5]
+    model.set_region(Region(0, point[0] + 1, point[1] + 1, point[0] + 50, point[1] + 50))
+    assert model.sel.region is model.region and model.selected == -1 and heard == [5, -1]
