@@ -21,12 +21,12 @@ from core.analysis.compare import Comparison, Counterparts
 from core.analysis.geometry import Assessment, GeometryOptions, assess, epipolar_segment
 from core.analysis.line_budget import LineSubsample, even_subsample
 from core.formats.drawing import Layout, LineColors, line_colors
-from core.formats.drawing import score_range as scores_range
 from core.formats.images import LoadedImage
-from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
+from core.types import MatchOptions, MatchResult
 
 from .comparison import ComparisonState, RunA
 from .geometry_state import GeometryFit, GeometryState
+from .result_state import ResultState
 from .selection import Region, SelectionState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
 
@@ -46,15 +46,8 @@ class Overlay:
         return inputs is not None and (self.result_id, self.checker) == (inputs[0], inputs[2]) and self.fit is inputs[1]
 
 
-def score_range(result: MatchResult | None) -> tuple[float, float]:
-    return (0.0, 1.0) if result is None else scores_range(result.scores)
-
-
 class InspectionModel:
     pair_changed = Signal()
-    result_changed = Signal()
-    threshold_changed = Signal(float)
-    visible_changed = Signal()  # the visible set changed (threshold or region)
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
     busy_changed = Signal(bool)
     overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
@@ -64,12 +57,11 @@ class InspectionModel:
         self.export_options = ExportOptions()
         self.images: tuple[LoadedImage | None, LoadedImage | None] = (None, None)
         self.pair_version = 0  # bumps on every image change: runs carry the version they were made for
-        self.result: MatchResult | None = None
-        self.result_id = 0
-        self.result_options: MatchOptions | None = None  # what the shown result was computed with
-        self.stored_inliers: np.ndarray | None = None  # verification stored with matches from a matching run
+        self.res = ResultState()  # the result on screen, its id, the threshold and the visible set
+        self.result_changed = self.res.result_changed
+        self.threshold_changed = self.res.threshold_changed
+        self.visible_changed = self.res.visible_changed
         self.match_options = MatchOptions()  # what the next run uses
-        self.threshold = DEFAULT_DISPLAY_THRESHOLD
         self.sel = SelectionState()  # the selected and hovered match, the box, the selected match's ambiguity
         self.selection_changed = self.sel.selection_changed
         self.hover_changed = self.sel.hover_changed
@@ -85,11 +77,6 @@ class InspectionModel:
         self.comparison_changed = self.ab.comparison_changed
         self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
         self.busy = False
-        self._score_range = score_range(None)
-        self._next_id = 0
-        self._prefix = 0
-        self._region_mask: np.ndarray | None = None
-        self._visible: np.ndarray | None = None
         self._colors: tuple[tuple[Any, ...], LineColors] | None = None
         self._subsample: tuple[tuple[int, int, Region | None, bool], LineSubsample] | None = None
         self._assessment: tuple[tuple[Any, ...], Assessment] | None = None
@@ -102,7 +89,7 @@ class InspectionModel:
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
-        for state in (self.ab, self.geo, self.sel):
+        for state in (self.res, self.ab, self.geo, self.sel):
             for name in dir(type(state)):
                 if isinstance(getattr(type(state), name, None), Signal):
                     getattr(state, name).disconnect()
@@ -137,17 +124,11 @@ class InspectionModel:
     # --- result -------------------------------------------------------------------------------------------
     def _clear_result(self) -> None:
         had = self.result is not None
-        self.result = None
-        self.stored_inliers = None
-        self._score_range = score_range(None)
-        self._next_id += 1  # whatever was computed for the old result matches no id from now on
-        self.result_id = self._next_id
-        self.result_options = None
+        self.res.clear()
         self.geo.fit = None
         self.overlay = None
         self.sel.forget()
-        self._set_region(None)
-        self._update_visible()
+        self.sel.region = None
         if had:
             self.result_changed.emit()
             self.geometry_changed.emit()
@@ -169,24 +150,16 @@ class InspectionModel:
             order = np.argsort(-result.scores, kind="stable")
             result = result.subset(order)
             stored_inliers = None if stored_inliers is None else stored_inliers[order]
-        self.stored_inliers = stored_inliers
         if stored_inliers is None and self.display.color_mode == "stored":
             # e.g. Re-match: the new matches carry no stored verification; grey lines would say nothing
             self.display.color_mode = DisplayOptions.color_mode
         if self.result is not None and (self.run_a is None or not self.run_a.kept):
             self.ab.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
-        self._next_id += 1
-        self.result_id = self._next_id
-        self.result = result
-        self._score_range = score_range(result)  # asked on every slider step: computed once
-        self.result_options = options
+        self.res.replace(result, options, stored_inliers)
         self.geo.fit = None
         self.overlay = None
         self.sel.forget()
-        self._set_region(None)
-        low, high = self._score_range
-        self.threshold = float(min(max(self.threshold, low), high))
-        self._update_visible()
+        self.sel.region = None
         self.result_changed.emit()
         self.threshold_changed.emit(self.threshold)
         self.visible_changed.emit()
@@ -198,19 +171,36 @@ class InspectionModel:
         return True
 
     @property
+    def result(self) -> MatchResult | None:
+        return self.res.result
+
+    @property
+    def result_id(self) -> int:
+        return self.res.result_id
+
+    @property
+    def result_options(self) -> MatchOptions | None:
+        """What the shown result was computed with."""
+        return self.res.options
+
+    @property
+    def stored_inliers(self) -> np.ndarray | None:
+        return self.res.stored_inliers
+
+    @property
+    def threshold(self) -> float:
+        return self.res.threshold
+
+    @property
     def score_range(self) -> tuple[float, float]:
-        return self._score_range
+        return self.res.score_range
 
     # --- threshold, region and the visible set ------------------------------------------------------------
     def set_threshold(self, value: float) -> None:
-        low, high = self.score_range
-        value = float(min(max(value, low), high))
-        if abs(value - self.threshold) < 1e-12:
+        if not self.res.set_threshold(value):
             return
-        self.threshold = value
-        self._update_visible()
         self._drop_hidden_selection()
-        self.threshold_changed.emit(value)
+        self.threshold_changed.emit(self.threshold)
         self.visible_changed.emit()
         self._verdict_may_have_changed()
         if self.a_follows_b:
@@ -219,55 +209,30 @@ class InspectionModel:
     def set_region(self, region: Region | None) -> None:
         if region == self.region:
             return
-        self._set_region(region)
-        self._update_visible()
+        self.sel.region = region
+        self.res.set_region(region)
         self._drop_hidden_selection()
         self.region_changed.emit()
         self.visible_changed.emit()
         self._verdict_may_have_changed()
 
-    def _set_region(self, region: Region | None) -> None:
-        self.sel.region = region
-        if region is None or self.result is None:
-            self._region_mask = None
-        else:
-            points = self.result.kpts0 if region.side == 0 else self.result.kpts1
-            self._region_mask = region.contains(points)
-
-    def _update_visible(self) -> None:
-        if self.result is None:
-            self._prefix = 0
-        else:
-            # scores are sorted descending: count those >= threshold by a binary search on the negated scores
-            self._prefix = int(np.searchsorted(-self.result.scores, -self.threshold, side="right"))
-        self._visible = None
-
     @property
     def prefix_count(self) -> int:
         """How many matches pass the threshold (before any box selection)."""
-        return self._prefix
+        return self.res.prefix
 
     @property
     def region_mask(self) -> np.ndarray | None:
-        return self._region_mask
+        return self.res.region_mask
 
     def visible_mask(self) -> np.ndarray:
-        if self._visible is None:
-            n = 0 if self.result is None else len(self.result)
-            mask = np.zeros(n, bool)
-            mask[: self._prefix] = True
-            if self._region_mask is not None:
-                mask &= self._region_mask
-            self._visible = mask
-        return self._visible
+        return self.res.visible_mask()
 
     def visible_count(self) -> int:
-        if self._region_mask is None:
-            return self._prefix
-        return int(np.count_nonzero(self._region_mask[: self._prefix]))
+        return self.res.visible_count()
 
     def is_visible(self, index: int) -> bool:
-        return self.result is not None and 0 <= index < len(self.result) and bool(self.visible_mask()[index])
+        return self.res.is_visible(index)
 
     def visible_position(self, index: int) -> int:
         """1-based position of a visible match among the visible ones (score order), 0 if hidden."""
@@ -363,10 +328,10 @@ class InspectionModel:
         if self._subsample is None or self._subsample[0] != key:
             if within:
                 subsample = LineSubsample(np.ones(len(result), bool), budget, 0.0, len(result))
-            elif self._region_mask is None:
+            elif self.res.region_mask is None:
                 subsample = even_subsample(result.kpts0, result.image_sizes[0], budget)
             else:  # the budget is spent inside the box: zooming into a region shows its lines
-                inside = np.flatnonzero(self._region_mask)
+                inside = np.flatnonzero(self.res.region_mask)
                 in_box = even_subsample(result.kpts0[inside], result.image_sizes[0], budget)
                 drawable = np.zeros(len(result), bool)
                 drawable[inside[in_box.drawable]] = True
@@ -510,7 +475,7 @@ class InspectionModel:
         fit = self.current_fit()
         if fit is None:
             return None
-        key = (id(fit), self._prefix, self.region)
+        key = (id(fit), self.res.prefix, self.region)
         if judged_on is None and self._assessment is not None and self._assessment[0] == key:
             return self._assessment[1]  # asked by several views on every slider step
         mask = self.visible_mask() if judged_on is None else judged_on

@@ -240,3 +240,21 @@ def test_selection_box_and_hover_live_in_the_selection_state_and_a_hidden_match_
     point = model.result.kpts0[5]
     model.set_region(Region(0, point[0] + 1, point[1] + 1, point[0] + 50, point[1] + 50))
     assert model.sel.region is model.region and model.selected == -1 and heard == [5, -1]
+
+
+def test_the_result_threshold_and_visible_set_live_in_the_result_state(model):
+    result = _result()
+    model.set_result(result, model.pair_version)
+    first_id = model.res.result_id
+    heard: list[float] = []
+    model.res.threshold_changed.connect(heard.append)
+    model.set_threshold(5.0)  # past the best score: clamped
+    assert model.res.threshold == model.threshold == model.score_range[1] and len(heard) == 1
+    passing = int(np.count_nonzero(result.scores >= model.threshold))
+    assert model.res.prefix == model.prefix_count == passing == model.visible_count()
+    model.set_threshold(0.5)
+    assert model.prefix_count == int(np.count_nonzero(result.scores >= 0.5)) and len(heard) == 2
+    model.set_threshold(0.5)
+    assert len(heard) == 2, "no event for the threshold it already has"
+    model.set_result(_result(seed=3), model.pair_version)
+    assert model.res.result_id > first_id and model.result is model.res.result
