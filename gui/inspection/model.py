@@ -1,11 +1,16 @@
-"""The inspection model: the pair, its result, and everything about how it is inspected, in one place.
+"""The inspection model: the pair and everything about how it is inspected, composed of small evented states.
+
+Each kind of state has one owner with its own events (napari's `ViewerModel` built from `Camera`, `Dims`, ...):
+`res` (ResultState: the result, its id, the threshold, the visible set), `sel` (SelectionState: the selected and
+hovered match, the box, the ambiguity map), `geo` (GeometryState: geometry options and the fit made with them),
+`ab` (ComparisonState: run A and its counterparts), `display`, `view`, `image_options` and `export_options`
+(gui/inspection/settings.py). The model holds the pair itself, the matcher options and the overlay picture, and
+keeps thin facade methods that pass one state what it needs of another (a fit lands only on the current result id)
+and announce changes in the order views rely on; its event names are the parts' events under their old names.
 
 Plain Python and numpy with psygnal events (napari's model/view split): controls write here, views listen here, and
 nothing else keeps a copy. All mutation happens on the GUI thread; background jobs hand their results to the setters
 below, which drop anything computed for another result.
-
-Results are sorted best first, so the matches passing the threshold are a prefix of the result; a box selection
-(region) narrows that prefix further. "Visible" means both.
 """
 
 from __future__ import annotations
