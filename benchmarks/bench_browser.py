@@ -184,21 +184,23 @@ def main() -> None:
         connection.execute("SELECT data FROM keypoints WHERE image_id IN (?, ?)", (a, b)).fetchall()
 
     raw = median_time(raw_pair, 50)
-    results.append(("pair", "open a pair (StoredPair)", median_time(lambda: table.open_pair(next(picks)), 50), raw))
+    results.append(("pair", "open a pair (StoredPair)", median_time(lambda: table.run.read_pair(next(picks)), 50), raw))
     from core.runs.quick_check import check_pair
 
     # Generated matches are random (no geometry): MAGSAC++ runs to its iteration limit, the worst case.
-    check = median_time(lambda: check_pair(table.open_pair(next(picks))), 10)
+    check = median_time(lambda: check_pair(table.run.read_pair(next(picks))), 10)
     results.append(("background", "quick check of one pair (F, E, H, overlap)", check, None))
 
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
+    from gui.inspection import BrowsingContext
     from gui.views.pair_browser import PairBrowser
     from gui.views.pair_matrix import PairMatrix
 
     app = QApplication.instance() or QApplication([])
-    browser = PairBrowser()
+    context = BrowsingContext("browse", table.run, table.reference)
+    browser = PairBrowser(context)
     browser.resize(900, 800)
     started = time.perf_counter()
     browser.set_table(table)
@@ -223,7 +225,7 @@ def main() -> None:
 
     browser.view.setCurrentIndex(browser.model.index(0, 0))
     results.append(("pair", "browser widget: next row (read + emit)", median_time(keyboard_step, 30), None))
-    matrix = PairMatrix()
+    matrix = PairMatrix(context)
     matrix.resize(800, 800)
     matrix.set_table(table)
     matrix.show()

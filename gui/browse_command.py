@@ -33,25 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_for_browsing(args: argparse.Namespace) -> tuple[MatchingRun, ReferencePoses | None]:
-    """Raises RunOpenError with a message for the user."""
+def open_for_browsing(args: argparse.Namespace) -> tuple[MatchingRun, ReferencePoses | None, float | None]:
+    """The run, its reference poses and the focal length typed for it. Raises RunOpenError with a message for the
+    user."""
+    if args.focal is not None and not args.focal > 0:
+        raise RunOpenError(f"--focal must be a positive number of pixels, got {args.focal}")
     run = open_run(args.path, args.images, args.pairs)
-    if args.focal is not None:
-        if not args.focal > 0:
-            run.close()
-            raise RunOpenError(f"--focal must be a positive number of pixels, got {args.focal}")
-        run.focal_px = args.focal
     model = args.reference or find_model_beside(run.source)
-    reference = load_reference_poses(model) if model is not None else None
-    return run, reference
+    try:
+        reference = load_reference_poses(model) if model is not None else None
+    except RunOpenError:
+        run.close()
+        raise
+    return run, reference, args.focal
 
 
 def run_browse(argv: list[str]) -> int:
     try:
-        run, reference = open_for_browsing(build_parser().parse_args(argv))
+        run, reference, focal_px = open_for_browsing(build_parser().parse_args(argv))
     except RunOpenError as exc:
         print(f"match-inspector browse: {exc}", file=sys.stderr)
         return 2
     from .app import run_app
 
-    return run_app([], then=lambda window: window.matching_run.open(run, reference))
+    return run_app([], then=lambda window: window.matching_run.open(run, reference, focal_px))

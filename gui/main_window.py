@@ -29,7 +29,7 @@ from .controllers.files import FileActions
 from .controllers.matching_runs import MatchingRunDocks
 from .controllers.runs import RunController
 from .controllers.sessions import SessionIO
-from .inspection import InspectionModel
+from .inspection import BrowsingContext, InspectionModel
 from .message_bar import MessageBar
 from .resources import resource_path
 from .settings import CONTEXTS, has_saved, open_settings, restore_model, save_model
@@ -51,7 +51,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.model = InspectionModel()
         self.settings = open_settings()
-        self.context = "pair"  # or "browse" once a matching run is open: each keeps its own saved settings
+        self.browsing = BrowsingContext()  # plain pair or a browsed run: each context keeps its own saved settings
         self.last_error = ""
         feedback = Feedback(self.report_error, self._status, self._write_failed, self)
         self.files = FileActions(self.model, self.settings, feedback)
@@ -92,7 +92,9 @@ class MainWindow(QMainWindow):
         self.inspector_dock = self._dock("Inspect", inspect, Qt.DockWidgetArea.RightDockWidgetArea)
         self.histogram = ScoreHistogram(self.model)
         self.histogram_dock = self._dock("Score histogram", self.histogram, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.matching_run = MatchingRunDocks(self, self.model, self.files, feedback, beside=self.controls_dock)
+        self.matching_run = MatchingRunDocks(
+            self, self.model, self.browsing, self.files, feedback, beside=self.controls_dock
+        )
         self.resizeDocks([self.controls_dock, self.inspector_dock], [310, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.inspector_dock, self.histogram_dock], [600, 160], Qt.Orientation.Vertical)
 
@@ -133,6 +135,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Save session…", sessions.save_dialog, "Ctrl+Alt+S")
         self._action(file_menu, "Open matches file (NPZ, JSON, CSV)…", sessions.open_matches_dialog)
         self._action(file_menu, "Open matching run (COLMAP, hloc, batch folder)…", self.matching_run.open_dialog)
+        self.close_run_action = self._action(file_menu, "Close matching run", self.matching_run.close_run)
+        self.close_run_action.setEnabled(False)
         file_menu.addSeparator()
         self._action(file_menu, "Export matches…", exports.export_matches_dialog, QKeySequence.StandardKey.Save)
         self._action(file_menu, "Export view as PNG…", exports.export_png_dialog, "Ctrl+Shift+S")
@@ -180,7 +184,8 @@ class MainWindow(QMainWindow):
         self.runs.weightsMissing.connect(lambda text: self.report_error(text, "Use SIFT baseline", self.use_sift))
         self.files.recentChanged.connect(self._refresh_recent_menu)
         self.matching_run.rematchRequested.connect(self.runs.run)
-        self.matching_run.runOpening.connect(lambda: self.enter_context("browse"))
+        self.browsing.events.mode.connect(self._context_changed)
+        self.browsing.events.run.connect(lambda run, _=None: self.close_run_action.setEnabled(run is not None))
         model.pair_changed.connect(self._update_title)
         model.pair_changed.connect(lambda: self.message_bar.dismiss())
         model.selection_changed.connect(self.view.follow)
@@ -327,26 +332,26 @@ class MainWindow(QMainWindow):
         self._restore_context()
 
     def _restore_context(self) -> None:
-        dock_state = self.settings.value(f"{CONTEXTS[self.context]}window/state")
+        context = self.browsing.mode
+        dock_state = self.settings.value(f"{CONTEXTS[context]}window/state")
         if isinstance(dock_state, QByteArray):
             self.restoreState(dock_state)
-        restore_model(self.settings, self.model, self.context)
+        restore_model(self.settings, self.model, context)
 
-    def enter_context(self, context: str) -> None:
-        """Save what the current context was doing, then take up the new one's saved settings (if any)."""
-        if context == self.context:
-            return
-        self.save_settings()
-        self.context = context
+    def _context_changed(self, context: str, previous: str) -> None:
+        """Save what the previous context was doing, then take up the new one's saved settings (if any)."""
+        self.save_settings(previous)
         if has_saved(self.settings, context):
             self._restore_context()
 
-    def save_settings(self) -> None:
+    def save_settings(self, context: str | None = None) -> None:
+        """Save the window and the inspection settings under `context` (default: the current one)."""
+        context = context or self.browsing.mode
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue(f"{CONTEXTS[self.context]}window/state", self.saveState())
+        self.settings.setValue(f"{CONTEXTS[context]}window/state", self.saveState())
         fallback = self.weights_fallback  # SIFT standing in for missing weights is not the user's choice
         stand_in = fallback is not None and self.model.match_options == replace(fallback, matcher="sift")
-        save_model(self.settings, self.model, self.context, fallback if stand_in else None)
+        save_model(self.settings, self.model, context, fallback if stand_in else None)
         self.settings.sync()
 
     def shutdown(self) -> None:

@@ -13,6 +13,7 @@ Events (psygnal, as the inspection model's): `rows_changed` when the visible row
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,10 +228,7 @@ class PairTable:
         found = np.flatnonzero(self.order == index)
         return int(found[0]) if len(found) else None
 
-    # pairs and checks
-    def open_pair(self, index: int) -> StoredPair:
-        return self.run.read_pair(index)
-
+    # checks
     def check(self, index: int) -> QuickCheck | None:
         return self._checks.get(index)
 
@@ -296,10 +294,11 @@ class PairTable:
         return int(self._cell_pairs[position]) if found else None
 
 
-def emit_pair(table: PairTable, index: int, chosen: Any, failed: Any) -> None:
-    """Read a pair and emit it, or emit why it cannot be read (the browser and the matrix both open pairs)."""
+def emit_pair(read: Callable[[int], StoredPair], index: int, chosen: Any, failed: Any) -> None:
+    """Read a pair and emit it, or emit why it cannot be read (the browser and the matrix both open pairs, through
+    the browsing context, which passes the typed focal length)."""
     try:
-        pair = table.open_pair(index)
+        pair = read(index)
     except RunOpenError as exc:
         failed.emit(str(exc))
         return

@@ -85,15 +85,16 @@ class MatchingRun(ABC):
         empty = np.zeros(0, np.int64)
         self.pairs = PairRows(empty, empty, empty, empty, np.zeros(0, str))
         self._lock = threading.Lock()  # readers may be called from a background check and the GUI thread
-        self.focal_px: float | None = None  # typed in: overrides the file's cameras and EXIF for every image
 
-    def read_pair(self, index: int) -> StoredPair:
+    def read_pair(self, index: int, focal_px: float | None = None) -> StoredPair:
+        """Pair `index` with its matches and intrinsics; `focal_px`, a focal length the user typed, overrides the
+        file's cameras and EXIF for both images (the caller owns that setting: the run keeps no copy)."""
         if not 0 <= index < len(self.pairs):
             raise IndexError(f"pair {index} is not in this run ({len(self.pairs)} pairs)")
         with self._lock:
             pair = self._read_pair(index)
         pair = _best_first(_finite_only(pair))
-        return replace(pair, intrinsics=(self._intrinsics(pair, 0), self._intrinsics(pair, 1)))
+        return replace(pair, intrinsics=(self._intrinsics(pair, 0, focal_px), self._intrinsics(pair, 1, focal_px)))
 
     def damaged(self, index: int, exc: Exception) -> RunOpenError:
         """The error for pair `index` when its stored data cannot be used (raised by the readers' checks)."""
@@ -103,11 +104,11 @@ class MatchingRun(ABC):
         name0, name1 = self.pair_names(index)
         return RunOpenError(f"{self.source.name}: cannot read pair {name0} – {name1} ({lines[0]})")
 
-    def _intrinsics(self, pair: StoredPair, side: int) -> Intrinsics | None:
+    def _intrinsics(self, pair: StoredPair, side: int, focal_px: float | None) -> Intrinsics | None:
         """A typed-in focal length wins; else the file's camera; else EXIF of the image file; else unknown."""
         size = pair.result.image_sizes[side]
-        if self.focal_px is not None:
-            return Intrinsics.from_focal(self.focal_px, size)
+        if focal_px is not None:
+            return Intrinsics.from_focal(focal_px, size)
         stored = pair.intrinsics[side]
         if stored is not None:
             return stored

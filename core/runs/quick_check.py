@@ -53,13 +53,15 @@ def check_pairs(
     on_result: Callable[[int, QuickCheck | str], None],
     cancelled: Callable[[], bool] = lambda: False,
     reference: ReferencePoses | None = None,
+    focal_px: float | None = None,
 ) -> None:
-    """Check pairs in order; on_result gets (index, QuickCheck) or (index, message) for a pair that cannot be read."""
+    """Check pairs in order; on_result gets (index, QuickCheck) or (index, message) for a pair that cannot be read.
+    `focal_px`: a typed-in focal length for every image (see MatchingRun.read_pair)."""
     for index in indices:
         if cancelled():
             return
         try:
-            outcome: QuickCheck | str = check_pair(run.read_pair(int(index)), reference)
+            outcome: QuickCheck | str = check_pair(run.read_pair(int(index), focal_px), reference)
         except RunOpenError as exc:
             outcome = str(exc)
         except Exception as exc:  # one bad pair must not end the run's check; the table shows why

@@ -18,7 +18,7 @@ from core.runs.open import open_run
 from core.runs.quick_check import QuickCheck, check_pair, describe
 from core.runs.reference_poses import ReferencePoses, find_model_beside, load_reference_poses
 
-from ..inspection import InspectionModel
+from ..inspection import BrowsingContext, InspectionModel
 from ..jobs import LatestJobRunner
 from ..pair_table import PairTable
 from ..views.pair_browser import PairBrowser
@@ -39,13 +39,15 @@ def open_with_reference(path: str, image_dir: str | None = None) -> tuple[Matchi
 
 
 class MatchingRunDocks(QObject):
+    """Follows the browsing context: its run's docks, table and chosen pair; the context owns the run itself."""
+
     rematchRequested = Signal()
-    runOpening = Signal()  # before the run's docks and first pair appear: the window enters its browse context
 
     def __init__(
         self,
         window: QMainWindow,
         model: InspectionModel,
+        browsing: BrowsingContext,
         files: FileActions,
         feedback: Feedback,
         beside: QDockWidget | None = None,
@@ -54,14 +56,14 @@ class MatchingRunDocks(QObject):
         super().__init__()
         self.window = window
         self.model = model
+        self.browsing = browsing
         self.files = files
         self.feedback = feedback
-        self.run: MatchingRun | None = None
-        self.table: PairTable | None = None
+        self.table: PairTable | None = None  # derived from the context's run and reference poses
         self.pair: StoredPair | None = None
         self._shown: tuple[int, int] | None = None  # (pair index, result id) of the pair in the inspector
-        self.browser = PairBrowser()
-        self.matrix = PairMatrix()
+        self.browser = PairBrowser(browsing)
+        self.matrix = PairMatrix(browsing)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -85,6 +87,8 @@ class MatchingRunDocks(QObject):
         self.matrix.pairChosen.connect(self._chosen_in_matrix)
         for source in (self.browser, self.matrix):
             source.pairFailed.connect(lambda message: feedback.error(message))
+        browsing.events.run.connect(self._run_changed)
+        browsing.events.mode.connect(self._mode_changed)
 
     def _dock(self, title: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self.window)
@@ -116,15 +120,25 @@ class MatchingRunDocks(QObject):
         self.open(run, reference)
         return True
 
-    def open(self, run: MatchingRun, reference: ReferencePoses | None = None) -> None:
-        self.runOpening.emit()
-        previous = self.run
-        self.run, self.pair = run, None
-        self.table = PairTable(run, reference)
-        self.browser.set_table(self.table)  # stops the previous run's background counts and checks
+    def open(self, run: MatchingRun, reference: ReferencePoses | None = None, focal_px: float | None = None) -> None:
+        self.browsing.open(run, reference, focal_px)
+
+    def close_run(self) -> None:
+        """Close the run: its docks go away and the window returns to the plain pair context."""
+        self.browsing.close()
+
+    def _run_changed(self, run: MatchingRun | None) -> None:
+        self.table = self.pair = self._shown = None
+        self.checks.cancel()
+        self.rematch.setEnabled(False)
+        self.summary.setText("")
+        if run is None:
+            self.browser.clear()  # stops the closed run's background counts and checks
+            self.matrix.clear()
+            return
+        self.table = PairTable(run, self.browsing.reference)
+        self.browser.set_table(self.table)
         self.matrix.set_table(self.table)
-        if previous is not None:
-            previous.close()
         self.pairs_dock.setWindowTitle(f"Pairs of {Path(run.source).name} ({run.kind})")
         self.pairs_dock.show()
         self.matrix_dock.show()
@@ -132,6 +146,11 @@ class MatchingRunDocks(QObject):
         self.feedback.status(f"{len(run.images)} images, {len(self.table)} pairs (the model was not run)", 8000)
         if len(self.table):
             self.browser.select_pair(int(self.table.order[0]))
+
+    def _mode_changed(self, mode: str) -> None:
+        if mode == "pair":
+            self.pairs_dock.hide()
+            self.matrix_dock.hide()
 
     # --- one pair -----------------------------------------------------------------------------------------
     def _chosen_in_matrix(self, pair: StoredPair) -> None:
@@ -152,7 +171,7 @@ class MatchingRunDocks(QObject):
         self.rematch.setEnabled(True)
         self.summary.setText("\n".join(describe(pair, self.table.check(pair.index) if self.table else None)))
         if self.table is not None and self.table.check(pair.index) is None:
-            self.checks.submit(self._check, pair, self.table.reference)
+            self.checks.submit(self._check, pair, self.table, self.browsing.focal_px)
         self.model.image_options.apply_exif = pair.exif_applied  # the file's keypoints refer to this frame
 
         def shown() -> None:
@@ -170,13 +189,15 @@ class MatchingRunDocks(QObject):
         self.files.load_pair(str(path0), str(path1), then=shown)
 
     @staticmethod
-    def _check(pair: StoredPair, reference: ReferencePoses | None) -> tuple[StoredPair, QuickCheck]:
-        return pair, check_pair(pair, reference)
+    def _check(pair: StoredPair, table: PairTable, focal_px: float | None) -> tuple[Any, ...]:
+        return pair, table, focal_px, check_pair(pair, table.reference)
 
     def _checked(self, _: int, value: Any) -> None:
-        pair, check = value
-        if self.table is not None:
-            self.table.set_check(pair.index, check)
+        pair, made_for, focal_px, check = value
+        table = self.table
+        if table is None or made_for is not table or focal_px != self.browsing.focal_px:
+            return  # made for a run or a focal length that is no longer current
+        table.set_check(pair.index, check)
         if self.pair is not None and self.pair.index == pair.index:
             self.summary.setText("\n".join(describe(pair, check)))
             self._show_pose(check)
@@ -192,6 +213,5 @@ class MatchingRunDocks(QObject):
     def shutdown(self) -> None:
         self.checks.shutdown()
         self.browser.shutdown()
-        if self.run is not None:
-            self.run.close()
-        self.run = self.table = self.pair = None
+        self.browsing.release()
+        self.table = self.pair = None

@@ -1,17 +1,28 @@
-"""The inspector's state without Qt: one model that every control, view, export and session reads and writes."""
+"""The inspector's state without Qt: small evented models, each the one owner of one kind of state, composed by
+InspectionModel (which every control, view, export and session reads and writes), and the browsing context."""
 
-from .model import GeometryFit, InspectionModel, Overlay, Region, RunA
+from .browsing import BrowsingContext
+from .comparison import ComparisonState, RunA
+from .geometry_state import GeometryFit, GeometryState
+from .model import InspectionModel, Overlay
+from .result_state import ResultState
+from .selection import Region, SelectionState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewRange, ViewState
 
 __all__ = [
+    "BrowsingContext",
+    "ComparisonState",
     "DisplayOptions",
     "ExportOptions",
     "GeometryFit",
+    "GeometryState",
     "ImageOptions",
     "InspectionModel",
     "Overlay",
     "Region",
+    "ResultState",
     "RunA",
+    "SelectionState",
     "ViewRange",
     "ViewState",
 ]

@@ -1,11 +1,16 @@
-"""The inspection model: the pair, its result, and everything about how it is inspected, in one place.
+"""The inspection model: the pair and everything about how it is inspected, composed of small evented states.
+
+Each kind of state has one owner with its own events (napari's `ViewerModel` built from `Camera`, `Dims`, ...):
+`res` (ResultState: the result, its id, the threshold, the visible set), `sel` (SelectionState: the selected and
+hovered match, the box, the ambiguity map), `geo` (GeometryState: geometry options and the fit made with them),
+`ab` (ComparisonState: run A and its counterparts), `display`, `view`, `image_options` and `export_options`
+(gui/inspection/settings.py). The model holds the pair itself, the matcher options and the overlay picture, and
+keeps thin facade methods that pass one state what it needs of another (a fit lands only on the current result id)
+and announce changes in the order views rely on; its event names are the parts' events under their old names.
 
 Plain Python and numpy with psygnal events (napari's model/view split): controls write here, views listen here, and
 nothing else keeps a copy. All mutation happens on the GUI thread; background jobs hand their results to the setters
 below, which drop anything computed for another result.
-
-Results are sorted best first, so the matches passing the threshold are a prefix of the result; a box selection
-(region) narrows that prefix further. "Visible" means both.
 """
 
 from __future__ import annotations
@@ -17,45 +22,18 @@ import numpy as np
 from psygnal import Signal
 
 from core.analysis.ambiguity import AmbiguityMap
-from core.analysis.compare import Comparison, Counterparts, classify
-from core.analysis.geometry import Assessment, GeometryOptions, GeometryResult, assess, epipolar_segment
+from core.analysis.compare import Comparison, Counterparts
+from core.analysis.geometry import Assessment, GeometryOptions, assess, epipolar_segment
 from core.analysis.line_budget import LineSubsample, even_subsample
 from core.formats.drawing import Layout, LineColors, line_colors
-from core.formats.drawing import score_range as scores_range
 from core.formats.images import LoadedImage
-from core.types import DEFAULT_DISPLAY_THRESHOLD, MatchOptions, MatchResult
+from core.types import MatchOptions, MatchResult
 
+from .comparison import ComparisonState, RunA
+from .geometry_state import GeometryFit, GeometryState
+from .result_state import ResultState
+from .selection import Region, SelectionState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
-
-
-@dataclass(frozen=True)
-class Region:
-    """A box on one image, in its pixels: only matches with that endpoint inside it are visible."""
-
-    side: int
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    @classmethod
-    def spanning(cls, side: int, a: tuple[float, float], b: tuple[float, float]) -> Region:
-        return cls(side, min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
-
-    def contains(self, points: np.ndarray) -> np.ndarray:
-        x, y = points[:, 0], points[:, 1]
-        return (x >= self.x0) & (x <= self.x1) & (y >= self.y0) & (y <= self.y1)
-
-
-@dataclass(frozen=True)
-class GeometryFit:
-    """A fit and what it was computed for: it lands only on that result."""
-
-    result_id: int
-    threshold: float  # the display threshold of the matches it was estimated on
-    fitted_on: int  # how many matches it was estimated on
-    options: GeometryOptions
-    geometry: GeometryResult  # residuals and inlier flags for every match of the result
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,36 +51,10 @@ class Overlay:
         return inputs is not None and (self.result_id, self.checker) == (inputs[0], inputs[2]) and self.fit is inputs[1]
 
 
-@dataclass(frozen=True)
-class RunA:
-    """The run B is compared with; it keeps its own threshold."""
-
-    label: str
-    result: MatchResult
-    threshold: float
-    result_id: int
-    kept: bool = False  # chosen by the user: new runs compare with it instead of replacing it
-
-
-def score_range(result: MatchResult | None) -> tuple[float, float]:
-    return (0.0, 1.0) if result is None else scores_range(result.scores)
-
-
 class InspectionModel:
     pair_changed = Signal()
-    result_changed = Signal()
-    threshold_changed = Signal(float)
-    visible_changed = Signal()  # the visible set changed (threshold or region)
-    region_changed = Signal()
-    selection_changed = Signal(int)  # match index, -1 for none
-    hover_changed = Signal(int)
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
-    geometry_options_changed = Signal()
-    geometry_changed = Signal()
-    run_a_changed = Signal()
-    comparison_changed = Signal()
     busy_changed = Signal(bool)
-    ambiguity_changed = Signal()
     overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
 
     def __init__(self) -> None:
@@ -110,34 +62,26 @@ class InspectionModel:
         self.export_options = ExportOptions()
         self.images: tuple[LoadedImage | None, LoadedImage | None] = (None, None)
         self.pair_version = 0  # bumps on every image change: runs carry the version they were made for
-        self.result: MatchResult | None = None
-        self.result_id = 0
-        self.result_options: MatchOptions | None = None  # what the shown result was computed with
-        self.stored_inliers: np.ndarray | None = None  # verification stored with matches from a matching run
-        self.pose_sampson: tuple[int, np.ndarray, float] | None = None  # (result id, px per match, threshold px)
+        self.res = ResultState()  # the result on screen, its id, the threshold and the visible set
+        self.result_changed = self.res.result_changed
+        self.threshold_changed = self.res.threshold_changed
+        self.visible_changed = self.res.visible_changed
         self.match_options = MatchOptions()  # what the next run uses
-        self.threshold = DEFAULT_DISPLAY_THRESHOLD
-        self.region: Region | None = None
-        self.selected = -1
-        self.hovered = -1
+        self.sel = SelectionState()  # the selected and hovered match, the box, the selected match's ambiguity
+        self.selection_changed = self.sel.selection_changed
+        self.hover_changed = self.sel.hover_changed
+        self.region_changed = self.sel.region_changed
+        self.ambiguity_changed = self.sel.ambiguity_changed
         self.display = DisplayOptions()  # how the matches are drawn
         self.view = ViewState()  # layout and the part of the pair in view
-        self.geometry_options = GeometryOptions()
-        self.geometry_fit: GeometryFit | None = None
-        self.run_a: RunA | None = None
-        self.a_follows_b = False  # apply B's threshold to A
-        self.counterparts: Counterparts | None = None
-        self.ambiguity: AmbiguityMap | None = None  # of the selected match, when the view is on
+        self.geo = GeometryState()  # geometry options, the fit made with them, the pose's Sampson errors
+        self.geometry_options_changed = self.geo.options_changed
+        self.geometry_changed = self.geo.changed
+        self.ab = ComparisonState()  # run A and its counterparts in the result on screen (run B)
+        self.run_a_changed = self.ab.run_a_changed
+        self.comparison_changed = self.ab.comparison_changed
         self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
-        self._ambiguity_for: tuple[int, int] | None = None
-        self._comparison: tuple[tuple[Any, ...], Comparison] | None = None
-        self._counterparts_for: tuple[int, int] | None = None
         self.busy = False
-        self._score_range = score_range(None)
-        self._next_id = 0
-        self._prefix = 0
-        self._region_mask: np.ndarray | None = None
-        self._visible: np.ndarray | None = None
         self._colors: tuple[tuple[Any, ...], LineColors] | None = None
         self._subsample: tuple[tuple[int, int, Region | None, bool], LineSubsample] | None = None
         self._assessment: tuple[tuple[Any, ...], Assessment] | None = None
@@ -150,6 +94,10 @@ class InspectionModel:
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
+        for state in (self.res, self.ab, self.geo, self.sel):
+            for name in dir(type(state)):
+                if isinstance(getattr(type(state), name, None), Signal):
+                    getattr(state, name).disconnect()
         for part in (self.image_options, self.export_options, self.display, self.view):
             part.events.disconnect()
 
@@ -165,8 +113,8 @@ class InspectionModel:
         self.images = (image0, image1)
         self.pair_version += 1
         self._clear_result()
-        self.run_a = None
-        self._set_counterparts(None, None)
+        self.ab.run_a = None
+        self.ab.set_counterparts(None, None)
         self.pair_changed.emit()
         self.run_a_changed.emit()
 
@@ -181,18 +129,11 @@ class InspectionModel:
     # --- result -------------------------------------------------------------------------------------------
     def _clear_result(self) -> None:
         had = self.result is not None
-        self.result = None
-        self.stored_inliers = None
-        self._score_range = score_range(None)
-        self._next_id += 1  # whatever was computed for the old result matches no id from now on
-        self.result_id = self._next_id
-        self.result_options = None
-        self.geometry_fit = None
+        self.res.clear()
+        self.geo.fit = None
         self.overlay = None
-        self.selected = self.hovered = -1
-        self._clear_ambiguity()
-        self._set_region(None)
-        self._update_visible()
+        self.sel.forget()
+        self.sel.region = None
         if had:
             self.result_changed.emit()
             self.geometry_changed.emit()
@@ -214,25 +155,16 @@ class InspectionModel:
             order = np.argsort(-result.scores, kind="stable")
             result = result.subset(order)
             stored_inliers = None if stored_inliers is None else stored_inliers[order]
-        self.stored_inliers = stored_inliers
         if stored_inliers is None and self.display.color_mode == "stored":
             # e.g. Re-match: the new matches carry no stored verification; grey lines would say nothing
             self.display.color_mode = DisplayOptions.color_mode
         if self.result is not None and (self.run_a is None or not self.run_a.kept):
-            self.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
-        self._next_id += 1
-        self.result_id = self._next_id
-        self.result = result
-        self._score_range = score_range(result)  # asked on every slider step: computed once
-        self.result_options = options
-        self.geometry_fit = None
+            self.ab.run_a = RunA("previous run", self.result, self.threshold, self.result_id)
+        self.res.replace(result, options, stored_inliers)
+        self.geo.fit = None
         self.overlay = None
-        self._clear_ambiguity()
-        self.selected = self.hovered = -1
-        self._set_region(None)
-        low, high = self._score_range
-        self.threshold = float(min(max(self.threshold, low), high))
-        self._update_visible()
+        self.sel.forget()
+        self.sel.region = None
         self.result_changed.emit()
         self.threshold_changed.emit(self.threshold)
         self.visible_changed.emit()
@@ -244,19 +176,36 @@ class InspectionModel:
         return True
 
     @property
+    def result(self) -> MatchResult | None:
+        return self.res.result
+
+    @property
+    def result_id(self) -> int:
+        return self.res.result_id
+
+    @property
+    def result_options(self) -> MatchOptions | None:
+        """What the shown result was computed with."""
+        return self.res.options
+
+    @property
+    def stored_inliers(self) -> np.ndarray | None:
+        return self.res.stored_inliers
+
+    @property
+    def threshold(self) -> float:
+        return self.res.threshold
+
+    @property
     def score_range(self) -> tuple[float, float]:
-        return self._score_range
+        return self.res.score_range
 
     # --- threshold, region and the visible set ------------------------------------------------------------
     def set_threshold(self, value: float) -> None:
-        low, high = self.score_range
-        value = float(min(max(value, low), high))
-        if abs(value - self.threshold) < 1e-12:
+        if not self.res.set_threshold(value):
             return
-        self.threshold = value
-        self._update_visible()
         self._drop_hidden_selection()
-        self.threshold_changed.emit(value)
+        self.threshold_changed.emit(self.threshold)
         self.visible_changed.emit()
         self._verdict_may_have_changed()
         if self.a_follows_b:
@@ -265,55 +214,30 @@ class InspectionModel:
     def set_region(self, region: Region | None) -> None:
         if region == self.region:
             return
-        self._set_region(region)
-        self._update_visible()
+        self.sel.region = region
+        self.res.set_region(region)
         self._drop_hidden_selection()
         self.region_changed.emit()
         self.visible_changed.emit()
         self._verdict_may_have_changed()
 
-    def _set_region(self, region: Region | None) -> None:
-        self.region = region
-        if region is None or self.result is None:
-            self._region_mask = None
-        else:
-            points = self.result.kpts0 if region.side == 0 else self.result.kpts1
-            self._region_mask = region.contains(points)
-
-    def _update_visible(self) -> None:
-        if self.result is None:
-            self._prefix = 0
-        else:
-            # scores are sorted descending: count those >= threshold by a binary search on the negated scores
-            self._prefix = int(np.searchsorted(-self.result.scores, -self.threshold, side="right"))
-        self._visible = None
-
     @property
     def prefix_count(self) -> int:
         """How many matches pass the threshold (before any box selection)."""
-        return self._prefix
+        return self.res.prefix
 
     @property
     def region_mask(self) -> np.ndarray | None:
-        return self._region_mask
+        return self.res.region_mask
 
     def visible_mask(self) -> np.ndarray:
-        if self._visible is None:
-            n = 0 if self.result is None else len(self.result)
-            mask = np.zeros(n, bool)
-            mask[: self._prefix] = True
-            if self._region_mask is not None:
-                mask &= self._region_mask
-            self._visible = mask
-        return self._visible
+        return self.res.visible_mask()
 
     def visible_count(self) -> int:
-        if self._region_mask is None:
-            return self._prefix
-        return int(np.count_nonzero(self._region_mask[: self._prefix]))
+        return self.res.visible_count()
 
     def is_visible(self, index: int) -> bool:
-        return self.result is not None and 0 <= index < len(self.result) and bool(self.visible_mask()[index])
+        return self.res.is_visible(index)
 
     def visible_position(self, index: int) -> int:
         """1-based position of a visible match among the visible ones (score order), 0 if hidden."""
@@ -321,14 +245,28 @@ class InspectionModel:
             return 0
         return int(np.count_nonzero(self.visible_mask()[:index])) + 1
 
-    # --- selection ----------------------------------------------------------------------------------------
+    # --- selection (state in self.sel; the model decides what is visible) ---------------------------------
+    @property
+    def selected(self) -> int:
+        return self.sel.selected
+
+    @property
+    def hovered(self) -> int:
+        return self.sel.hovered
+
+    @property
+    def region(self) -> Region | None:
+        return self.sel.region
+
+    @property
+    def ambiguity(self) -> AmbiguityMap | None:
+        return self.sel.ambiguity
+
     def select(self, index: int) -> None:
-        if index >= 0 and not self.is_visible(index):
-            index = -1
-        if index != self.selected:
-            self.selected = index
-            self.selection_changed.emit(index)
-            self._clear_ambiguity()
+        self.sel.select(index if index < 0 or self.is_visible(index) else -1)
+
+    def hover(self, index: int) -> None:
+        self.sel.hover(index)
 
     # --- ambiguity --------------------------------------------------------------------------------------
     def ambiguity_key(self) -> tuple[int, int] | None:
@@ -341,28 +279,17 @@ class InspectionModel:
     def set_ambiguity(self, key: tuple[int, int], ambiguity: AmbiguityMap) -> bool:
         if key != self.ambiguity_key():
             return False
-        self.ambiguity, self._ambiguity_for = ambiguity, key
-        self.ambiguity_changed.emit()
+        self.sel.set_ambiguity(key, ambiguity)
         return True
 
     def _clear_ambiguity(self) -> None:
-        if self.ambiguity is not None:
-            self.ambiguity = self._ambiguity_for = None
-            self.ambiguity_changed.emit()
+        self.sel.clear_ambiguity()
 
     def _drop_hidden_selection(self) -> None:
         if self.selected >= 0 and not self.is_visible(self.selected):
-            self.selected = -1
-            self.selection_changed.emit(-1)
-            self._clear_ambiguity()
+            self.sel.select(-1)
         if self.hovered >= 0 and not self.is_visible(self.hovered):
-            self.hovered = -1
-            self.hover_changed.emit(-1)
-
-    def hover(self, index: int) -> None:
-        if index != self.hovered:
-            self.hovered = index
-            self.hover_changed.emit(index)
+            self.sel.hover(-1)
 
     def step_selection(self, delta: int) -> None:
         visible = np.flatnonzero(self.visible_mask())
@@ -406,10 +333,10 @@ class InspectionModel:
         if self._subsample is None or self._subsample[0] != key:
             if within:
                 subsample = LineSubsample(np.ones(len(result), bool), budget, 0.0, len(result))
-            elif self._region_mask is None:
+            elif self.res.region_mask is None:
                 subsample = even_subsample(result.kpts0, result.image_sizes[0], budget)
             else:  # the budget is spent inside the box: zooming into a region shows its lines
-                inside = np.flatnonzero(self._region_mask)
+                inside = np.flatnonzero(self.res.region_mask)
                 in_box = even_subsample(result.kpts0[inside], result.image_sizes[0], budget)
                 drawable = np.zeros(len(result), bool)
                 drawable[inside[in_box.drawable]] = True
@@ -458,7 +385,7 @@ class InspectionModel:
         mode = self.display.color_mode
         fit = self.model_fit()  # a "no model" fit colours nothing
         comparison = self.comparison() if mode == "compare" else None
-        pose = self.pose_sampson if self.pose_sampson is not None and self.pose_sampson[0] == self.result_id else None
+        pose = self.geo.pose_for(self.result_id)
         key = (
             self.result_id,
             mode,
@@ -512,52 +439,36 @@ class InspectionModel:
             self.busy_changed.emit(busy)
 
     # --- geometry -----------------------------------------------------------------------------------------
+    @property
+    def geometry_options(self) -> GeometryOptions:
+        return self.geo.options
+
+    @property
+    def geometry_fit(self) -> GeometryFit | None:
+        return self.geo.fit
+
     def set_pose_sampson(self, result_id: int, sampson_px: np.ndarray, threshold_px: float) -> bool:
         """Each match's Sampson error under the relative pose's E (colour mode "pose"), for that result only."""
         if result_id != self.result_id or self.result is None or len(sampson_px) != len(self.result):
             return False
-        self.pose_sampson = (result_id, sampson_px, threshold_px)
-        self.geometry_changed.emit()
+        self.geo.set_pose_sampson(result_id, sampson_px, threshold_px)
         return True
 
     def set_geometry_options(self, options: GeometryOptions) -> None:
         """New options make the fit on screen stale at once: nothing shows it until the re-fit lands."""
-        if options != self.geometry_options:
-            self.geometry_options = options
-            self.geometry_options_changed.emit()
-            self.geometry_changed.emit()
+        self.geo.set_options(options)
 
     def set_geometry_fit(self, fit: GeometryFit | None) -> bool:
         """A fit lands only on the result it was computed for, with the options it was computed with."""
-        if fit is not None and (fit.result_id != self.result_id or fit.options != self.geometry_options):
-            return False
-        self.geometry_fit = fit
-        self.geometry_changed.emit()
-        return True
+        return self.geo.set_fit(fit, self.result_id)
 
     def current_fit(self) -> GeometryFit | None:
         """The fit, only while it belongs to the result on screen and was made with the current options."""
-        fit = self.geometry_fit
-        if (
-            fit is None
-            or self.result is None
-            or fit.result_id != self.result_id
-            or fit.options != self.geometry_options
-            or self.geometry_options.model == "none"
-        ):
-            return None
-        return fit
+        return self.geo.current(self.result_id if self.result is not None else None)
 
     def refitting(self) -> bool:
         """A fit of this result exists but for other options: the new one is being computed."""
-        fit = self.geometry_fit
-        return (
-            fit is not None
-            and self.result is not None
-            and fit.result_id == self.result_id
-            and self.current_fit() is None
-            and self.geometry_options.model != "none"
-        )
+        return self.geo.refitting(self.result_id if self.result is not None else None)
 
     def fit_is_fresh(self) -> bool:
         """The fit was estimated on exactly the matches passing the threshold now."""
@@ -569,7 +480,7 @@ class InspectionModel:
         fit = self.current_fit()
         if fit is None:
             return None
-        key = (id(fit), self._prefix, self.region)
+        key = (id(fit), self.res.prefix, self.region)
         if judged_on is None and self._assessment is not None and self._assessment[0] == key:
             return self._assessment[1]  # asked by several views on every slider step
         mask = self.visible_mask() if judged_on is None else judged_on
@@ -604,62 +515,43 @@ class InspectionModel:
             return None
         return epipolar_segment(fit.geometry.matrix, result.kpts0[index], image1.size)
 
-    # --- A/B ----------------------------------------------------------------------------------------------
+    # --- A/B (state in self.ab; these pass it what it needs of run B) ---------------------------------------
+    @property
+    def run_a(self) -> RunA | None:
+        return self.ab.run_a
+
+    @property
+    def a_follows_b(self) -> bool:
+        return self.ab.a_follows_b
+
     def keep_as_a(self, label: str = "kept run") -> None:
         if self.result is not None:
-            self.run_a = RunA(label, self.result, self.threshold, self.result_id, kept=True)
-            self.run_a_changed.emit()
-            self.comparison_changed.emit()
+            self.ab.set_run_a(RunA(label, self.result, self.threshold, self.result_id, kept=True))
 
     def set_run_a(self, run_a: RunA | None) -> None:
         """Restore a run A (sessions)."""
-        self.run_a = run_a
-        self.run_a_changed.emit()
-        self.comparison_changed.emit()
+        self.ab.set_run_a(run_a)
 
     def set_a_threshold(self, value: float) -> None:
-        if self.run_a is not None and abs(value - self.run_a.threshold) > 1e-12:
-            self.run_a = replace(self.run_a, threshold=float(value))
-            self.run_a_changed.emit()
-            self.comparison_changed.emit()
+        self.ab.set_a_threshold(value)
 
     def set_a_follows_b(self, follows: bool) -> None:
-        if follows != self.a_follows_b:
-            self.a_follows_b = follows
-            self.run_a_changed.emit()
-            self.comparison_changed.emit()
+        self.ab.set_a_follows_b(follows)
 
     def a_threshold(self) -> float | None:
-        if self.run_a is None:
-            return None
-        return self.threshold if self.a_follows_b else self.run_a.threshold
+        return self.ab.a_threshold(self.threshold)
 
     def comparison_key(self) -> tuple[int, int] | None:
         """(A's id, B's id) of the comparison the current runs need, or None without both runs."""
-        if self.run_a is None or self.result is None:
-            return None
-        return self.run_a.result_id, self.result_id
+        return self.ab.key(self.result_id if self.result is not None else None)
 
     def set_counterparts(self, key: tuple[int, int], counterparts: Counterparts) -> bool:
         if key != self.comparison_key():
             return False
-        self._set_counterparts(key, counterparts)
+        self.ab.set_counterparts(key, counterparts)
         self.comparison_changed.emit()
         return True
 
-    def _set_counterparts(self, key: tuple[int, int] | None, counterparts: Counterparts | None) -> None:
-        self._counterparts_for = key
-        self.counterparts = counterparts
-
     def comparison(self) -> Comparison | None:
         """Shared / gained / lost between A (at its threshold) and B's visible matches; None until computed."""
-        key = self.comparison_key()
-        if key is None or self._counterparts_for != key or self.counterparts is None or self.run_a is None:
-            return None
-        a_threshold = self.a_threshold()
-        # Asked by several views per event: classified once per state of both runs.
-        state = (id(self.counterparts), a_threshold, self.threshold, self.region)
-        if self._comparison is None or self._comparison[0] != state:
-            kept_a = self.run_a.result.scores >= (a_threshold if a_threshold is not None else -np.inf)
-            self._comparison = (state, classify(self.counterparts, kept_a, self.visible_mask()))
-        return self._comparison[1]
+        return self.ab.comparison(self.comparison_key(), self.threshold, self.region, self.visible_mask)

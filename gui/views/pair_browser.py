@@ -30,8 +30,10 @@ from PySide6.QtWidgets import (
 from core.runs.base import count_pairs
 from core.runs.quick_check import check_pairs
 
+from ..inspection import BrowsingContext
 from ..jobs import LatestJobRunner
 from ..pair_table import COLUMNS, PairTable, emit_pair
+from ..widgets.binding import bind
 
 Index = QModelIndex | QPersistentModelIndex
 REFRESH_MS = 250  # background outcomes are folded into the table at most this often
@@ -97,8 +99,9 @@ class PairBrowser(QWidget):
     pairChosen = Signal(object)  # core.runs.base.StoredPair
     pairFailed = Signal(str)  # a pair that cannot be read: one line for the user
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, context: BrowsingContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.context = context  # owns the typed focal length; pairs are read through it
         self.table: PairTable | None = None
         self.model: PairTableModel | None = None
         self.current_pair: int | None = None
@@ -115,6 +118,7 @@ class PairBrowser(QWidget):
         self.focal.setPrefix("focal ")
         self.focal.setSuffix(" px")
         self.focal.setToolTip("a focal length in pixels for every image, for the relative pose (0: the run's cameras)")
+        self.focal.setKeyboardTracking(False)  # the value counts once typed (Enter or leaving the box), not per digit
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.status = QLabel("no matching run open")
@@ -168,15 +172,20 @@ class PairBrowser(QWidget):
         self._refresh_timer.timeout.connect(self._flush)
         self.check_button.clicked.connect(self.check_visible)
         self.cancel_button.clicked.connect(lambda: self._stop_checks.set())
-        self.focal.editingFinished.connect(self._focal_changed)
+        bind(
+            self.focal,
+            context.events.focal_px,
+            lambda: context.focal_px,
+            lambda value: setattr(context, "focal_px", value),
+            to_widget=lambda focal: focal or 0.0,
+            from_widget=lambda value: value or None,
+        )
+        context.events.focal_px.connect(self._focal_changed)
 
     # the run
     def set_table(self, table: PairTable) -> None:
         """Show a run's pairs (any previous run's checks are cancelled)."""
-        self._stop_counts.set()
-        self._generation["count"] += 1
-        self._drop_checks()
-        self._arrived.clear()
+        self.clear()
         self.table = table
         self.model = PairTableModel(table)
         self.view.setModel(self.model)
@@ -188,8 +197,6 @@ class PairBrowser(QWidget):
             self.view.setColumnWidth(column, metrics.horizontalAdvance(sample) + 28)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         table.rows_changed.connect(self._rows_changed)
-        self.current_pair = None
-        self.focal.setValue(table.run.focal_px or 0.0)
         uncounted = table.run.uncounted()
         self._counting = bool(len(uncounted))
         if self._counting:  # hloc files: counts are read after opening, in the background
@@ -197,6 +204,20 @@ class PairBrowser(QWidget):
             self.counts.submit(count_pairs, table.run, uncounted, self._collector("count"), stop.is_set)
             self._refresh_timer.start()
         self._update_status()
+
+    def clear(self) -> None:
+        """Show no run: its background counts and checks stop and their late outcomes are dropped."""
+        self._stop_counts.set()
+        self._generation["count"] += 1
+        self._counting = False
+        self._drop_checks()
+        self._arrived.clear()
+        if self.table is not None:
+            self.table.rows_changed.disconnect(self._rows_changed)
+        self.table = self.model = None
+        self.view.setModel(None)
+        self.current_pair = None
+        self.status.setText("no matching run open")
 
     def _rows_changed(self) -> None:
         self._update_status()
@@ -233,7 +254,7 @@ class PairBrowser(QWidget):
 
     def _open(self, index: int) -> None:
         assert self.table is not None
-        emit_pair(self.table, index, self.pairChosen, self.pairFailed)
+        emit_pair(self.context.read_pair, index, self.pairChosen, self.pairFailed)
 
     # filtering
     def _apply_filter(self) -> None:
@@ -244,13 +265,9 @@ class PairBrowser(QWidget):
 
     def _focal_changed(self) -> None:
         """New intrinsics change every pose: drop the checks made with the old ones."""
-        if self.table is None:
-            return
-        focal = self.focal.value() or None
-        if focal == self.table.run.focal_px:
+        if self.table is None or self.context.run is None:  # no run open: nothing was checked with them
             return
         self._drop_checks()
-        self.table.run.focal_px = focal
         self.table.clear_checks()
         if self.current_pair is not None:
             self._open(self.current_pair)
@@ -266,7 +283,13 @@ class PairBrowser(QWidget):
         self._checked_count, self._todo = 0, len(todo)
         self._stop_checks = stop = threading.Event()
         self.checks.submit(
-            check_pairs, self.table.run, todo, self._collector("check"), stop.is_set, self.table.reference
+            check_pairs,
+            self.table.run,
+            todo,
+            self._collector("check"),
+            stop.is_set,
+            self.table.reference,
+            self.context.focal_px,
         )
         self._checking = True
         self.cancel_button.setEnabled(True)

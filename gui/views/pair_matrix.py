@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ..inspection import BrowsingContext
 from ..pair_table import PairTable, emit_pair
 
 LEGEND = "log scale: dark = few, yellow = many; empty = not matched or unknown"
@@ -51,8 +52,9 @@ class PairMatrix(QWidget):
     pairChosen = Signal(object)  # core.runs.base.StoredPair
     pairFailed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, context: BrowsingContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.context = context  # pairs are read through it (it passes the typed focal length)
         self.table: PairTable | None = None
         self.value_choice = QComboBox()
         for key, title in VALUES.items():
@@ -81,11 +83,20 @@ class PairMatrix(QWidget):
         self.value_choice.currentIndexChanged.connect(lambda *_: self.redraw())
 
     def set_table(self, table: PairTable) -> None:
+        self.clear()
         self.table = table
         table.values_changed.connect(self.redraw)
         self._label_axes()
         self.redraw()
         self.plot.autoRange()
+
+    def clear(self) -> None:
+        """Show no run (the run was closed)."""
+        if self.table is not None:
+            self.table.values_changed.disconnect(self.redraw)
+        self.table = None
+        self.image.clear()
+        self.marker.clear()
 
     def _label_axes(self) -> None:
         assert self.table is not None
@@ -126,7 +137,7 @@ class PairMatrix(QWidget):
             return
         event.accept()
         self.show_pair(index)
-        emit_pair(self.table, index, self.pairChosen, self.pairFailed)
+        emit_pair(self.context.read_pair, index, self.pairChosen, self.pairFailed)
 
     def _hovered(self, event: Any) -> None:
         if event.isExit() or self.table is None:

@@ -299,10 +299,12 @@ def test_intrinsics_come_from_exif_when_the_run_has_no_cameras_and_typed_in_foca
         assert pair.intrinsics[0] is not None and pair.intrinsics[0].fx == pytest.approx(28 / 36 * 640)
         assert pair.intrinsics[0].source.startswith("EXIF")
         assert pair.intrinsics[1] is None
-        run.focal_px = 500.0
-        typed = run.read_pair(_row(run, "a.jpg", "sub/b.jpg"))
+        typed = run.read_pair(_row(run, "a.jpg", "sub/b.jpg"), focal_px=500.0)
         assert [k.fx for k in typed.intrinsics] == [500.0, 500.0]
         assert typed.intrinsics[1].source == "typed in" and typed.intrinsics[1].cx == pytest.approx(319.5)
+        again = run.read_pair(_row(run, "a.jpg", "sub/b.jpg"))
+        assert again.intrinsics[0].source.startswith("EXIF"), "a typed focal length is an argument, not kept"
+        assert not hasattr(run, "focal_px")
 
 
 def test_older_hloc_files_join_pair_names_with_an_underscore(hloc_files):

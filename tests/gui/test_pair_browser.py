@@ -13,6 +13,7 @@ from PySide6.QtCore import QPointF, Qt
 from core.runs.base import StoredPair
 from core.runs.open import open_run
 from core.runs.reference_poses import find_model_beside, load_reference_poses
+from gui.inspection import BrowsingContext
 from gui.pair_table import COLUMNS, PairTable
 from gui.views.pair_browser import PairBrowser
 from gui.views.pair_matrix import PairMatrix, heat_colors
@@ -23,16 +24,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def table(tmp_path):
+def context(tmp_path):
     database = write_scene_run(tmp_path, count=4)
-    run = open_run(database)
-    yield PairTable(run, load_reference_poses(find_model_beside(database)))
-    run.close()
+    browsing = BrowsingContext()
+    browsing.open(open_run(database), load_reference_poses(find_model_beside(database)))
+    yield browsing
+    browsing.close()
 
 
 @pytest.fixture
-def browser(qtbot, table):
-    widget = PairBrowser()
+def table(context):
+    return PairTable(context.run, context.reference)
+
+
+@pytest.fixture
+def browser(qtbot, context, table):
+    widget = PairBrowser(context)
     qtbot.addWidget(widget)
     widget.set_table(table)
     widget.show()
@@ -103,8 +110,8 @@ def test_cancelled_check_stops_early(qtbot, browser, table, monkeypatch):
     assert 1 <= int((table.check_inliers >= 0).sum()) < len(table)
 
 
-def test_matrix_click_chooses_the_pair(qtbot, table):
-    matrix = PairMatrix()
+def test_matrix_click_chooses_the_pair(qtbot, context, table):
+    matrix = PairMatrix(context)
     qtbot.addWidget(matrix)
     matrix.set_table(table)
     chosen: list[StoredPair] = []
@@ -162,8 +169,8 @@ def test_browse_command_opens_the_run_without_torch(tmp_path):
         "os.environ['MATCH_INSPECTOR_SETTINGS_DIR'] = tempfile.mkdtemp();"
         "from PySide6.QtWidgets import QApplication; app = QApplication([]);"
         "from gui.browse_command import build_parser, open_for_browsing; from gui.main_window import MainWindow;"
-        f"run, reference = open_for_browsing(build_parser().parse_args([{str(tmp_path)!r}]));"
-        "w = MainWindow(); w.show(); w.matching_run.open(run, reference); app.processEvents();"
+        f"run, reference, focal = open_for_browsing(build_parser().parse_args([{str(tmp_path)!r}]));"
+        "w = MainWindow(); w.show(); w.matching_run.open(run, reference, focal); app.processEvents();"
         "w.close(); print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -186,7 +193,7 @@ def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(m
     window = make_window()
     assert window.matching_run.open_path(str(database), str(images))
     qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=20000)
-    related = int(np.argmax(window.matching_run.run.pairs.inliers))  # the pair with most stored inliers
+    related = int(np.argmax(window.browsing.run.pairs.inliers))  # the pair with most stored inliers
     window.matching_run.browser.select_pair(related)
     qtbot.waitUntil(lambda: window.matching_run.pair.index == related and window.is_idle(), timeout=20000)
     pair = window.matching_run.pair
@@ -198,7 +205,7 @@ def test_a_chosen_pair_opens_in_the_inspector_with_stored_inliers_and_its_pose(m
     np.testing.assert_array_equal(model.line_colors().index == 0, pair.inliers)
     qtbot.waitUntil(lambda: "pose error vs reference" in window.matching_run.summary.text(), timeout=20000)
     # The relative pose colours every match by its Sampson error under E.
-    assert model.pose_sampson is not None and model.pose_sampson[0] == model.result_id
+    assert model.geo.pose_for(model.result_id) is not None
     window.controls.color_mode.setCurrentIndex(window.controls.color_mode.findData("pose"))
     colours = model.line_colors()
     assert colours.legend.title.startswith("Sampson error under E") and len(colours.index) == len(pair.result)
@@ -226,7 +233,8 @@ def test_hloc_match_counts_arrive_in_the_background(qtbot, tmp_path):
     run = open_run(tmp_path)
     table = PairTable(run)
     assert len(run.uncounted()) == 10
-    widget = PairBrowser()
+    context = BrowsingContext("browse", run)
+    widget = PairBrowser(context)
     qtbot.addWidget(widget)
     widget.set_table(table)
     qtbot.waitUntil(lambda: not widget.counting, timeout=10000)
@@ -239,7 +247,7 @@ def test_hloc_match_counts_arrive_in_the_background(qtbot, tmp_path):
     run.close()
 
 
-def test_typing_a_focal_length_drops_old_checks_and_reopens_the_pair(qtbot, browser, table):
+def test_typing_a_focal_length_drops_old_checks_and_reopens_the_pair(qtbot, browser, context, table):
     browser.select_pair(0)
     browser.check_visible()
     qtbot.waitUntil(lambda: browser.check_button.isEnabled(), timeout=20000)
@@ -248,7 +256,8 @@ def test_typing_a_focal_length_drops_old_checks_and_reopens_the_pair(qtbot, brow
     browser.pairChosen.connect(chosen.append)
     browser.focal.setValue(450.0)
     browser.focal.editingFinished.emit()
-    assert table.run.focal_px == 450.0
+    assert context.focal_px == 450.0
+    assert not hasattr(table.run, "focal_px"), "the context owns the typed focal length, not the run"
     assert (table.check_inliers == -1).all() and table.pose_auc() is None
     assert [k.fx for k in chosen[-1].intrinsics] == [450.0, 450.0]
     assert chosen[-1].intrinsics[0].source == "typed in"
@@ -373,7 +382,7 @@ def test_no_reference_pose_is_said_instead_of_an_auc(qtbot, tmp_path):
     database = write_scene_run(tmp_path, count=3)
     run = open_run(database)
     empty = type(load_reference_poses(find_model_beside(database)))(tmp_path, {})
-    widget = PairBrowser()
+    widget = PairBrowser(BrowsingContext("browse", run, empty))
     qtbot.addWidget(widget)
     widget.set_table(PairTable(run, empty))
     widget.check_button.click()

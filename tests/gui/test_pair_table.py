@@ -72,7 +72,7 @@ def test_quick_checks_fill_the_columns_and_pose_auc(scene):
         table.sort(key, descending=True)
         assert sorted(table.order.tolist()) == [junk]
         assert isinstance(table.display(junk, key), str)
-    lines = describe(table.open_pair(good), table.check(good))
+    lines = describe(table.run.read_pair(good), table.check(good))
     assert any("rotation 4.0" in line for line in lines) and any("pose error" in line for line in lines)
     assert "intrinsics: COLMAP camera 1 (SIMPLE_PINHOLE); COLMAP camera 2 (SIMPLE_PINHOLE)" in lines
 
@@ -103,7 +103,7 @@ def test_stored_inliers_take_precedence(scene):
     table = scene
     good = _index(table, 0, 1)
     assert table.inliers[good] == UNKNOWN
-    check = check_pair(table.open_pair(good), table.reference)
+    check = check_pair(table.run.read_pair(good), table.reference)
     table.set_check(good, check)
     assert table.inliers[good] == check.inliers
 

@@ -196,3 +196,65 @@ def test_a_fit_arriving_after_the_pair_changed_is_refused(model):
     model.set_image(1, _image("c.png"))
     assert not model.set_geometry_fit(late)
     assert model.current_fit() is None and model.assessment() is None
+
+
+def test_run_a_lives_in_the_comparison_state_with_its_own_events(model):
+    heard: list[str] = []
+    model.ab.run_a_changed.connect(lambda: heard.append("run_a"))
+    model.ab.comparison_changed.connect(lambda: heard.append("comparison"))
+    model.set_result(_result(seed=1), model.pair_version)
+    model.set_result(_result(seed=2), model.pair_version)  # the first result becomes run A
+    assert model.run_a is model.ab.run_a and model.run_a.label == "previous run"
+    assert heard.count("run_a") == 2, "each result announces its run A"
+    heard.clear()
+    model.set_a_follows_b(True)
+    assert model.ab.a_follows_b and heard == ["run_a", "comparison"]
+    model.set_threshold(0.2)
+    assert model.a_threshold() == pytest.approx(0.2), "A follows B's threshold, which the model passes in"
+    model.set_images(_image("c.png"), _image("d.png"))
+    assert model.ab.run_a is None and model.comparison_key() is None, "a new pair has no run A"
+
+
+def test_geometry_options_and_fit_live_in_the_geometry_state_and_a_new_option_makes_the_fit_stale(model):
+    result = _result()
+    model.set_result(result, model.pair_version)
+    geometry = fit_and_apply(result.kpts0, result.kpts1, np.ones(len(result), bool), model.geometry_options)
+    assert model.set_geometry_fit(GeometryFit(model.result_id, model.threshold, 100, model.geometry_options, geometry))
+    assert model.geo.current(model.result_id) is model.current_fit() is not None
+    heard: list[str] = []
+    model.geo.options_changed.connect(lambda: heard.append("options"))
+    model.geo.changed.connect(lambda: heard.append("changed"))
+    model.set_geometry_options(GeometryOptions(model="F", threshold_px=1.5))
+    assert heard == ["options", "changed"]
+    assert model.geometry_options is model.geo.options and model.current_fit() is None and model.refitting()
+
+
+def test_selection_box_and_hover_live_in_the_selection_state_and_a_hidden_match_is_dropped(model):
+    model.set_result(_result(), model.pair_version)
+    heard: list[object] = []
+    model.sel.selection_changed.connect(heard.append)
+    model.set_threshold(0.0)
+    model.select(5)
+    model.hover(7)
+    assert (model.sel.selected, model.sel.hovered) == (5, 7) and heard == [5]
+    point = model.result.kpts0[5]
+    model.set_region(Region(0, point[0] + 1, point[1] + 1, point[0] + 50, point[1] + 50))
+    assert model.sel.region is model.region and model.selected == -1 and heard == [5, -1]
+
+
+def test_the_result_threshold_and_visible_set_live_in_the_result_state(model):
+    result = _result()
+    model.set_result(result, model.pair_version)
+    first_id = model.res.result_id
+    heard: list[float] = []
+    model.res.threshold_changed.connect(heard.append)
+    model.set_threshold(5.0)  # past the best score: clamped
+    assert model.res.threshold == model.threshold == model.score_range[1] and len(heard) == 1
+    passing = int(np.count_nonzero(result.scores >= model.threshold))
+    assert model.res.prefix == model.prefix_count == passing == model.visible_count()
+    model.set_threshold(0.5)
+    assert model.prefix_count == int(np.count_nonzero(result.scores >= 0.5)) and len(heard) == 2
+    model.set_threshold(0.5)
+    assert len(heard) == 2, "no event for the threshold it already has"
+    model.set_result(_result(seed=3), model.pair_version)
+    assert model.res.result_id > first_id and model.result is model.res.result
