@@ -20,6 +20,8 @@ def test_drop_match_filter_select_export(make_window, qtbot, tmp_path, random_we
 
     window = make_window(None)  # the real core.matchers.match.match_pair
     assert isinstance(window, MainWindow)
+    # No cached Hub weights in offline mode: the window starts with SIFT standing in; the user picks the model.
+    window.controls.matcher.setCurrentIndex(window.controls.matcher.findData("eloftr"))
     window.controls.weights.setText(random_weights)
     window.controls.weights.editingFinished.emit()
     window.controls.resolution.setCurrentIndex(0)  # long side 480
@@ -58,6 +60,8 @@ def test_where_else_could_it_match_on_a_real_run(make_window, qtbot, tmp_path, r
     Image.fromarray(scene).save(paths[0])
     Image.fromarray(warp(scene, np.array([[1, 0, 4.0], [0, 1, 3.0], [0, 0, 1]]))).save(paths[1])
     window = make_window(None)
+    # No cached Hub weights in offline mode: the window starts with SIFT standing in; the user picks the model.
+    window.controls.matcher.setCurrentIndex(window.controls.matcher.findData("eloftr"))
     window.controls.weights.setText(random_weights)
     window.controls.weights.editingFinished.emit()
     window.controls.resolution.setCurrentIndex(0)
