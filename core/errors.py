@@ -59,10 +59,7 @@ def user_message(exc: BaseException) -> str:
     return f"Failed ({type(exc).__name__}: {text[0] if text else 'no details'})"
 
 
-# How the matcher process reports a failure, and the exception its parent raises for it.
-FAILURE_KINDS = ("weights", "input", "memory", "internal")
-
-
+# How the matcher process reports a failure (failure_kind), and the exception its parent raises for it.
 def failure_kind(exc: BaseException) -> str:
     if isinstance(exc, WeightsError):
         return "weights"

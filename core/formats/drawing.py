@@ -39,12 +39,6 @@ def score_colors(scores: np.ndarray) -> np.ndarray:
     return (np.stack([red, green, np.zeros_like(s)], -1) * 255).astype(np.uint8)
 
 
-def residual_colors(residuals: np.ndarray, threshold_px: float) -> np.ndarray:
-    """Green at zero residual, yellow at the inlier threshold, red at twice it and beyond."""
-    scale = np.nan_to_num(np.asarray(residuals, np.float64), nan=np.inf) / max(2 * threshold_px, 1e-9)
-    return score_colors(1 - np.clip(scale, 0, 1))
-
-
 @dataclass(frozen=True)
 class LegendSpec:
     """What a legend shows: a gradient with labels at its ends and middle, or colour swatches."""

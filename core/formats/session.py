@@ -30,8 +30,8 @@ class SessionError(UserError):
 
 
 @dataclass(frozen=True, eq=False)
-class ReferenceRun:
-    """Run A of an A/B comparison, with its own threshold."""
+class SavedRunA:
+    """Run A of an A/B comparison as a session saves it: the window's RunA without its live result id."""
 
     label: str
     result: MatchResult
@@ -47,7 +47,7 @@ class Session:
     selected: int = -1
     geometry: dict[str, Any] = field(default_factory=dict)  # options, and matrix when one was fitted
     view: dict[str, Any] = field(default_factory=dict)  # layout, colour mode, line style, toggles, view range
-    run_a: ReferenceRun | None = None
+    run_a: SavedRunA | None = None
 
     def changed_images(self) -> list[str]:
         """Paths whose file is missing or differs from when the session was saved."""
@@ -108,7 +108,7 @@ def load_session(path: str | Path) -> Session:
         if a_arrays is not None:
             a = record["run_a"]
             a_result = MatchResult(*a_arrays, sizes, RunInfo.from_dict(a["run"]))  # type: ignore[arg-type]
-            run_a = ReferenceRun(str(a["label"]), a_result, float(a["threshold"]))
+            run_a = SavedRunA(str(a["label"]), a_result, float(a["threshold"]))
         return Session(
             tuple(record["image_paths"]),
             tuple(record["image_hashes"]),

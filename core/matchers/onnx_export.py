@@ -58,14 +58,6 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def weights_identity(weights: str | None, local_files_only: bool = False) -> tuple[Path, str]:
-    """The checkpoint file behind a weights source (Hub id, folder or file) and its SHA-256."""
-    from core.model.weights import resolve_source
-
-    path, _ = resolve_source(weights, local_files_only=local_files_only)
-    return path, file_sha256(path)
-
-
 def _remainder(self: Any, other: Any) -> Any:
     """aten.remainder with a size-dependent divisor (cell index % map width): ONNX Mod with Python's sign rule.
 

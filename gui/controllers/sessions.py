@@ -14,7 +14,7 @@ from core.analysis.geometry import GeometryOptions, from_matrix
 from core.formats.match_files import ExportError, read_matches
 from core.formats.session import (
     SESSION_SUFFIX,
-    ReferenceRun,
+    SavedRunA,
     Session,
     SessionError,
     file_sha256,
@@ -90,7 +90,7 @@ class SessionIO(QObject):
             model.selected,
             geometry,
             view,
-            ReferenceRun(run_a.label, run_a.result, run_a.threshold) if run_a is not None else None,
+            SavedRunA(run_a.label, run_a.result, run_a.threshold) if run_a is not None else None,
         )
         try:
             written = save_session(path, session)

@@ -1,4 +1,4 @@
-"""The real core on the worker thread, with small random weights (tests/reference.py), driven like a user."""
+"""The real core in the matcher's child process, with small random weights (tests/reference.py), driven like a user."""
 
 from __future__ import annotations
 
