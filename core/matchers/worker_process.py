@@ -82,8 +82,13 @@ def run_in_worker(function: Callable[..., T], *args: Any) -> T:
         result = submit(pool, function, *args).result()
     except BrokenProcessPool:
         raise MatcherDied(f"the matcher process died ({stop_pool(pool) or 'cause unknown'})") from None
-    except BaseException:  # its error, or Ctrl+C here: the worker goes now, not after its run
+    except KeyboardInterrupt:  # Ctrl+C here: the worker goes now, not after its run
         stop_pool(pool)
+        raise
+    except BaseException:
+        # The worker raised and is idle: a clean shutdown. Ending it with a signal could leave its queue's
+        # semaphore behind, and Python's resource tracker would add a warning under the one-line message.
+        pool.shutdown()
         raise
     pool.shutdown()
     return result
