@@ -13,14 +13,19 @@ from pathlib import Path
 from core.errors import ExportError
 
 
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MB blocks. Raises OSError."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_sha256(path: str | Path) -> str | None:
-    """Hex SHA-256 of a file's bytes; None if it cannot be read."""
+    """sha256_of(path), or None if the file cannot be read (provenance of inputs that may have gone)."""
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return sha256_of(path)
     except OSError:
         return None
 

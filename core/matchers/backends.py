@@ -18,8 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import OptionsError
+from core.formats.files import sha256_of
 from core.formats.user_folders import cache_dir
-from core.matchers.onnx_export import FORMAT_VERSION, OnnxModelError, check_onnx_matches, export_onnx, file_sha256
+from core.matchers.onnx_export import FORMAT_VERSION, OnnxModelError, check_onnx_matches, export_onnx
 from core.types import MatchOptions
 
 ProgressCallback = Callable[[str, float], None]
@@ -72,7 +73,7 @@ def _weights_sha256(path: Path) -> str:
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     with _hash_lock:
         if key not in _hashes:
-            _hashes[key] = file_sha256(path)
+            _hashes[key] = sha256_of(path)
         return _hashes[key]
 
 

@@ -8,7 +8,6 @@ the config and the exporter, so a file is never run with the wrong expectations 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from core.formats.files import sha256_of
 from core.types import Variant
 
 FORMAT_VERSION = "3"  # 3: no Einsum (ONNX Runtime crashed on it with no matches); 2: only the matches come out
@@ -48,14 +48,6 @@ class OnnxMetadata:
             _KEY + "exporter": self.exporter,
             _KEY + "format_version": self.format_version,
         }
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remainder(self: Any, other: Any) -> Any:
@@ -102,7 +94,7 @@ def export_onnx(
     if variant == "opt":
         config = replace(config, coarse_matching_skip_softmax=True)
     model = load_pretrained(EfficientLoFTRForKeypointMatching, str(path), config=config).fuse().eval()
-    metadata = OnnxMetadata(file_sha256(path), variant, config.to_dict(), _exporter_versions())
+    metadata = OnnxMetadata(sha256_of(path), variant, config.to_dict(), _exporter_versions())
 
     report("exporting to ONNX: tracing", 0.1)
     height0 = 32 * torch.export.Dim("height0", min=1, max=MAX_SIDE_UNITS)  # type: ignore[operator]

@@ -205,11 +205,12 @@ def test_different_image_sizes_run_from_one_file(random_weights, onnx_models):
 def test_export_metadata_names_weights_variant_config_and_exporter(random_weights, onnx_models):
     import onnx
 
-    from core.matchers.onnx_export import file_sha256, read_onnx_metadata
+    from core.formats.files import sha256_of
+    from core.matchers.onnx_export import read_onnx_metadata
 
     onnx.checker.check_model(str(onnx_models["opt"]))
     metadata = read_onnx_metadata(onnx_models["opt"])
-    assert metadata.weights_sha256 == file_sha256(Path(random_weights) / "model.safetensors")
+    assert metadata.weights_sha256 == sha256_of(Path(random_weights) / "model.safetensors")
     assert metadata.variant == "opt" and metadata.config["coarse_matching_skip_softmax"] is True
     assert "torch" in metadata.exporter and "onnxscript" in metadata.exporter
     assert read_onnx_metadata(onnx_models["full"]).config["coarse_matching_skip_softmax"] is False
