@@ -22,6 +22,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = str(_USER_FOLDERS / "hf-home")
 
 import pytest  # noqa: E402 - after the environment above, which pytest plugins may read
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+
+# Hypothesis keeps its examples and constants there too, not in .hypothesis/ of the checkout.
+set_hypothesis_home_dir(str(_USER_FOLDERS / "hypothesis"))
 
 try:
     import torch

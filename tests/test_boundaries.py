@@ -58,6 +58,7 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
             sys.executable,
             "-c",
             "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
+            "--no-cache",  # no .import_linter_cache / .grimp_cache written into the checkout
         ],
         cwd=root,
         capture_output=True,
@@ -103,7 +104,7 @@ def _import_cycles(package: str) -> list[list[str]]:
     """Groups of modules of `package` that import each other, directly or through others (Tarjan's algorithm)."""
     import grimp
 
-    graph = grimp.build_graph(package)
+    graph = grimp.build_graph(package, cache_dir=None)
     edges = {m: {d for d in graph.find_modules_directly_imported_by(m) if d.startswith(package)} for m in graph.modules}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
