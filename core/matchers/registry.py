@@ -62,6 +62,7 @@ _KNOWN: dict[str, _Known] = {
     ),
     "sift": _Known("SIFT (COLMAP's rules)", True, "pycolmap", (), ""),
 }
+DETECTOR_BASED = frozenset(name for name, known in _KNOWN.items() if known.detector_based)
 OFFLINE_PREFERENCE: tuple[str, ...] = ("xfeat", "xfeat-lighterglue", "disk-lightglue", "aliked-lightglue", "sift")
 
 
