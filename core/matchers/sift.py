@@ -12,6 +12,8 @@ second-nearest descriptor in image 1 (Lowe's ratio, as COLMAP measures it). Ever
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cache
@@ -59,9 +61,19 @@ def _gray(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(gray)
 
 
+def _pycolmap() -> Any:
+    import pycolmap
+
+    # pycolmap's logging (glog) prints a stack trace on SIGTERM, which is how a batch ends its idle workers: the
+    # default action is all that signal needs (only the main thread may set it; the workers match there).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return pycolmap
+
+
 @cache
 def _colmap_extractor() -> Any:
-    import pycolmap
+    pycolmap = _pycolmap()
 
     options = pycolmap.FeatureExtractionOptions()  # SIFT, 8192 features, RootSIFT (L1_ROOT): COLMAP's defaults
     options.sift.max_num_features = MAX_FEATURES
@@ -70,7 +82,7 @@ def _colmap_extractor() -> Any:
 
 @cache
 def _colmap_matcher() -> Any:
-    import pycolmap
+    pycolmap = _pycolmap()
 
     options = pycolmap.FeatureMatchingOptions()  # brute force, cross check, ratio 0.8, max distance 0.7
     options.sift.max_ratio = MAX_RATIO
