@@ -6,8 +6,9 @@ Size: an image larger than the options' long side (or fixed size) is downscaled 
 keypoints come back as x * s - 0.5; OpenCV's are centre-based already: (x + 0.5) * s - 0.5.
 
 Scores in [0, 1]: 1 - d1/d2, d1 and d2 the angular distances from a match's image-0 descriptor to its nearest and
-second-nearest descriptor in image 1 (Lowe's ratio, as COLMAP measures it). Every match passes COLMAP's ratio test
-(d1/d2 < 0.8), so all score above 0.2; higher thresholds are stricter ratio tests.
+second-nearest descriptor in image 1 (Lowe's ratio, as COLMAP measures it), found exhaustively. Every match passed
+COLMAP's ratio test (d1/d2 < 0.8), so nearly all score above 0.2 (COLMAP's own search is approximate and now and then
+misses a second-nearest); higher thresholds are stricter ratio tests.
 """
 
 from __future__ import annotations
