@@ -77,7 +77,8 @@ def test_run_info_records_package_and_weights_and_reads_old_files():
 
 def test_keypoints_map_back_with_the_pixel_centre_rule():
     # A 2x downscale: the first input pixel covers original pixels 0 and 1, so its centre is at 0.5.
-    assert np.allclose(to_original_pixels(np.array([[0.0, 0.0], [9.0, 4.0]]), (50, 100), (100, 200)), [[0.5, 0.5], [18.5, 8.5]])
+    mapped = to_original_pixels(np.array([[0.0, 0.0], [9.0, 4.0]]), (50, 100), (100, 200))
+    assert np.allclose(mapped, [[0.5, 0.5], [18.5, 8.5]])
 
 
 def _rows(points: np.ndarray) -> np.ndarray:
@@ -207,9 +208,8 @@ def test_sift_without_pycolmap_follows_colmaps_rules_in_opencv(views):
     assert (nearest[rows, 0] <= MAX_DISTANCE).all() and (nearest[rows, 0] < MAX_RATIO * nearest[rows, 1]).all()
     assert np.allclose(scores, 1 - nearest[rows, 0] / nearest[rows, 1], atol=1e-5)
     result = match_pair(views[0].image, views[1].image, options)  # pycolmap's, where installed
-    fallback = type(result)(
-        features[0].keypoints[indices[:, 0]], features[1].keypoints[indices[:, 1]], scores, result.image_sizes, result.info
-    )
+    kpts0, kpts1 = features[0].keypoints[indices[:, 0]], features[1].keypoints[indices[:, 1]]
+    fallback = type(result)(kpts0, kpts1, scores, result.image_sizes, result.info)
     assert len(fallback) > 300 and _true_geometry_fraction(fallback, *views) > 0.8
 
 
