@@ -6,9 +6,8 @@ Size: an image larger than the options' long side (or fixed size) is downscaled 
 keypoints come back as x * s - 0.5; OpenCV's are centre-based already: (x + 0.5) * s - 0.5.
 
 Scores in [0, 1]: 1 - d1/d2, d1 and d2 the angular distances from a match's image-0 descriptor to its nearest and
-second-nearest descriptor in image 1 (Lowe's ratio, as COLMAP measures it), found exhaustively. Every match passed
-COLMAP's ratio test (d1/d2 < 0.8), so nearly all score above 0.2 (COLMAP's own search is approximate and now and then
-misses a second-nearest); higher thresholds are stricter ratio tests.
+second-nearest descriptor in image 1 (Lowe's ratio, as COLMAP measures it). Every match passes COLMAP's ratio test
+(d1/d2 < 0.8, with COLMAP's exhaustive search), so all score above 0.2; higher thresholds are stricter ratio tests.
 """
 
 from __future__ import annotations
@@ -69,6 +68,8 @@ def _pycolmap() -> Any:
     # default action is all that signal needs (only the main thread may set it; the workers match there).
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Its INFO lines ("Creating SIFT CPU feature extractor") would land on the command's stderr; warnings still do.
+    pycolmap.logging.minloglevel = max(int(pycolmap.logging.minloglevel), int(pycolmap.logging.WARNING))
     return pycolmap
 
 
@@ -85,10 +86,13 @@ def _colmap_extractor() -> Any:
 def _colmap_matcher() -> Any:
     pycolmap = _pycolmap()
 
-    options = pycolmap.FeatureMatchingOptions()  # brute force, cross check, ratio 0.8, max distance 0.7
+    options = pycolmap.FeatureMatchingOptions()  # cross check, ratio 0.8, max distance 0.7
     options.sift.max_ratio = MAX_RATIO
     options.sift.max_distance = MAX_DISTANCE
     options.sift.cross_check = True
+    # COLMAP's exhaustive search, not its approximate index: the ratio test then holds for every match as the scores
+    # measure it (the index now and then misses a second-nearest neighbour and lets a match through at d1/d2 > 0.8).
+    options.sift.cpu_brute_force_matcher = True
     return pycolmap.FeatureMatcher.create(options, device=pycolmap.Device.cpu)
 
 
@@ -135,12 +139,14 @@ def root_sift(descriptors: np.ndarray) -> np.ndarray:
     return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
 
 
+COLMAP_UNIT = 512.0  # COLMAP stores RootSIFT as uint8 of 512 x the unit vector; its distance divides the dot by 512^2
+
+
 def _unit(descriptors: np.ndarray) -> np.ndarray:
-    """RootSIFT descriptors as unit float vectors: COLMAP stores them scaled to uint8, ours are unit already."""
+    """RootSIFT descriptors as (near-)unit float vectors, as COLMAP's matcher scales its uint8 ones."""
     if descriptors.dtype != np.uint8:
         return descriptors
-    values = descriptors.astype(np.float32)
-    return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+    return descriptors.astype(np.float32) / np.float32(COLMAP_UNIT)
 
 
 def _angles(descriptors0: np.ndarray, descriptors1: np.ndarray) -> np.ndarray:
