@@ -2,6 +2,7 @@
 with each image's features detected once (the batch's feature cache) against matching every pair from scratch.
 
     python benchmarks/bench_matchers.py [--matchers xfeat,xfeat-lighterglue,sift] [--runs 3] [--views 10]
+    python benchmarks/bench_matchers.py --photo-pairs PAIRS.txt --images DIR   # match quality on your photos
 
 Images: the rendered test scene (tests/rendered_scene.py): 640 x 480 views of photo-textured planes at several depths,
 written as PNG, matched at the default 640 long side (so no resizing). Seconds per pair: the median of --runs runs on
@@ -9,6 +10,10 @@ views 0 and 1 from arrays, models loaded and warmed up first, both images detect
 ratio to SIFT measured here. Batch: every pair of --views views (45 for 10) as a batch worker does it (load both
 images from their files, match, in one process, models loaded before the clock starts), once with the feature cache
 and once detecting both images of every pair; printed with the speed-up.
+
+--photo-pairs: instead, each listed pair of real photos ('name0 name1' per line, relative to --images) matched by each
+matcher at the default 640 long side (EXIF orientation applied), with a fundamental matrix fitted by MAGSAC++ at the
+default 3 px: matches, inliers and the inlier share per pair, the share's ratio to SIFT's.
 """
 
 from __future__ import annotations
@@ -50,11 +55,34 @@ def batch_seconds(name: str, paths: list[Path], cached: bool) -> tuple[float, in
     return time.perf_counter() - started, len(pairs)
 
 
+def photo_quality(names: list[str], pairs_file: Path, images: Path) -> None:
+    from core.analysis.geometry import GeometryOptions, estimate
+
+    print("pair: matches / F inliers (share) per matcher, 640 long side, MAGSAC++ 3 px")
+    for line in pairs_file.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name0, name1 = line.split()[:2]
+        image0, image1 = load_image(images / name0), load_image(images / name1)
+        shares = {}
+        cells = []
+        for name in names:
+            result = match_pair(image0, image1, MatchOptions(matcher=name))  # type: ignore[arg-type]
+            kept = result.subset(result.keep(0.2))
+            fit = estimate(kept.kpts0, kept.kpts1, GeometryOptions(model="F"))
+            shares[name] = fit.inlier_count / max(len(kept), 1)
+            cells.append(f"{name} {len(kept)} / {fit.inlier_count} ({shares[name]:.0%})")
+        ratios = ", ".join(f"{n} {shares[n] / shares[REFERENCE]:.1f}x" for n in names if shares[REFERENCE] > 0)
+        print(f"  {name0} {name1}: " + "; ".join(cells) + f"; inlier share vs SIFT: {ratios}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--matchers", default="xfeat,xfeat-lighterglue,sift")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--views", type=int, default=10)
+    parser.add_argument("--photo-pairs", type=Path, help="pairs file of real photos: match quality instead of time")
+    parser.add_argument("--images", type=Path, help="folder the --photo-pairs names are relative to")
     args = parser.parse_args()
     names = [name for name in args.matchers.split(",") if name]
     for name in names:
@@ -65,6 +93,9 @@ def main() -> None:
     if REFERENCE not in names:
         names.append(REFERENCE)
     print(f"machine: {machine()}")
+    if args.photo_pairs is not None:
+        photo_quality(names, args.photo_pairs, args.images or args.photo_pairs.parent)
+        return
     scene = render_scene(args.views, size=(480, 640))
     arrays = [view.image for view in scene.views[:2]]
     print(f"pair: rendered views 0 and 1, 640 x 480; median of {args.runs} runs")

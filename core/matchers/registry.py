@@ -59,7 +59,7 @@ _KNOWN: dict[str, _Known] = {
     "sift": _Known("SIFT (COLMAP's rules)", True, "pycolmap", (), ""),
 }
 # The order of preference for the offline default. XFeat + LighterGlue first: on three real photo pairs (landmarks,
-# wide baselines) 69-95 % of its matches are inliers of the fundamental matrix, XFeat's mutual nearest neighbours'
+# wide baselines) 68-95 % of its matches are inliers of the fundamental matrix, XFeat's mutual nearest neighbours'
 # 19-42 % (SIFT at 640 px finds 19-43 matches in all). Mutual nearest neighbours are about ten times faster per pair
 # (benchmarks/bench_matchers.py): `--matcher xfeat` for large batches. SIFT last.
 DETECTOR_BASED = frozenset(name for name, known in _KNOWN.items() if known.detector_based)
