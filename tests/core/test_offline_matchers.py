@@ -243,3 +243,13 @@ def test_a_cache_detects_each_image_once(views, tmp_path):
     assert np.array_equal(first.kpts0, again.kpts0) and "features of 2 image(s) from the cache" in again.info.notes
     match_pair(images[0], images[1], MatchOptions(matcher="sift", long_side=320), cache=cache)  # other settings
     assert cache.misses == 4
+
+
+def test_efficientloftr_records_the_sha256_of_its_weights(views, random_weights):
+    from pathlib import Path
+
+    from core.formats.files import sha256_of
+
+    options = MatchOptions(weights=random_weights, long_side=160)
+    result = match_pair(views[0].image, views[1].image, options)
+    assert result.info.weights_sha256 == sha256_of(Path(random_weights) / "model.safetensors")
