@@ -149,30 +149,37 @@ def _unit(descriptors: np.ndarray) -> np.ndarray:
     return descriptors.astype(np.float32) / np.float32(COLMAP_UNIT)
 
 
-def _angles(descriptors0: np.ndarray, descriptors1: np.ndarray) -> np.ndarray:
-    """Angles between descriptors (rows of 0 against rows of 1), COLMAP's SIFT distance."""
-    return np.arccos(np.clip(_unit(descriptors0) @ _unit(descriptors1).T, -1.0, 1.0))
+def _nearest_two(similarity: np.ndarray) -> np.ndarray:
+    """Angles to the nearest and second-nearest descriptor of each row, from cosine similarities: the arccos of only
+    the two largest (arccos falls as the similarity grows)."""
+    top = -np.partition(-similarity, 1, axis=1)[:, :2]
+    return np.arccos(np.clip(top, -1.0, 1.0))
 
 
 def match_opencv(descriptors0: np.ndarray, descriptors1: np.ndarray) -> np.ndarray:
-    """COLMAP's matching rules on RootSIFT: mutual nearest, ratio < 0.8, angle <= 0.7. (M, 2) indices."""
+    """COLMAP's matching rules on RootSIFT, as its exhaustive matcher applies them: the nearest neighbour of each
+    descriptor in the other image passes the ratio test (< 0.8) and the distance test (<= 0.7), in both directions,
+    and the two choose each other (cross check). (M, 2) indices."""
     if len(descriptors0) < 2 or len(descriptors1) < 2:
         return np.zeros((0, 2), np.int64)
-    angles = _angles(descriptors0, descriptors1)
-    best1 = np.argmin(angles, 1)
-    best0 = np.argmin(angles, 0)
-    rows = np.arange(len(angles))
-    two = np.partition(angles, 1, axis=1)[:, :2]
-    keep = (best0[best1] == rows) & (two[:, 0] <= MAX_DISTANCE) & (two[:, 0] < MAX_RATIO * two[:, 1])
-    return np.stack([rows[keep], best1[keep]], 1).astype(np.int64)
+    similarity = _unit(descriptors0) @ _unit(descriptors1).T
+    passed = []
+    for table in (similarity, similarity.T):
+        two = _nearest_two(table)
+        ok = (two[:, 0] <= MAX_DISTANCE) & (two[:, 0] < MAX_RATIO * two[:, 1])
+        passed.append(np.where(ok, np.argmax(table, 1), -1))
+    rows = np.arange(len(similarity))
+    forward, backward = passed
+    keep = forward >= 0
+    keep[keep] = backward[forward[keep]] == rows[keep]
+    return np.stack([rows[keep], forward[keep]], 1).astype(np.int64)
 
 
 def ratio_scores(descriptors0: np.ndarray, descriptors1: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """1 - d1/d2 of each match's image-0 descriptor against image 1 (the module's score)."""
     if len(indices) == 0 or len(descriptors1) < 2:
         return np.ones(len(indices), np.float32)
-    angles = _angles(descriptors0[indices[:, 0]], descriptors1)
-    two = np.partition(angles, 1, axis=1)[:, :2]
+    two = _nearest_two(_unit(descriptors0[indices[:, 0]]) @ _unit(descriptors1).T)
     return (1.0 - two[:, 0] / np.maximum(two[:, 1], 1e-9)).astype(np.float32)
 
 

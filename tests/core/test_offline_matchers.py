@@ -208,13 +208,13 @@ def test_matches_agree_with_the_scene_geometry(views, name):
 
 
 def test_sift_without_pycolmap_follows_colmaps_rules_in_opencv(views):
-    from core.matchers.sift import MAX_DISTANCE, MAX_RATIO, SiftMatcher, _angles
+    from core.matchers.sift import MAX_DISTANCE, MAX_RATIO, SiftMatcher, _unit
 
     adapter = SiftMatcher(colmap=False)
     options = MatchOptions(matcher="sift")
     features = [adapter.features(v.image, options) for v in views]
     indices, scores = adapter.match_features(*features)
-    angles = _angles(features[0].descriptors, features[1].descriptors)
+    angles = np.arccos(np.clip(_unit(features[0].descriptors) @ _unit(features[1].descriptors).T, -1, 1))
     nearest = np.sort(angles, axis=1)[:, :2]
     rows, cols = indices[:, 0], indices[:, 1]
     assert (angles[rows].argmin(1) == cols).all() and (angles[:, cols].argmin(0) == rows).all()  # mutual
@@ -224,6 +224,20 @@ def test_sift_without_pycolmap_follows_colmaps_rules_in_opencv(views):
     kpts0, kpts1 = features[0].keypoints[indices[:, 0]], features[1].keypoints[indices[:, 1]]
     fallback = type(result)(kpts0, kpts1, scores, result.image_sizes, result.info)
     assert len(fallback) > 300 and _true_geometry_fraction(fallback, *views) > 0.8
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pycolmap") is None, reason="pycolmap is not installed")
+def test_the_opencv_fallbacks_rules_are_colmaps_exhaustive_matcher(views):
+    """On COLMAP's own descriptors, the fallback's matching gives exactly the matches pycolmap's exhaustive matcher
+    gives: the same rules (ratio and distance both ways, cross check)."""
+    from core.matchers.sift import SiftMatcher, match_colmap, match_opencv
+
+    options = MatchOptions(matcher="sift")
+    features = [SiftMatcher(colmap=True).features(v.image, options) for v in views]
+    ours = match_opencv(features[0].descriptors, features[1].descriptors)
+    theirs = match_colmap(features[0].descriptors, features[1].descriptors)
+    assert len(theirs) > 300
+    assert set(map(tuple, ours.tolist())) == set(map(tuple, theirs.tolist()))
 
 
 def test_a_cache_detects_each_image_once(views, tmp_path):
