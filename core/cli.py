@@ -101,7 +101,8 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=get_args(Backend),
         default=defaults.backend,
-        help="run the model in PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (extras [onnx] / [openvino])",
+        help="auto (default): the fastest installed backend checked to give PyTorch's matches (see prepare-backends); "
+        "or the model in PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (extras [onnx] / [openvino])",
     )
     parser.add_argument("--onnx", help="exported model to run (default: export once into the cache)")
     parser.add_argument(
@@ -157,13 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
     export.add_argument("--variant", choices=["full", "opt"], default="full")
     export.add_argument("-o", "--output", required=True, help="OUT.onnx")
+    prepare = commands.add_parser(
+        "prepare-backends",
+        help="export the model and check each installed backend against PyTorch once, so --backend auto can pick "
+        "the fastest (about a minute; batches of many pairs do it by themselves)",
+    )
+    defaults = MatchOptions()
+    prepare.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
+    prepare.add_argument("--variant", choices=get_args(Variant), default=defaults.variant)
+    prepare.add_argument("--precision", choices=get_args(Precision), default=defaults.precision)
+    prepare.add_argument("--low-priority", action="store_true", help="run niced (the window prepares this way)")
     return parser
 
 
 def output_settings(args: argparse.Namespace) -> OutputSettings:
     """What decides each output of this command, from its arguments; the pair files record it, resume compares it."""
     if args.matcher == "sift":
-        for flag, value, default in (("--backend", args.backend, "torch"), ("--onnx", args.onnx, None)):
+        defaults = MatchOptions()
+        for flag, value, default in (("--backend", args.backend, defaults.backend), ("--onnx", args.onnx, None)):
             if value != default:
                 raise UsageError(f"{flag} runs the EfficientLoFTR model; SIFT has no model (leave {flag} out)")
     long_side, size = args.resize
@@ -234,6 +246,8 @@ def command_match(args: argparse.Namespace) -> int:
     if geometry is not None:
         line += f"; {geometry.model}: " + (f"{geometry.inlier_count} inliers" if geometry.ok else geometry.status)
     print(f"{line} -> {output}")
+    if result.info.backend and result.info.backend_reason != "asked for":
+        print(f"backend {result.info.backend}: {result.info.backend_reason}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -356,7 +370,22 @@ def command_export_onnx(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"match": command_match, "batch": command_batch, "export-onnx": command_export_onnx}
+def command_prepare_backends(args: argparse.Namespace) -> int:
+    from core.matchers.backend_choice import prepare_and_describe
+
+    if args.low_priority and hasattr(os, "nice"):
+        os.nice(10)  # the worker inherits it: a user matching meanwhile keeps the CPU first
+    options = MatchOptions(weights=args.weights, variant=args.variant, precision=args.precision)
+    print(run_in_worker(prepare_and_describe, options))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "match": command_match,
+    "batch": command_batch,
+    "export-onnx": command_export_onnx,
+    "prepare-backends": command_prepare_backends,
+}
 
 
 def run_cli(argv: list[str]) -> int:

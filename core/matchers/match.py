@@ -53,4 +53,7 @@ def match_pair(
         return match_sift(rgb0, rgb1, progress=progress, cancelled=cancelled)
     if options.matcher != "eloftr":
         raise OptionsError(f"unknown matcher '{options.matcher}'")
-    return match_eloftr(rgb0, rgb1, options, progress, cancelled)
+    from core.matchers.backend_choice import resolve_auto
+
+    options, choice = resolve_auto(options, progress)
+    return match_eloftr(rgb0, rgb1, options, progress, cancelled, choice.reason, choice.preparable)

@@ -135,12 +135,14 @@ class ControlsPanel(QWidget):
         self.resolution = combo(*((label, index) for index, (label, _, _) in enumerate(RESOLUTIONS)))
         self.variant = combo(("full (dual softmax)", "full"), ("opt (logit threshold)", "opt"))
         self.backend = combo(
+            ("Fastest checked (auto)", "auto"),
             ("PyTorch", "torch"),
             ("ONNX Runtime (extra [onnx])", "onnxruntime"),
             ("OpenVINO (extra [openvino])", "openvino"),
         )
         self.backend.setToolTip(
-            "Run the exported ONNX model instead of PyTorch; compare both with Keep current run as A"
+            "auto: the fastest installed backend once it has been checked to give PyTorch's matches (prepared in "
+            "the background after a first run); or choose one, and compare two with Keep current run as A"
         )
         self.internal_threshold = number_box(0.0, 1.0, MatchOptions().internal_threshold, 0.01)
         self.internal_threshold.setToolTip("The model's own coarse threshold: the lowest score the slider can reach")
