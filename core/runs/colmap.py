@@ -14,17 +14,17 @@ left out with a note (nothing here uses them to read the matches).
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.analysis.intrinsics import COLMAP_MODELS, Intrinsics, from_colmap_camera
+from core.errors import MatchCancelled
 from core.formats.colmap import MAX_IMAGE_ID
 from core.formats.stored_arrays import indices, points, size_hw, take
-from core.errors import MatchCancelled
 from core.runs.base import (
     UNKNOWN,
     KeypointMatches,

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import MatchCancelled
 from core.formats.hloc import names_to_pair
 from core.formats.stored_arrays import indices, points, size_hw, take, values
-from core.errors import MatchCancelled
 from core.runs.base import (
     UNKNOWN,
     KeypointMatches,

@@ -35,13 +35,14 @@ class RunTracks:
 
 def build_tracks(
     run: MatchingRun,
-    options: TrackOptions = TrackOptions(),
+    options: TrackOptions | None = None,
     model: Path | None = None,
     progress: Progress = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
     stage: Stage = lambda text: None,
 ) -> RunTracks:
     """Raises RunOpenError (the run or model cannot be read) or MatchCancelled."""
+    options = options or TrackOptions()
     started = time.perf_counter()
     stage("reading matches")
     keypoints = run.keypoint_matches(progress, cancelled)
