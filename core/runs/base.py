@@ -93,6 +93,7 @@ class MatchingRun(ABC):
     """Base of the readers; subclasses fill `images` and `pairs` on open and implement `_read_pair`."""
 
     kind: str = ""  # the format, in words
+    exif_applied: bool = False  # keypoints refer to the EXIF-rotated images (load them with apply_exif=this)
 
     def __init__(self, source: Path, image_dir: Path | None) -> None:
         self.source = source

@@ -53,7 +53,7 @@ def build_tracks(
     stage("joining tracks")
     if cancelled():
         raise MatchCancelled()
-    tracks = build(graph)
+    tracks = build(graph, len(run.images))
     stage("finding conflicts")
     conflicts = find_conflicts(tracks, len(run.images), len(run.pairs), options.conflict_px)
     near = near_keypoints(tracks, len(run.images), options.near_px)

@@ -26,6 +26,8 @@ class Tracks:
     edge_order: np.ndarray  # (M,) int64: matches sorted by track
     edge_start: np.ndarray  # (T + 1,) int64
     length: np.ndarray  # (T,) int32: images each track reaches
+    image_order: np.ndarray  # (N,) int64: nodes sorted by image
+    image_start: np.ndarray  # (I + 1,) int64: image i's nodes are image_order[image_start[i]:image_start[i + 1]]
 
     def __len__(self) -> int:
         return len(self.length)
@@ -38,13 +40,16 @@ class Tracks:
         """The matches that link one track."""
         return self.edge_order[self.edge_start[track] : self.edge_start[track + 1]]
 
+    def nodes_in_image(self, image: int) -> np.ndarray:
+        return self.image_order[self.image_start[image] : self.image_start[image + 1]]
+
     def histogram(self) -> dict[int, int]:
         """Track length -> number of tracks."""
         lengths, counts = np.unique(self.length, return_counts=True)
         return {int(n): int(c) for n, c in zip(lengths, counts)}
 
 
-def build(graph: Correspondences) -> Tracks:
+def build(graph: Correspondences, image_count: int) -> Tracks:
     count = graph.node_count
     ones = np.ones(len(graph.node0), np.int8)
     adjacency = coo_matrix((ones, (graph.node0, graph.node1)), shape=(count, count)).tocsr()
@@ -61,7 +66,11 @@ def build(graph: Correspondences) -> Tracks:
     edge_track = track[graph.node0]
     edge_order = np.argsort(edge_track, kind="stable")
     edge_start = np.searchsorted(edge_track[edge_order], np.arange(tracks + 1))
-    return Tracks(graph, track, degree, node_order, node_start, edge_order, edge_start, length)
+    image_order = np.argsort(graph.image, kind="stable")
+    image_start = np.searchsorted(graph.image[image_order], np.arange(image_count + 1))
+    return Tracks(
+        graph, track, degree, node_order, node_start, edge_order, edge_start, length, image_order, image_start
+    )
 
 
 def _order_nodes(track: np.ndarray, image: np.ndarray, degree: np.ndarray) -> np.ndarray:

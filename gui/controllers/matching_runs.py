@@ -188,6 +188,12 @@ class MatchingRunDocks(QObject):
         path0, path1 = pair.image_paths
         self.files.load_pair(str(path0), str(path1), then=shown)
 
+    def shown_pair(self) -> int | None:
+        """The run's pair whose stored matches the inspector shows now (None: another result, or none)."""
+        if self._shown is None or self._shown[1] != self.model.result_id:
+            return None
+        return self._shown[0]
+
     @staticmethod
     def _check(pair: StoredPair, table: PairTable, focal_px: float | None) -> tuple[Any, ...]:
         return pair, table, focal_px, check_pair(pair, table.reference)
