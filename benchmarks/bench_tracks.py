@@ -11,8 +11,10 @@ random keypoint (wrong matches, so conflicts exist) and the raw matches holding 
   goal <= 10 s; the reference in the same run is COLMAP's own correspondence graph built by pycolmap
   (DatabaseCache.create on the same database), when pycolmap is installed
 - window (offscreen Qt): the longest event-loop gap while the window builds the tracks in the background, goal
-  <= 50 ms, measured by a 5 ms timer; the time from clicking a keypoint to the track strip shown (patches of every
-  image the track reaches, images read from disk: 640x480 JPEGs, generated), goal <= 100 ms
+  <= 50 ms, measured by a 5 ms timer from the moment the window has opened the run (pair table and first pair
+  shown) to the tracks shown; the gaps while it opens the run, against the same opening with the track dock
+  unhooked (reference, measured in the same run); the time from clicking a keypoint to the track strip shown
+  (patches of every image the track reaches, images read from disk: 640x480 JPEGs, generated), goal <= 100 ms
 """
 
 from __future__ import annotations
@@ -180,15 +182,20 @@ def main() -> None:
             images = folder / "images"
             if not images.is_dir():
                 write_images(images, args.images)
-            from bench_tracks_window import bench_window
+            from bench_tracks_window import bench_window, opening_without_tracks
 
+            reference_ms = opening_without_tracks(database, images)
             window = bench_window(database, images)
             print(
-                f"window: longest event-loop gap while building {window['gap_ms']:.0f} ms (goal <= "
-                f"{GOALS['gap_ms']:.0f} ms; {window['build_s']:.2f} s to build in the background, "
-                f"ratio {window['build_s'] / figures['build_s']:.2f}x the headless build); "
-                f"click to track strip {window['track_ms']:.0f} ms median over {window['clicks']:.0f} tracks "
-                f"(goal <= {GOALS['track_ms']:.0f} ms; longest track {window['longest']:.0f} images)"
+                f"window: longest event-loop gap while the tracks build, once the run is open "
+                f"{window['gap_ms']:.0f} ms (goal <= {GOALS['gap_ms']:.0f} ms; {window['build_s']:.2f} s to build in "
+                f"the background, ratio {window['build_s'] / figures['build_s']:.2f}x the headless build); "
+                f"while the window opens the run ({window['opening_s']:.2f} s: pair table, first pair, track dock, "
+                f"the build starting) {window['opening_gap_ms']:.0f} ms, {reference_ms:.0f} ms without the track "
+                f"dock (ratio {window['opening_gap_ms'] / reference_ms:.2f}x); "
+                f"click to track strip {window['track_ms']:.0f} ms median, {window['track_max_ms']:.0f} ms at most, "
+                f"over {window['clicks']:.0f} tracks of 3+ images (goal <= {GOALS['track_ms']:.0f} ms; longest "
+                f"{window['longest']:.0f} images; image files decoded on first use)"
             )
 
 

@@ -39,6 +39,7 @@ class TrackBuilder:
         root = str(Path(__file__).resolve().parent.parent)  # the child runs the same `core` as this process
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
         folder = Path(tempfile.mkdtemp(prefix="match-inspector-tracks-"))
+        handed_over = False
         try:
             argv = [
                 sys.executable,
@@ -48,7 +49,7 @@ class TrackBuilder:
                 str(inputs.image_dir) if inputs.image_dir is not None else "-",
                 str(inputs.model) if inputs.model is not None else "-",
                 repr(inputs.conflict_px),
-                str(folder / "built"),
+                str(folder),
             ]
             with self._lock:
                 self._cancelled = False
@@ -71,9 +72,12 @@ class TrackBuilder:
                 last = error.strip().splitlines()[-1] if error.strip() else f"exit code {code}"
                 raise RuntimeError(f"the track build failed: {last}")
             on_stage("reading the tracks")
-            return load_built(folder / "built")
+            built = load_built(folder, remove_when_dropped=True)  # memory-mapped: the folder goes with the build
+            handed_over = True
+            return built
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if not handed_over:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def cancel(self) -> None:
         """End the running build, if any (its build() raises MatchCancelled)."""

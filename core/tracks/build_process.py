@@ -1,13 +1,15 @@
 """`python -m core.tracks.build_process RUN IMAGE_DIR MODEL CONFLICT_PX OUT`: one track build in a process of its own.
 
 The window runs it so that the build's long single calls (scipy's connected components, sparse matrix conversion,
-KD-tree) never hold its interpreter lock: its event loop stays free. IMAGE_DIR and MODEL are "-" for none. Prints one
+KD-tree) never hold its interpreter lock: its event loop stays free; the process lowers its own priority, so on a
+busy machine the window's thread is scheduled first. IMAGE_DIR and MODEL are "-" for none. Prints one
 line per stage ("stage TEXT"), then writes the build into the folder OUT (core.tracks.stored). Exit codes: 0 done; 2
 the run or model cannot be read (one line on stderr, for the user); 1 anything else.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from core.tracks.stored import save_built
 
 def main(argv: list[str]) -> int:
     run_path, image_dir, model, conflict_px, out = argv
+    if hasattr(os, "nice"):
+        os.nice(10)  # background work: on a busy machine the window's event loop gets the processor first
 
     def stage(text: str) -> None:
         print(f"stage {text}", flush=True)

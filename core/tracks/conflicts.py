@@ -25,11 +25,10 @@ class Conflicts:
     track: np.ndarray  # (T,) int32: images in which each track holds an extra keypoint
     image: np.ndarray  # (I,) int64: conflicting tracks per image
     pair: np.ndarray  # (P,) int64: conflicting matches per pair
+    worst: np.ndarray  # (C,) int64: the conflicting tracks, most conflicting images first, then longest
 
     def worst_tracks(self) -> np.ndarray:
-        """Conflicting tracks, most conflicting images first."""
-        tracks = np.flatnonzero(self.track)
-        return tracks[np.argsort(-self.track[tracks], kind="stable")]
+        return self.worst
 
 
 def find_conflicts(tracks: Tracks, image_count: int, pair_count: int, tolerance_px: float) -> Conflicts:
@@ -47,13 +46,17 @@ def find_conflicts(tracks: Tracks, image_count: int, pair_count: int, tolerance_
     group_conflicts = np.bincount(group, weights=extra[order], minlength=int(first.sum())) > 0
     group_track, group_image = ordered_tracks[first], ordered_images[first]
     edge = extra[graph.node0] | extra[graph.node1]
+    per_track = np.bincount(group_track[group_conflicts], minlength=len(tracks)).astype(np.int32)
+    conflicting = np.flatnonzero(per_track)
+    worst = conflicting[np.lexsort((-tracks.length[conflicting], -per_track[conflicting]))]
     return Conflicts(
         tolerance_px,
         extra,
         edge,
-        np.bincount(group_track[group_conflicts], minlength=len(tracks)).astype(np.int32),
+        per_track,
         np.bincount(group_image[group_conflicts], minlength=image_count),
         np.bincount(graph.pair[edge], minlength=pair_count),
+        worst,
     )
 
 

@@ -28,6 +28,7 @@ class Tracks:
     length: np.ndarray  # (T,) int32: images each track reaches
     image_order: np.ndarray  # (N,) int64: nodes sorted by image
     image_start: np.ndarray  # (I + 1,) int64: image i's nodes are image_order[image_start[i]:image_start[i + 1]]
+    longest_first: np.ndarray  # (T,) int64: tracks by length, longest first
 
     def __len__(self) -> int:
         return len(self.length)
@@ -68,8 +69,19 @@ def build(graph: Correspondences, image_count: int) -> Tracks:
     edge_start = np.searchsorted(edge_track[edge_order], np.arange(tracks + 1))
     image_order = np.argsort(graph.image, kind="stable")
     image_start = np.searchsorted(graph.image[image_order], np.arange(image_count + 1))
+    longest_first = np.argsort(-length, kind="stable")
     return Tracks(
-        graph, track, degree, node_order, node_start, edge_order, edge_start, length, image_order, image_start
+        graph,
+        track,
+        degree,
+        node_order,
+        node_start,
+        edge_order,
+        edge_start,
+        length,
+        image_order,
+        image_start,
+        longest_first,
     )
 
 

@@ -1,13 +1,16 @@
 """A finished track build written to a folder and read back: how the window gets it from the process that built it.
 
 Pickle with every numpy array stored beside it as its own .npy file (Pickler.persistent_id): the pickle stays small,
-and reading the arrays back is plain file reads, which leave the reading thread's interpreter lock free most of the
-time (unpickling one large pickle would hold it throughout).
+and the arrays come back memory-mapped, so handing over a build of millions of keypoints costs the reader almost
+nothing (unpickling one large pickle would hold the interpreter lock for a long moment); pages are read when used.
+The folder must stay until the build is dropped (load_built removes it then).
 """
 
 from __future__ import annotations
 
 import pickle
+import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ class _Unpickler(pickle.Unpickler):
         name = str(pid)
         if "/" in name or "\\" in name or not name.endswith(".npy"):
             raise pickle.UnpicklingError(f"not an array of this folder: {name!r}")
-        return np.load(self.folder / name, allow_pickle=False)
+        return np.load(self.folder / name, mmap_mode="r", allow_pickle=False)
 
 
 def save_built(built: RunTracks, folder: Path) -> None:
@@ -51,10 +54,13 @@ def save_built(built: RunTracks, folder: Path) -> None:
         _Pickler(handle, folder).dump(built)
 
 
-def load_built(folder: Path) -> RunTracks:
-    """Only for folders this program wrote (pickle runs code): the window's own temporary folder."""
+def load_built(folder: Path, remove_when_dropped: bool = False) -> RunTracks:
+    """Only for folders this program wrote (pickle runs code): the window's own temporary folder. The arrays are
+    read-only memory maps; with `remove_when_dropped` the folder is deleted once the build is garbage."""
     with open(folder / PICKLE, "rb") as handle:
         built = _Unpickler(handle, folder).load()
     if not isinstance(built, RunTracks):
         raise TypeError(f"{folder} holds no track build")
+    if remove_when_dropped:
+        weakref.finalize(built, shutil.rmtree, folder, True)
     return built

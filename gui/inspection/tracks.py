@@ -53,7 +53,6 @@ class TrackState:
         self.step_by: StepBy = "length"
         self.image = -1
         self.track = -1
-        self._orders: dict[StepBy, np.ndarray] = {}
 
     # inputs and builds
     def want(self, inputs: TrackInputs | None) -> None:
@@ -89,7 +88,6 @@ class TrackState:
 
     def _set_built(self, built: RunTracks | None, inputs: TrackInputs | None) -> None:
         self.built, self.built_from = built, inputs
-        self._orders = {}
         self.track = -1
         if built is None:
             self.image = -1
@@ -131,15 +129,8 @@ class TrackState:
         """Tracks in stepping order: longest first, or most conflicting images first (then longest)."""
         if self.built is None:
             return np.zeros(0, np.int64)
-        if self.step_by not in self._orders:
-            tracks, conflicts = self.built.tracks, self.built.conflicts
-            if self.step_by == "length":
-                self._orders["length"] = np.argsort(-tracks.length, kind="stable")
-            else:
-                chosen = np.flatnonzero(conflicts.track)
-                keys = np.lexsort((-tracks.length[chosen], -conflicts.track[chosen]))
-                self._orders["conflict"] = chosen[keys]
-        return self._orders[self.step_by]
+        # both orders come with the build: no sort of every track on the event loop
+        return self.built.tracks.longest_first if self.step_by == "length" else self.built.conflicts.worst
 
     def step(self, direction: int) -> None:
         """The next (+1) or previous (-1) track in the stepping order, and the image of its first keypoint."""

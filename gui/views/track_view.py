@@ -193,7 +193,7 @@ class TrackView(QWidget):
         self.next_button.clicked.connect(lambda: state.step(1))
         QShortcut(QKeySequence("["), self, lambda: state.step(-1))
         QShortcut(QKeySequence("]"), self, lambda: state.step(1))
-        state.status_changed.connect(self.status.setText)
+        state.status_changed.connect(lambda text: self.status.setText(text))
         state.built_changed.connect(self._built_changed)
         state.colour_changed.connect(lambda *_: self._draw_keypoints())
         state.image_changed.connect(lambda *_: self._image_changed())

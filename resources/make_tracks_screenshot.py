@@ -1,7 +1,7 @@
 """Screenshots of the track view on a real run: the rendered scene (tests/rendered_scene.py) matched by our SIFT batch,
 verified and triangulated from the known poses by pycolmap (tests/track_scene.py), opened in the window.
 
-    xvfb-run -a python benchmarks/screenshot_tracks.py [--out DIR] [--readme]
+    xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_tracks_screenshot.py [--out DIR] [--readme]
 
 Writes DIR/tracks_strip.png (the longest track and its strip of patches), DIR/tracks_conflict.png (the worst
 conflicting track) and DIR/tracks_triangulated.png (keypoints coloured by what the model made of them). --readme also
@@ -11,15 +11,17 @@ writes resources/screenshot_tracks.png (the conflict picture, for the README).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from machine_info import ROOT
-
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MATCH_INSPECTOR_SETTINGS_DIR", tempfile.mkdtemp())  # never the user's window settings
 
 
 def main() -> None:
@@ -37,6 +39,7 @@ def main() -> None:
     from tests.track_scene import write_scene_run
 
     app = QApplication.instance() or QApplication([])
+    app.setStyleSheet((HERE / "style.qss").read_text())
 
     def wait(condition, seconds: float = 60.0) -> None:
         loop_for = int(seconds * 1000)
