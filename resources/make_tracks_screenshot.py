@@ -32,7 +32,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -55,11 +55,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scene = write_scene_run(Path(scratch), views=8, size=(360, 480))
         window = MainWindow()
-        window.resize(1500, 950)
+        window.resize(1600, 1000)
         window.show()
         assert window.matching_run.open_path(str(scene.run), str(scene.images))
         docks = window.track_docks
         docks.dock.raise_()
+        window.resizeDocks([docks.dock], [820], Qt.Orientation.Horizontal)
         state = window.tracks
         wait(lambda: state.built is not None)
         view = docks.view
@@ -69,12 +70,20 @@ def main() -> None:
             state.set_colour_by(colour)  # type: ignore[arg-type]
             state.select_track(-1)
             state.step(1)
-            track = state.track
-            wait(lambda: view.strip_layout.count() - 1 == len(state.built.tracks.nodes(track)))  # type: ignore[union-attr]
+            built, track = state.built, state.track
+            assert built is not None
+            nodes = built.tracks.nodes(track)
+            extra = [int(n) for n in nodes if built.conflicts.extra[n]]
+            if extra:  # the image holding the conflict's second keypoint
+                state.show_image(int(built.tracks.graph.image[extra[0]]))
+            wait(lambda: view.strip_layout.count() - 1 == len(nodes))
             wait(lambda: view.image_item.image is not None)
+            if extra:
+                cell = view.strip_layout.itemAt(list(nodes).index(extra[0])).widget()
+                view.strip_scroll.ensureWidgetVisible(cell)
             app.processEvents()
             window.grab().save(str(out / name))
-            print(f"{out / name}: track {track}, {state.built.tracks.length[track]} images")  # type: ignore[union-attr]
+            print(f"{out / name}: track {track}, {built.tracks.length[track]} images")
 
         show_step("length", "length", "tracks_strip.png")
         show_step("conflict", "length", "tracks_conflict.png")

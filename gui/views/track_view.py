@@ -149,7 +149,7 @@ class TrackView(QWidget):
         self.strip_layout = QHBoxLayout(self.strip)
         self.strip_layout.setContentsMargins(2, 2, 2, 2)
         self.strip_layout.addStretch(1)
-        strip_scroll = QScrollArea()
+        self.strip_scroll = strip_scroll = QScrollArea()
         strip_scroll.setWidgetResizable(True)
         strip_scroll.setWidget(self.strip)
         strip_scroll.setFixedHeight(2 * PATCH_PX + 60)

@@ -267,3 +267,73 @@ def test_the_tracks_command_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert run_cli(["tracks", str(tmp_path / "empty"), "-o", str(tmp_path / "r.json")]) == 2
     assert "holds no database.db" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def _track_sets(run, built: RunTracks) -> set[frozenset[tuple[str, int]]]:
+    tracks, graph = built.tracks, built.tracks.graph
+    return {
+        frozenset((run.images[int(graph.image[n])].name, int(graph.keypoint[n])) for n in tracks.nodes(t))
+        for t in range(len(tracks))
+    }
+
+
+def test_the_same_batch_as_hloc_files_and_as_a_raw_database_gives_the_same_tracks(scene_run, tmp_path):
+    """Our hloc and COLMAP writers merge the keypoints alike: read through either reader (hloc's matches0 with its
+    group order, COLMAP's id0 < id1 blobs), the raw matches make the same tracks, node for node."""
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text((scene_run.run / "pairs_matched.txt").read_text())
+    out = tmp_path / "hloc"
+    argv = ["batch", "--pairs", str(pairs), "--images", str(scene_run.images), "-o", str(out), "--matcher", "sift"]
+    assert run_cli([*argv, "--format", "hloc", "--no-progress"]) == 0
+    database = tmp_path / "database.db"
+    shutil.copy(scene_run.database, database)
+    connection = sqlite3.connect(database)
+    connection.execute("DELETE FROM two_view_geometries")  # back to the raw matches
+    connection.commit()
+    connection.close()
+    with open_run(out / "matches.h5") as hloc_run, open_run(database) as colmap_run:
+        from_hloc, from_colmap = build_tracks(hloc_run), build_tracks(colmap_run)
+        assert not from_hloc.tracks.graph.verified and not from_colmap.tracks.graph.verified
+        assert len(from_hloc.tracks.graph.pair) == len(from_colmap.tracks.graph.pair) > 500
+        assert _track_sets(hloc_run, from_hloc) == _track_sets(colmap_run, from_colmap)
+        assert hloc_run.keypoint_matches().scores.min() < 1  # hloc stores scores, COLMAP none
+
+
+def test_an_unregistered_image_lists_the_2d3d_correspondences_colmaps_graph_finds(scene_run, tmp_path):
+    """The model without one image: it is unregistered, and its 2D-3D correspondences are counted as pycolmap's own
+    correspondence graph (DatabaseCache, transitive correspondences) finds them: keypoints of the image linked, through
+    any chain of verified matches, to a keypoint the model triangulated."""
+    import pycolmap
+
+    reconstruction = pycolmap.Reconstruction(str(scene_run.model))
+    dropped = next(image for image in reconstruction.images.values() if image.name == "view_02.png")
+    reconstruction.deregister_frame(dropped.frame_id)
+    model = tmp_path / "model"
+    model.mkdir()
+    reconstruction.write(str(model))
+    reconstruction = pycolmap.Reconstruction(str(model))
+    db = pycolmap.Database.open(str(scene_run.database))
+    try:
+        graph = pycolmap.DatabaseCache.create(db, pycolmap.DatabaseCacheOptions()).correspondence_graph
+        keypoints = len(db.read_keypoints(dropped.image_id))
+    finally:
+        db.close()
+
+    def triangulated(image_id: int, point2d: int) -> bool:
+        if not reconstruction.exists_image(image_id):  # the model keeps no unregistered image
+            return False
+        image = reconstruction.image(image_id)
+        return image.has_pose and image.point2D(point2d).has_point3D()
+
+    expected = 0
+    for k in range(keypoints):
+        linked = graph.extract_transitive_correspondences(dropped.image_id, k, 1000)
+        expected += any(triangulated(c.image_id, c.point2D_idx) for c in linked)
+    with open_run(scene_run.database) as run:
+        built = build_tracks(run, model=model)
+        index = [image.name for image in run.images].index("view_02.png")
+    found = built.triangulation
+    assert found is not None
+    assert not found.registered[index] and found.registered.sum() == len(run.images) - 1
+    assert found.image_points[index] == 0
+    assert found.correspondences_2d3d[index] == expected > 20
