@@ -138,3 +138,27 @@ def triangulation(
         np.bincount(graph.image[has_point], minlength=image_count),
         np.bincount(graph.image[reachable], minlength=image_count),
     )
+
+
+def nodes_at(tracks: Tracks, image: int, xy: np.ndarray, tolerance_px: float) -> np.ndarray:
+    """For each point of image `image`, the node at it (within `tolerance_px`), else -1."""
+    nodes = tracks.nodes_in_image(image)
+    found = np.full(len(xy), -1, np.int64)
+    if len(nodes) and len(xy):
+        distance, nearest = cKDTree(tracks.graph.xy[nodes]).query(xy, distance_upper_bound=tolerance_px)
+        hit = np.isfinite(distance)
+        found[hit] = nodes[nearest[hit]]
+    return found
+
+
+def matches_triangulated(
+    tracks: Tracks, found: Triangulation, images: tuple[int, int], kpts0: np.ndarray, kpts1: np.ndarray, px: float
+) -> np.ndarray:
+    """Per match of a pair (keypoints in the run's frame): both keypoints observe the same 3D point of the model."""
+    point0 = _points_of(found, nodes_at(tracks, images[0], kpts0, px))
+    point1 = _points_of(found, nodes_at(tracks, images[1], kpts1, px))
+    return (point0 >= 0) & (point0 == point1)
+
+
+def _points_of(found: Triangulation, nodes: np.ndarray) -> np.ndarray:
+    return np.where(nodes >= 0, found.point3d[np.maximum(nodes, 0)], -1)

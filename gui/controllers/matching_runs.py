@@ -182,7 +182,7 @@ class MatchingRunDocks(QObject):
             if check is not None:
                 self._show_pose(check)
             model.set_threshold(model.score_range[0])  # COLMAP stores no scores: every stored match is shown
-            if pair.inliers is not None:
+            if pair.inliers is not None and model.display.color_mode != "model":  # "model" also reads a run's pairs
                 model.set_display(color_mode="stored")
 
         path0, path1 = pair.image_paths

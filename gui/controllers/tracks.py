@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from core.runs.base import MatchingRun
 from core.runs.reference_poses import find_model_beside
 from core.tracks.build import RunTracks
+from core.tracks.reconstruction import matches_triangulated
 
 from ..inspection import BrowsingContext, InspectionModel
 from ..inspection.tracks import TrackInputs, TrackState
@@ -64,6 +64,9 @@ class TrackDocks(QObject):
         browsing.events.run.connect(self._run_changed)
         state.wanted_changed.connect(self._build_wanted)
         model.selection_changed.connect(self._match_selected)
+        # after the pair's result is in place (the browser records which pair it is once set_result returns)
+        model.result_changed.connect(lambda: QTimer.singleShot(0, self._colour_matches))
+        state.built_changed.connect(self._colour_matches)
 
     def _run_changed(self, run: MatchingRun | None) -> None:
         self.view.set_run(run)
@@ -114,13 +117,19 @@ class TrackDocks(QObject):
             self.state.show_image(image0)
             self.state.select_track(track)
 
-    def keypoints_of_track(self) -> np.ndarray:
-        """(xy) of the current track's keypoints in the image shown (for tests and the picture)."""
-        built, track = self.state.built, self.state.track
-        if built is None or track < 0:
-            return np.zeros((0, 2), np.float32)
-        nodes = built.tracks.nodes(track)
-        return built.tracks.graph.xy[nodes[built.tracks.graph.image[nodes] == self.state.image]]
+    def _colour_matches(self) -> None:
+        """What the model made of each match on screen (colour mode "model"), for the result it was computed on."""
+        built, run, result = self.state.built, self.browsing.run, self.model.result
+        pair = self.shown_pair() if callable(self.shown_pair) else None
+        if built is None or built.triangulation is None or run is None or pair is None or result is None:
+            if self.model.model_points is not None:
+                self.model.set_model_points(self.model.result_id, None)
+            return
+        images = (int(run.pairs.image0[pair]), int(run.pairs.image1[pair]))
+        flags = matches_triangulated(
+            built.tracks, built.triangulation, images, result.kpts0, result.kpts1, MATCH_TO_KEYPOINT_PX
+        )
+        self.model.set_model_points(self.model.result_id, flags)
 
     def shutdown(self) -> None:
         self.builder.cancel()

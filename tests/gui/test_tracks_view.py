@@ -171,3 +171,28 @@ def test_closing_the_run_drops_the_tracks_and_a_bad_run_says_why(window, qtbot, 
     state.want(missing)
     qtbot.waitUntil(lambda: state.status.startswith("no tracks:"), timeout=BUILD_MS)
     assert "not found" in state.status and state.built is None
+
+
+def test_the_pairs_matches_are_coloured_by_what_the_model_made_of_them(window, qtbot):
+    qtbot.waitUntil(lambda: window.matching_run.shown_pair() is not None and window.is_idle(), timeout=20000)
+    model = window.model
+    qtbot.waitUntil(lambda: model.model_points_for(model.result_id) is not None, timeout=5000)
+    pair = window.matching_run.shown_pair()
+    controls = window.controls
+    controls.color_mode.setCurrentIndex(controls.color_mode.findData("model"))
+    assert model.display.color_mode == "model"
+    colours = model.line_colors()
+    assert colours.legend.title == "COLMAP model (tracks)"
+    one_point = colours.index == 0
+    verified = model.stored_inliers
+    # the verified matches that became one 3D point are the pair's triangulated count in the report
+    assert int(np.count_nonzero(one_point & verified)) == int(window.tracks.built.triangulation.pair[pair]) > 0
+    assert not one_point.all()
+    # another pair: its own colours, never the previous pair's
+    other = next(p for p in range(len(window.browsing.run.pairs)) if p != pair)
+    window.matching_run.browser.select_pair(other)
+    qtbot.waitUntil(lambda: window.matching_run.shown_pair() == other and window.is_idle(), timeout=20000)
+    qtbot.waitUntil(lambda: model.model_points_for(model.result_id) is not None, timeout=5000)
+    assert model.line_colors().legend.title == "COLMAP model (tracks)"
+    flags = model.model_points_for(model.result_id)
+    assert int(np.count_nonzero(flags & model.stored_inliers)) == int(window.tracks.built.triangulation.pair[other])
