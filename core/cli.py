@@ -377,6 +377,7 @@ def command_tracks(args: argparse.Namespace) -> int:
     from core.runs.open import open_run
     from core.runs.reference_poses import find_model_beside
     from core.tracks.build import build_tracks
+    from core.tracks.reconstruction import read_model
     from core.tracks.report import REPORT_FORMATS, summary, write_report
 
     output = Path(args.output)
@@ -387,7 +388,15 @@ def command_tracks(args: argparse.Namespace) -> int:
     try:
         with open_run(args.run) as run:
             model = Path(args.reference) if args.reference else find_model_beside(run.source)
-            built = build_tracks(run, options, model)
+            points = None
+            if model is not None:
+                try:
+                    points = read_model(model)
+                except RunOpenError as exc:
+                    if args.reference:  # asked for: an error; found beside the run: the report comes without it
+                        raise
+                    print(f"match-inspector: {exc}; the report leaves the model out", file=sys.stderr)
+            built = build_tracks(run, options, points)
             try:
                 write_report(output, run, built)
             except OSError as exc:

@@ -34,8 +34,14 @@ class TrackBuilder:
         self._process: subprocess.Popen[str] | None = None
         self._cancelled = False
 
-    def build(self, inputs: TrackInputs, on_stage: Callable[[str], None] = lambda text: None) -> RunTracks:
-        """Raises TrackBuildError (one line for the user), MatchCancelled, or RuntimeError (the child failed)."""
+    def build(
+        self,
+        inputs: TrackInputs,
+        on_stage: Callable[[str], None] = lambda text: None,
+        on_note: Callable[[str], None] = lambda text: None,
+    ) -> RunTracks:
+        """Raises TrackBuildError (one line for the user), MatchCancelled, or RuntimeError (the child failed).
+        `on_note` gets the child's notes for the user (a model beside the run that it could not read)."""
         root = str(Path(__file__).resolve().parent.parent)  # the child runs the same `core` as this process
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
         folder = Path(tempfile.mkdtemp(prefix="match-inspector-tracks-"))
@@ -60,6 +66,8 @@ class TrackBuilder:
             for line in process.stdout:
                 if line.startswith("stage "):
                     on_stage(line[len("stage ") :].strip())
+                elif line.startswith("note "):
+                    on_note(line[len("note ") :].strip())
             error = process.stderr.read()
             code = process.wait()
             with self._lock:

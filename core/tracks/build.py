@@ -17,7 +17,7 @@ from core.tracks.conflicts import Conflicts, find_conflicts, near_keypoints
 from core.tracks.graph import Tracks, build
 from core.tracks.nodes import from_keypoint_matches, from_pair_coordinates
 from core.tracks.options import TrackOptions
-from core.tracks.reconstruction import Triangulation, read_model, triangulation
+from core.tracks.reconstruction import ModelPoints, Triangulation, read_model, triangulation
 
 Stage = Callable[[str], None]  # the stage now running, in words
 
@@ -36,13 +36,17 @@ class RunTracks:
 def build_tracks(
     run: MatchingRun,
     options: TrackOptions | None = None,
-    model: Path | None = None,
+    model: Path | ModelPoints | None = None,
     progress: Progress = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
     stage: Stage = lambda text: None,
 ) -> RunTracks:
-    """Raises RunOpenError (the run or model cannot be read) or MatchCancelled."""
+    """`model`: a COLMAP model's folder, or the model already read (read_model). Raises RunOpenError (the run or the
+    model cannot be read; the model is read first, before the long work) or MatchCancelled."""
     options = options or TrackOptions()
+    if isinstance(model, Path):
+        stage("reading the model")
+        model = read_model(model)
     started = time.perf_counter()
     stage("reading matches")
     keypoints = run.keypoint_matches(progress, cancelled)
@@ -62,6 +66,6 @@ def build_tracks(
     if model is not None:
         if cancelled():
             raise MatchCancelled()
-        stage("reading the model")
-        found = triangulation(run, tracks, read_model(model), keypoints, options.model_match_px)
+        stage("placing the model's points")
+        found = triangulation(run, tracks, model, keypoints, options.model_match_px)
     return RunTracks(run.source, options, tracks, conflicts, near, found, seconds)

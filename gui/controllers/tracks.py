@@ -87,18 +87,20 @@ class TrackDocks(QObject):
         self.builder.cancel()  # the running build is for other inputs
         self.runner.submit(self._build, inputs)
 
-    def _build(self, inputs: TrackInputs) -> tuple[TrackInputs, RunTracks]:
-        return inputs, self.builder.build(inputs, lambda stage: self.stageReached.emit(inputs, stage))
+    def _build(self, inputs: TrackInputs) -> tuple[TrackInputs, RunTracks, list[str]]:
+        notes: list[str] = []
+        built = self.builder.build(inputs, lambda stage: self.stageReached.emit(inputs, stage), notes.append)
+        return inputs, built, notes
 
     def _stage(self, inputs: TrackInputs, stage: str) -> None:
         if inputs == self.state.wanted and self.state.built_from != inputs:
             self.state.set_status(f"building tracks: {stage}…")
 
-    def _built(self, job: int, value: tuple[TrackInputs, RunTracks]) -> None:
+    def _built(self, job: int, value: tuple[TrackInputs, RunTracks, list[str]]) -> None:
         if self.runner.superseded(job):
             return
-        inputs, built = value
-        self.state.offer(built, inputs)
+        inputs, built, notes = value
+        self.state.offer(built, inputs, tuple(notes))
 
     def _failed(self, job: int, message: str) -> None:
         if not self.runner.superseded(job):

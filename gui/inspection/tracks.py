@@ -73,8 +73,9 @@ class TrackState:
             wanted = self.wanted
             self.want(TrackInputs(wanted.run, wanted.image_dir, wanted.model, value))
 
-    def offer(self, built: RunTracks, inputs: TrackInputs) -> bool:
-        """A finished build: shown only when made from the wanted inputs (a stale one is dropped)."""
+    def offer(self, built: RunTracks, inputs: TrackInputs, notes: tuple[str, ...] = ()) -> bool:
+        """A finished build: shown only when made from the wanted inputs (a stale one is dropped); `notes` for the
+        user go with its status."""
         if inputs != self.wanted:
             return False
         self._set_built(built, inputs)
@@ -83,6 +84,7 @@ class TrackState:
             f"{len(tracks):,} tracks from {len(tracks.graph.pair):,} "
             f"{'verified' if tracks.graph.verified else 'raw'} matches, "
             f"{int(np.count_nonzero(built.conflicts.track)):,} conflicting (built in {built.seconds:.2f} s)"
+            + "".join(f"; {note}" for note in notes)
         )
         return True
 

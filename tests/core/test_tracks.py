@@ -337,3 +337,19 @@ def test_an_unregistered_image_lists_the_2d3d_correspondences_colmaps_graph_find
     assert not found.registered[index] and found.registered.sum() == len(run.images) - 1
     assert found.image_points[index] == 0
     assert found.correspondences_2d3d[index] == expected > 20
+
+
+def test_a_model_asked_for_must_be_readable_one_found_beside_the_run_may_not_be(scene_run, tmp_path, capsys):
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    report = tmp_path / "r.json"
+    assert run_cli(["tracks", str(scene_run.database), "--reference", str(empty), "-o", str(report)]) == 2
+    assert "holds no COLMAP model" in capsys.readouterr().err and not report.exists()
+    run = tmp_path / "run"
+    (run / "sparse" / "0").mkdir(parents=True)
+    shutil.copy(scene_run.database, run / "database.db")
+    (run / "sparse" / "0" / "images.bin").write_bytes(b"not a model")
+    assert run_cli(["tracks", str(run), "-o", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert "cannot read the COLMAP model" in err and "leaves the model out" in err
+    assert json.loads(report.read_text())["summary"]["model"] is None
