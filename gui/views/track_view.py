@@ -9,8 +9,6 @@ the build, track and image it was made for and is dropped when those are no long
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -30,16 +28,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.formats.images import ImageLoadError, load_image
+from core.formats.images import ImageLoadError
 from core.runs.base import MatchingRun
 from core.tracks.build import RunTracks
 
 from ..inspection.tracks import TrackState
 from ..jobs import LatestJobRunner
 from ..widgets.binding import bind
+from .track_patches import CONFLICT_COLOUR, PATCH_PX, ImageCache, mark, patch, to_pixmap
 
-PATCH_PX = 64  # side of a patch in the strip (image pixels, shown at twice that)
-CACHED_IMAGES = 48
 LENGTH_BINS = ((2, 2), (3, 3), (4, 5), (6, 9), (10, 10**9))
 LENGTH_COLOURS = ((150, 150, 150), (80, 160, 255), (60, 200, 120), (250, 200, 40), (255, 90, 200))
 TRIANGULATED_COLOURS = {  # what became of a keypoint in the model
@@ -47,63 +44,11 @@ TRIANGULATED_COLOURS = {  # what became of a keypoint in the model
     "reachable": (255, 170, 30),  # not itself, but its track holds a 3D point
     "not": (150, 150, 150),
 }
-CONFLICT_COLOUR = (255, 40, 40)
 MAX_PAIR_LINES = 40
 
 
 def length_label(low: int, high: int) -> str:
     return f"{low}" if low == high else (f"{low}+" if high > 10**6 else f"{low}-{high}")
-
-
-class ImageCache:
-    """Decoded images by path, the most recent CACHED_IMAGES; shared by the background loads (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._images: OrderedDict[tuple[Path, bool], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, path: Path, apply_exif: bool) -> np.ndarray:
-        key = (path, apply_exif)
-        with self._lock:
-            if key in self._images:
-                self._images.move_to_end(key)
-                return self._images[key]
-        pixels = load_image(path, apply_exif=apply_exif).pixels
-        with self._lock:
-            self._images[key] = pixels
-            while len(self._images) > CACHED_IMAGES:
-                self._images.popitem(last=False)
-        return pixels
-
-
-def patch(pixels: np.ndarray, xy: np.ndarray, size: int = PATCH_PX) -> np.ndarray:
-    """A size x size crop centred on the pixel nearest xy, black outside the image."""
-    h, w = pixels.shape[:2]
-    half = size // 2
-    cx, cy = int(round(float(xy[0]))), int(round(float(xy[1])))
-    out = np.zeros((size, size, 3), np.uint8)
-    x0, y0 = cx - half, cy - half
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + size, w), min(y0 + size, h)
-    if sx0 < sx1 and sy0 < sy1:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = pixels[sy0:sy1, sx0:sx1, :3]
-    return out
-
-
-def to_pixmap(rgb: np.ndarray, scale: int = 2) -> QPixmap:
-    rgb = np.ascontiguousarray(np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1))
-    image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy())
-
-
-def mark(rgb: np.ndarray, colour: tuple[int, int, int], frame: bool) -> np.ndarray:
-    """A cross at the patch centre (the keypoint), and a frame when the keypoint is a conflict's odd one."""
-    out = rgb.copy()
-    c = out.shape[0] // 2
-    out[c, c - 6 : c - 2] = out[c, c + 3 : c + 7] = colour
-    out[c - 6 : c - 2, c] = out[c + 3 : c + 7, c] = colour
-    if frame:
-        out[:2], out[-2:], out[:, :2], out[:, -2:] = CONFLICT_COLOUR, CONFLICT_COLOUR, CONFLICT_COLOUR, CONFLICT_COLOUR
-    return out
 
 
 class TrackView(QWidget):

@@ -10,7 +10,8 @@ from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
 from gui.inspection.tracks import TrackInputs
-from gui.views.track_view import LENGTH_BINS, LENGTH_COLOURS, PATCH_PX, TRIANGULATED_COLOURS, patch
+from gui.views.track_patches import PATCH_PX, patch
+from gui.views.track_view import LENGTH_BINS, LENGTH_COLOURS, TRIANGULATED_COLOURS
 from tests.track_scene import SceneRun, write_scene_run
 
 BUILD_MS = 60000
