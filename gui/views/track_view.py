@@ -77,6 +77,8 @@ class TrackView(QWidget):
         self.conflict.setPrefix("conflict beyond ")
         self.conflict.setKeyboardTracking(False)
         self.legend = QLabel("")
+        self.image_summary = QLabel("")
+        self.image_summary.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
@@ -120,6 +122,7 @@ class TrackView(QWidget):
         layout.addLayout(row)
         layout.addLayout(stepping)
         layout.addWidget(self.legend)
+        layout.addWidget(self.image_summary)
         layout.addWidget(self.plot, 3)
         layout.addWidget(strip_scroll)
         layout.addWidget(details_scroll, 2)
@@ -168,6 +171,7 @@ class TrackView(QWidget):
 
     def _image_changed(self) -> None:
         self.image_item.clear()
+        self.image_summary.setText(self.describe_image(self.state.built, self.state.image))
         self._draw_keypoints()
         self._draw_current()
         path = self._image_path(self.state.image)
@@ -309,6 +313,25 @@ class TrackView(QWidget):
             widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
+
+    @staticmethod
+    def describe_image(built: RunTracks | None, image: int) -> str:
+        """The shown image's figures: keypoints in tracks, conflicts, near keypoints, and what the model made of it."""
+        if built is None or image < 0:
+            return ""
+        nodes = built.tracks.nodes_in_image(image)
+        conflicting = int(built.conflicts.image[image])
+        parts = [f"{len(nodes):,} keypoints in tracks", f"{conflicting:,} conflicting tracks"]
+        near = ", ".join(f"{int(counts[image]):,} within {radius:g} px" for radius, counts in built.near.items())
+        if near:
+            parts.append(f"keypoints near another: {near}")
+        found = built.triangulation
+        if found is not None:
+            if found.registered[image]:
+                parts.append(f"registered, {int(found.image_points[image]):,} keypoints triangulated")
+            else:
+                parts.append(f"not registered; {int(found.correspondences_2d3d[image]):,} 2D-3D correspondences")
+        return " · ".join(parts)
 
     def describe(self, built: RunTracks, track: int) -> str:
         """The track in words (HTML): its keypoints, what the model made of them, and the pairs linking it."""

@@ -51,6 +51,9 @@ def test_tracks_build_in_the_background_and_say_so(window):
     assert state.built_from == state.wanted and state.wanted.model is not None  # sparse/0 beside the database
     assert "tracks from" in window.track_docks.view.status.text() and "verified matches" in state.status
     assert state.built.triangulation is not None
+    summary = window.track_docks.view.image_summary.text()
+    nodes = state.built.tracks.nodes_in_image(state.image)
+    assert f"{len(nodes):,} keypoints in tracks" in summary and "registered, " in summary
 
 
 def test_clicking_a_keypoint_shows_its_track_strip_with_a_patch_from_every_image(window, qtbot, scene_run):
