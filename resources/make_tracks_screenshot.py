@@ -78,6 +78,7 @@ def main() -> None:
                 state.show_image(int(built.tracks.graph.image[extra[0]]))
             wait(lambda: view.strip_layout.count() - 1 == len(nodes))
             wait(lambda: view.image_item.image is not None)
+            app.processEvents()  # the strip laid out at its full width
             if extra:
                 cell = view.strip_layout.itemAt(list(nodes).index(extra[0])).widget()
                 view.strip_scroll.ensureWidgetVisible(cell)

@@ -99,7 +99,7 @@ class TrackView(QWidget):
         self.strip_scroll = strip_scroll = QScrollArea()
         strip_scroll.setWidgetResizable(True)
         strip_scroll.setWidget(self.strip)
-        strip_scroll.setFixedHeight(2 * PATCH_PX + 60)
+        strip_scroll.setFixedHeight(2 * PATCH_PX + 72)
         self.details = QLabel("Click a keypoint to see its track.")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -305,6 +305,8 @@ class TrackView(QWidget):
             holder.setLayout(box)
             holder.setToolTip(name)
             self.strip_layout.insertWidget(self.strip_layout.count() - 1, holder)
+        # every patch at full size: a long track scrolls sideways instead of squeezing its patches
+        self.strip.setMinimumWidth(self.strip_layout.count() * (2 * PATCH_PX + 2 * self.strip_layout.spacing()))
         self.stripShown.emit(track)
 
     def _clear_strip(self) -> None:
