@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -67,16 +67,17 @@ class TrackView(QWidget):
         self.step_choice = QComboBox()
         self.step_choice.addItem("step: longest first", "length")
         self.step_choice.addItem("step: conflicts first", "conflict")
-        self.previous_button = QPushButton("◀")
-        self.next_button = QPushButton("▶")
+        self.previous_button = QToolButton(text="◀")
+        self.next_button = QToolButton(text="▶")
         self.previous_button.setToolTip("previous track ([)")
         self.next_button.setToolTip("next track (])")
         self.image_choice = QComboBox()
-        self.image_choice.setMinimumContentsLength(12)
         self.conflict = QDoubleSpinBox(minimum=0.0, maximum=1000.0, decimals=1, singleStep=0.5, suffix=" px")
-        self.conflict.setPrefix("conflict beyond ")
+        self.conflict.setPrefix("conflict > ")
+        self.conflict.setToolTip("two keypoints of one image in one track further apart than this are a conflict")
         self.conflict.setKeyboardTracking(False)
         self.legend = QLabel("")
+        self.legend.setWordWrap(True)
         self.image_summary = QLabel("")
         self.image_summary.setWordWrap(True)
         self.plot = pg.PlotWidget()
@@ -108,11 +109,15 @@ class TrackView(QWidget):
         details_scroll.setWidgetResizable(True)
         details_scroll.setWidget(self.details)
 
+        for choice in (self.image_choice, self.colour_choice, self.step_choice):
+            # narrow docks stay narrow: the controls' width must not widen the dock area it shares as a tab
+            choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            choice.setMinimumContentsLength(6)
         row = QHBoxLayout()
         row.addWidget(self.image_choice, 2)
-        row.addWidget(self.colour_choice, 1)
+        row.addWidget(self.colour_choice, 2)
         stepping = QHBoxLayout()
-        stepping.addWidget(self.step_choice, 1)
+        stepping.addWidget(self.step_choice, 2)
         stepping.addWidget(self.previous_button)
         stepping.addWidget(self.next_button)
         stepping.addWidget(self.conflict, 1)

@@ -238,7 +238,7 @@ class ControlsPanel(QWidget):
             ("A/B: shared / gained / lost", "compare"),
             ("stored verification (matching run)", "stored"),
             ("relative pose: Sampson error under E", "pose"),
-            ("COLMAP model: triangulated or not (tracks)", "model"),
+            ("COLMAP model: 3D point or not", "model"),
         )
         self.legend = Legend()
         display = self.model.display
