@@ -266,6 +266,12 @@ def test_the_tracks_command_refuses_bad_input_in_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert run_cli(["tracks", str(tmp_path / "empty"), "-o", str(tmp_path / "r.json")]) == 2
     assert "holds no database.db" in capsys.readouterr().err
+    damaged = _write_database(
+        tmp_path / "damaged.db", {"A": _points((1, 1)), "B": _points((2, 2))}, {("A", "B"): [(0, 5)]}
+    )
+    assert run_cli(["tracks", str(damaged), "-o", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "keypoint 5 of B, which has 1" in err
     assert not (tmp_path / "r.json").exists()
 
 
