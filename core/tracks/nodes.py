@@ -108,7 +108,7 @@ def from_pair_coordinates(
     unique_keys, node = np.unique(key, return_inverse=True)
     node = node.astype(np.int32)
     # each node sits at its best-scoring member (as core.formats.hloc.merge_keypoints places merged keypoints)
-    per_point_score = np.concatenate([np.concatenate([s, s]) for s in _split_by_pair(score, pairs)])
+    per_point_score = np.concatenate([np.concatenate([s, s]) for s in scores])  # the points' layout, pair by pair
     order = np.lexsort((-per_point_score, node))
     first = np.ones(len(order), bool)
     first[1:] = node[order[1:]] != node[order[:-1]]
@@ -117,11 +117,6 @@ def from_pair_coordinates(
     keypoint = _rank_within(node_image)
     node0, node1 = _sides(node, pairs)
     return Correspondences(node_image, keypoint, xy[best], np.concatenate(pairs), node0, node1, score, verified, MERGED)
-
-
-def _split_by_pair(score: np.ndarray, pairs: list[np.ndarray]) -> list[np.ndarray]:
-    bounds = np.cumsum([len(p) for p in pairs])[:-1]
-    return np.split(score, bounds)
 
 
 def _sides(node: np.ndarray, pairs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
