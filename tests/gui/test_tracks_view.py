@@ -200,3 +200,16 @@ def test_the_pairs_matches_are_coloured_by_what_the_model_made_of_them(window, q
     assert model.line_colors().legend.title == "COLMAP model (tracks)"
     flags = model.model_points_for(model.result_id)
     assert int(np.count_nonzero(flags & model.stored_inliers)) == int(window.tracks.built.triangulation.pair[other])
+
+
+def test_closing_the_run_while_its_tracks_build_ends_the_build(make_window, qtbot, scene_run):
+    window = make_window()
+    assert window.matching_run.open_path(str(scene_run.run), str(scene_run.images))
+    builder = window.track_docks.builder
+    qtbot.waitUntil(lambda: builder._process is not None, timeout=10000)  # the child is running
+    process = builder._process
+    window.matching_run.close_run()
+    qtbot.waitUntil(lambda: process.poll() is not None, timeout=5000)
+    assert process.returncode < 0, "killed, not left to finish"
+    qtbot.wait(300)
+    assert window.tracks.built is None and window.tracks.wanted is None and window.tracks.status == ""
