@@ -32,6 +32,7 @@ class TrackBuilder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
+        self._folder: Path | None = None  # the running build's folder: cancel() removes it at once
         self._cancelled = False
 
     def build(
@@ -59,6 +60,7 @@ class TrackBuilder:
             ]
             with self._lock:
                 self._cancelled = False
+                self._folder = folder
                 process = self._process = subprocess.Popen(
                     argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
                 )
@@ -71,7 +73,7 @@ class TrackBuilder:
             error = process.stderr.read()
             code = process.wait()
             with self._lock:
-                self._process = None
+                self._process = self._folder = None
                 if self._cancelled:
                     raise MatchCancelled()
             if code == 2:
@@ -88,8 +90,12 @@ class TrackBuilder:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def cancel(self) -> None:
-        """End the running build, if any (its build() raises MatchCancelled)."""
+        """End the running build, if any (its build() raises MatchCancelled), and remove its folder now: the window
+        may be closing, and its thread may not get to clean up."""
         with self._lock:
             self._cancelled = True
             if self._process is not None and self._process.poll() is None:
                 self._process.kill()
+                self._process.wait()
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
