@@ -1,4 +1,6 @@
-"""Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs.
+"""Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs;
+`match-inspector tracks` reports the tracks across a matching run (lengths, conflicts, what a COLMAP model made of
+them).
 
 Both run the matcher in worker processes (core.matchers.worker_process), so a crash in its native code ends a worker,
 not the command: `match` reports it, a batch lists the pair as failed and goes on.
@@ -31,6 +33,7 @@ from core.formats.user_folders import error_log_path
 from core.matchers.output_settings import OutputSettings
 from core.matchers.sift import MAX_SIDE as SIFT_MAX_SIDE
 from core.matchers.worker_process import run_in_worker
+from core.tracks.options import TrackOptions
 from core.types import (
     DEFAULT_DISPLAY_THRESHOLD,
     DEFAULT_INTERNAL_THRESHOLD,
@@ -154,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--address", help="Ray cluster to join, e.g. HEAD:6379 (default: start Ray on this machine)")
     batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker holds (default 0)")
     _model_arguments(batch)
+    tracks = commands.add_parser("tracks", help="tracks across a matching run: lengths, conflicts, triangulation")
+    tracks.add_argument("run", help="COLMAP database, hloc matches.h5, or a folder holding either or batch pairs/")
+    tracks.add_argument(
+        "--reference", help="COLMAP sparse model of the run (default: sparse/0 or sparse beside the run, if there)"
+    )
+    tracks.add_argument("-o", "--output", required=True, help="REPORT.json or REPORT.csv")
+    track_defaults = TrackOptions()
+    tracks.add_argument(
+        "--conflict-px",
+        type=float,
+        default=track_defaults.conflict_px,
+        help="two keypoints of one image in one track further apart are a conflict "
+        f"(default {track_defaults.conflict_px})",
+    )
     export = commands.add_parser("export-onnx", help="export the matcher to ONNX (any image size, multiples of 32)")
     export.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
     export.add_argument("--variant", choices=["full", "opt"], default="full")
@@ -380,11 +397,58 @@ def command_prepare_backends(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_tracks(args: argparse.Namespace) -> int:
+    from core.runs.base import RunOpenError
+    from core.runs.open import open_run
+    from core.runs.reference_poses import find_model_beside
+    from core.tracks.build import build_tracks
+    from core.tracks.reconstruction import read_model
+    from core.tracks.report import REPORT_FORMATS, summary, write_report
+
+    output = Path(args.output)
+    _check_output(output, REPORT_FORMATS)
+    if not args.conflict_px >= 0:
+        raise UsageError("--conflict-px must be a distance in pixels, 0 or more")
+    options = TrackOptions(conflict_px=args.conflict_px)
+    try:
+        with open_run(args.run) as run:
+            model = Path(args.reference) if args.reference else find_model_beside(run.source)
+            points = None
+            if model is not None:
+                try:
+                    points = read_model(model)
+                except RunOpenError as exc:
+                    if args.reference:  # asked for: an error; found beside the run: the report comes without it
+                        raise
+                    print(f"match-inspector: {exc}; the report leaves the model out", file=sys.stderr)
+            built = build_tracks(run, options, points)
+            try:
+                write_report(output, run, built)
+            except OSError as exc:
+                raise ExportError(f"cannot write {output.name}: {exc.strerror or exc}") from exc
+            figures = summary(run, built)
+    except RunOpenError as exc:
+        raise UsageError(str(exc)) from None
+    lengths = figures["track_lengths"]
+    longest = max(lengths, default=0)
+    line = (
+        f"{figures['tracks']} tracks from {figures['matches']} {figures['matches_used']} matches of "
+        f"{figures['pairs']} pairs (longest {longest} images), {figures['conflicting_tracks']} conflicting; "
+        f"{figures['build_seconds']:.2f} s"
+    )
+    if figures["model"] is not None:
+        line += f"; model: {figures['registered_images']} images registered, {figures['triangulated_matches']} "
+        line += "matches triangulated"
+    print(f"{line} -> {output}")
+    return EXIT_OK
+
+
 COMMANDS = {
     "match": command_match,
     "batch": command_batch,
     "export-onnx": command_export_onnx,
     "prepare-backends": command_prepare_backends,
+    "tracks": command_tracks,
 }
 
 

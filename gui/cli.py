@@ -29,7 +29,13 @@ def display_problem() -> str | None:
     return None
 
 
-HEADLESS_COMMANDS = ("match", "batch", "export-onnx")  # core's command line, in a process that opens no window
+HEADLESS_COMMANDS = (
+    "match",
+    "batch",
+    "export-onnx",
+    "prepare-backends",
+    "tracks",
+)  # core's command line, in a process that opens no window
 COMMANDS = (*HEADLESS_COMMANDS, "browse")
 USAGE = (
     "usage: match-inspector [IMAGE0 IMAGE1]        open the inspector window (with a pair)\n"
@@ -37,6 +43,8 @@ USAGE = (
     "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
     "       match-inspector browse RUN [--images D]  browse a COLMAP database, hloc files or batch folder\n"
     "       match-inspector export-onnx -o OUT.onnx  export the matcher to ONNX (see: export-onnx --help)\n"
+    "       match-inspector prepare-backends         check the faster backends once, for --backend auto\n"
+    "       match-inspector tracks RUN -o REPORT.json  tracks across a run: lengths, conflicts, triangulation\n"
     "       match-inspector --version"
 )
 

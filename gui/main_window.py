@@ -29,7 +29,9 @@ from .controllers.files import FileActions
 from .controllers.matching_runs import MatchingRunDocks
 from .controllers.runs import RunController
 from .controllers.sessions import SessionIO
+from .controllers.tracks import TrackDocks
 from .inspection import BrowsingContext, InspectionModel
+from .inspection.tracks import TrackState
 from .message_bar import MessageBar
 from .resources import resource_path
 from .settings import CONTEXTS, has_saved, open_settings, restore_model, save_model
@@ -94,6 +96,16 @@ class MainWindow(QMainWindow):
         self.histogram_dock = self._dock("Score histogram", self.histogram, Qt.DockWidgetArea.RightDockWidgetArea)
         self.matching_run = MatchingRunDocks(
             self, self.model, self.browsing, self.files, feedback, beside=self.controls_dock
+        )
+        self.tracks = TrackState()  # the browsed run's tracks: the one owner of what the track view shows
+        self.track_docks = TrackDocks(
+            self,
+            self.browsing,
+            self.tracks,
+            self.model,
+            feedback,
+            self.matching_run.shown_pair,
+            beside=self.matching_run.matrix_dock,
         )
         self.resizeDocks([self.controls_dock, self.inspector_dock], [310, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.inspector_dock, self.histogram_dock], [600, 160], Qt.Orientation.Vertical)
@@ -356,7 +368,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop every background worker; never waits for a model stage."""
-        for part in (self.runs, self.analysis, self.exports, self.files, self.matching_run):
+        for part in (self.runs, self.analysis, self.exports, self.files, self.track_docks, self.matching_run):
             part.shutdown()
         self.model.disconnect_all()
 

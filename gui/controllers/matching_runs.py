@@ -182,11 +182,17 @@ class MatchingRunDocks(QObject):
             if check is not None:
                 self._show_pose(check)
             model.set_threshold(model.score_range[0])  # COLMAP stores no scores: every stored match is shown
-            if pair.inliers is not None:
+            if pair.inliers is not None and model.display.color_mode != "model":  # "model" also reads a run's pairs
                 model.set_display(color_mode="stored")
 
         path0, path1 = pair.image_paths
         self.files.load_pair(str(path0), str(path1), then=shown)
+
+    def shown_pair(self) -> int | None:
+        """The run's pair whose stored matches the inspector shows now (None: another result, or none)."""
+        if self._shown is None or self._shown[1] != self.model.result_id:
+            return None
+        return self._shown[0]
 
     @staticmethod
     def _check(pair: StoredPair, table: PairTable, focal_px: float | None) -> tuple[Any, ...]:

@@ -56,6 +56,7 @@ class InspectionModel:
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
     busy_changed = Signal(bool)
     overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
+    model_points_changed = Signal()  # what a COLMAP model made of the matches on screen landed (colour mode "model")
 
     def __init__(self) -> None:
         self.image_options = ImageOptions()  # how the images are read (EXIF)
@@ -81,6 +82,7 @@ class InspectionModel:
         self.run_a_changed = self.ab.run_a_changed
         self.comparison_changed = self.ab.comparison_changed
         self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
+        self.model_points: tuple[int, np.ndarray] | None = None  # (result id, per match: one 3D point of the model)
         self.busy = False
         self._colors: tuple[tuple[Any, ...], LineColors] | None = None
         self._subsample: tuple[tuple[int, int, Region | None, bool], LineSubsample] | None = None
@@ -392,6 +394,7 @@ class InspectionModel:
             id(fit) if mode in ("inlier", "residual") else None,
             comparison.kept_a.tobytes() if comparison is not None else None,
             id(pose) if mode == "pose" else None,
+            id(self.model_points) if mode == "model" else None,
         )
         if self._colors is None or self._colors[0] != key:
             geometry = fit.geometry if fit is not None else None
@@ -408,6 +411,7 @@ class InspectionModel:
                 threshold_px=threshold_px,
                 shared=comparison.shared_b if comparison is not None else None,
                 stored_inliers=self.stored_inliers,
+                triangulated=self.model_points_for(self.result_id),
             )
             self._colors = (key, colors)
         return self._colors[1]
@@ -446,6 +450,21 @@ class InspectionModel:
     @property
     def geometry_fit(self) -> GeometryFit | None:
         return self.geo.fit
+
+    def set_model_points(self, result_id: int, triangulated: np.ndarray | None) -> bool:
+        """Per match of result `result_id`: both keypoints observe one 3D point of the run's COLMAP model (from its
+        tracks); None: not known. Lands only on that result."""
+        if triangulated is not None and (
+            result_id != self.result_id or self.result is None or len(triangulated) != len(self.result)
+        ):
+            return False
+        self.model_points = None if triangulated is None else (result_id, triangulated)
+        self.model_points_changed.emit()
+        return True
+
+    def model_points_for(self, result_id: int) -> np.ndarray | None:
+        points = self.model_points
+        return points[1] if points is not None and points[0] == result_id else None
 
     def set_pose_sampson(self, result_id: int, sampson_px: np.ndarray, threshold_px: float) -> bool:
         """Each match's Sampson error under the relative pose's E (colour mode "pose"), for that result only."""

@@ -107,6 +107,7 @@ class ControlsPanel(QWidget):
         for event in (display.line_budget, display.show_lines, display.overlay):
             event.connect(self.update_counts)
         display.color_mode.connect(self._update_legend)
+        model.model_points_changed.connect(self._update_legend)
         model.geometry_changed.connect(self.update_geometry_label)
         model.geometry_changed.connect(self.update_counts)  # the overlay comes and goes with the fit
         model.visible_changed.connect(self.update_geometry_label)
@@ -239,6 +240,7 @@ class ControlsPanel(QWidget):
             ("A/B: shared / gained / lost", "compare"),
             ("stored verification (matching run)", "stored"),
             ("relative pose: Sampson error under E", "pose"),
+            ("COLMAP model: 3D point or not", "model"),
         )
         self.legend = Legend()
         display = self.model.display
