@@ -29,12 +29,14 @@ def display_problem() -> str | None:
     return None
 
 
-HEADLESS_COMMANDS = ("match", "batch", "export-onnx")  # core's command line, in a process that opens no window
+# core's command line, in a process that opens no window
+HEADLESS_COMMANDS = ("match", "batch", "compare", "export-onnx")
 COMMANDS = (*HEADLESS_COMMANDS, "browse")
 USAGE = (
     "usage: match-inspector [IMAGE0 IMAGE1]        open the inspector window (with a pair)\n"
     "       match-inspector match IMG0 IMG1 -o OUT  match one pair headless (see: match --help)\n"
     "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
+    "       match-inspector compare IMG0 IMG1       several matchers side by side (see: compare --help)\n"
     "       match-inspector browse RUN [--images D]  browse a COLMAP database, hloc files or batch folder\n"
     "       match-inspector export-onnx -o OUT.onnx  export the matcher to ONNX (see: export-onnx --help)\n"
     "       match-inspector --version"

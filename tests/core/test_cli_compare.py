@@ -1,0 +1,111 @@
+"""`match-inspector compare`: the table printed and written, unavailable and failing matchers, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.analysis.geometry import symmetric_transfer_error
+from core.analysis.synthetic import homography_pair
+from core.cli import run_cli
+from core.formats.images import load_image
+from core.matchers.registry import matcher_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def pair(tmp_path) -> tuple[Path, Path, np.ndarray]:
+    synthetic = homography_pair(240, 320, seed=3, strength=0.05)
+    paths = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(synthetic.image0).save(paths[0])
+    Image.fromarray(synthetic.image1).save(paths[1])
+    return paths[0], paths[1], synthetic.homography
+
+
+def test_the_table_holds_each_matcher_and_the_reason_of_one_that_cannot_run(pair, tmp_path, capsys):
+    path0, path1, homography = pair
+    out = tmp_path / "table.csv"
+    argv = ["compare", str(path0), str(path1), "--matchers", "sift,eloftr", "--geometry", "H", "-o", str(out)]
+    assert run_cli([*argv, "--threshold", "0.3"]) == 0
+    printed = capsys.readouterr().out
+    # The tests run offline with an empty weights cache: EfficientLoFTR cannot run, and says why.
+    reason = matcher_spec("eloftr").reason
+    assert reason and f"unavailable: {reason}" in printed
+    with open(out) as handle:
+        rows = {row["matcher"]: row for row in csv.DictReader(handle)}
+    assert list(rows) == ["sift", "eloftr"]
+    assert rows["eloftr"]["matches"] == "" and rows["eloftr"]["note"] == f"unavailable: {reason}"
+    # SIFT's figures against an independent run of the same matcher and the true homography.
+    from core.matchers.match import match_pair
+    from core.types import MatchOptions
+
+    result = match_pair(load_image(path0), load_image(path1), MatchOptions(matcher="sift"))
+    kept = result.scores >= 0.3
+    sift = rows["sift"]
+    assert int(sift["matches"]) == int(kept.sum()) > 30
+    true_error = symmetric_transfer_error(homography, result.kpts0[kept], result.kpts1[kept])
+    assert abs(int(sift["inliers"]) - int((true_error <= 3.0).sum())) <= max(2, 0.02 * int(sift["matches"]))
+    assert float(sift["inlier_ratio"]) == pytest.approx(int(sift["inliers"]) / int(sift["matches"]), abs=1e-4)
+    assert sift["verdict"] == "reliable" and float(sift["seconds"]) > 0
+    assert sift["pose_error_deg"] == ""  # no intrinsics, no reference
+    printed_sift = next(line for line in printed.splitlines() if line.startswith("sift"))
+    assert printed_sift.split()[1:3] == [f"{int(sift['matches']):,}", f"{int(sift['inliers']):,}"]
+
+
+def test_json_table_and_a_pose_verdict_with_a_focal_length(pair, tmp_path):
+    path0, path1, _ = pair
+    out = tmp_path / "table.json"
+    argv = ["compare", str(path0), str(path1), "--matchers", "sift", "--focal", "300", "-o", str(out)]
+    assert run_cli(argv) == 0
+    document = json.loads(out.read_text())
+    assert document["images"] == [str(path0), str(path1)] and document["threshold"] == 0.2
+    assert document["geometry"]["model"] == "F" and document["pose_reference"] == "focal length 300 px"
+    (row,) = document["rows"]
+    assert row["matcher"] == "sift" and row["matches"] > 30 and row["pose_error_deg"] is None
+    # A homography pair is a planar scene: the pose is not trusted, and the table says so.
+    assert row["note"].startswith("no confident pose")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--matchers", "sift,frob"], "unknown matcher frob: choose from"),
+        (["--matchers", "eloftr"], None),  # nothing could run: exit 2 after printing the reason
+        (["-o", "{tmp}/table.txt"], "output must end in one of .csv, .json"),
+        (["--focal", "-3"], "--focal must be a positive number"),
+        (["--reference-model", "{tmp}"], "holds no COLMAP model"),
+    ],
+)
+def test_bad_input_exits_2(extra, expected, pair, tmp_path, capsys):
+    path0, path1, _ = pair
+    argv = ["compare", str(path0), str(path1), *(a.replace("{tmp}", str(tmp_path)) for a in extra)]
+    assert run_cli(argv) == 2
+    captured = capsys.readouterr()
+    if expected is None:
+        assert "unavailable:" in captured.out and captured.err == ""
+    else:
+        err = captured.err.strip()
+        assert expected in err and len(err.splitlines()) == 1
+
+
+def test_a_matcher_that_crashes_costs_its_row_not_the_command(pair, tmp_path):
+    """The test-only variable makes the matcher's worker die of SIGFPE on a.png, as a native crash would."""
+    from core.matchers.match import CRASH_TEST_VARIABLE
+
+    path0, path1, _ = pair
+    env = dict(os.environ, **{CRASH_TEST_VARIABLE: "a.png"}, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "core.cli", "compare", str(path0), str(path1), "--matchers", "sift,eloftr"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    sift = next(line for line in done.stdout.splitlines() if line.startswith("sift"))
+    assert "failed: the matcher process died (signal SIGFPE)" in sift
+    assert "Traceback" not in done.stderr
