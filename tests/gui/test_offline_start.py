@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from core.default_weights import hub_weights_cached
+from core.matchers.registry import default_matcher, matcher_spec
 from gui.settings import open_settings
 from tests.gui.conftest import load
 from tests.gui.test_geometry_settings import choose
@@ -54,4 +55,11 @@ def test_choosing_eloftr_offline_fails_with_offline_words(make_window, qtbot, im
     qtbot.waitUntil(lambda: window.is_idle() and "weights" in window.last_error, timeout=120000)
     text = window.message_bar.label.text()
     assert "offline mode (HF_HUB_OFFLINE) is on" in text and "cannot be reached" not in text, text
-    assert window.message_bar.action.text() == "Use SIFT baseline"
+    # One click on the offer: the offline default runs, and the status bar says which matcher it was.
+    name, why = default_matcher(window.model.match_options)
+    assert name != "eloftr" and "EfficientLoFTR cannot run" in why
+    assert window.message_bar.action.text() == f"Use {matcher_spec(name).label}"
+    qtbot.mouseClick(window.message_bar.action, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.is_idle() and window.model.result is not None, timeout=120000)
+    assert window.model.result.info.matcher == name and window.controls.matcher.currentData() == name
+    assert window.run_status.info.text().startswith(f"{name} · ")
