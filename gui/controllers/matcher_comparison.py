@@ -22,7 +22,7 @@ from core.analysis.matcher_table import (
     matching_seconds,
     missing_row,
 )
-from core.matchers.registry import matcher_specs
+from core.matchers.registry import matcher_spec, matcher_specs
 from core.types import Matcher, MatchOptions, MatchResult
 
 from ..inspection import InspectionModel, MatcherRun, MatcherTable
@@ -119,10 +119,9 @@ class MatcherComparisonController(QObject):
         if name is None or state.pair_version != model.pair_version:
             self.request = None
             return
-        spec = next((s for s in matcher_specs() if s.name == name), None)
         options = replace(model.match_options, matcher=cast(Matcher, name))
         request_id = self.worker.new_request_id()
-        label = spec.label if spec is not None else name
+        label = matcher_spec(name).label
         self.request = _Request(request_id, name, label, time.perf_counter(), state.pair_version, options)
         self.feedback.status(f"Comparing matchers: running {label}…", 0)
         image0, image1 = model.images

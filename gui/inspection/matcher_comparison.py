@@ -72,7 +72,8 @@ class MatcherComparison:
 
     def __init__(self) -> None:
         self.choice = CompareChoice()
-        self.runs: dict[str, MatcherRun] = {}  # in the order they were asked for
+        self.runs: dict[str, MatcherRun] = {}  # by matcher name
+        self.order: tuple[str, ...] = ()  # the matchers of the comparison, in the order the table lists them
         self.pair_version = -1  # the pair the runs were made on
         self.waiting: tuple[str, ...] = ()  # matchers of the comparison under way that have not finished yet
         self.table: MatcherTable | None = None
@@ -82,6 +83,7 @@ class MatcherComparison:
     def start(self, names: tuple[str, ...], pair_version: int, pose: PoseReference | None) -> None:
         """A new comparison on the pair `pair_version`: the old runs go."""
         self.runs = {}
+        self.order = names
         self.pair_version = pair_version
         self.waiting = names
         self.pose = pose
@@ -106,7 +108,7 @@ class MatcherComparison:
 
     def clear(self) -> None:
         """The pair changed: runs, table and pose reference belong to the old one."""
-        self.runs, self.waiting, self.table, self.pose = {}, (), None, None
+        self.runs, self.order, self.waiting, self.table, self.pose = {}, (), (), None, None
         self.pair_version = -1
         self.runs_changed.emit()
         self.table_changed.emit()
@@ -116,11 +118,12 @@ class MatcherComparison:
         return self.waiting[0] if self.waiting else None
 
     def held_runs(self) -> tuple[MatcherRun, ...]:
-        return tuple(self.runs.values())
+        """The finished runs, in the order of the comparison."""
+        return tuple(self.runs[name] for name in self.order if name in self.runs)
 
     def results(self) -> dict[str, MatcherRun]:
-        """The runs with a result, by matcher name."""
-        return {name: run for name, run in self.runs.items() if run.result is not None}
+        """The runs with a result, by matcher name, in the order of the comparison."""
+        return {run.name: run for run in self.held_runs() if run.result is not None}
 
     # --- table --------------------------------------------------------------------------------------------
     def inputs(self, threshold: float, geometry: GeometryOptions) -> TableInputs:

