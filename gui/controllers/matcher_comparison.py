@@ -69,6 +69,9 @@ class MatcherComparisonController(QObject):
         self.feedback = feedback
         self.pose_source = pose_source
         self.request: _Request | None = None  # the matcher running now
+        # When the running matcher first reported progress: match_pair has begun in the matcher process, so its time
+        # leaves out starting that process and importing torch (a first run's cost, not the matcher's).
+        self._began: float | None = None
         self.tables = LatestJobRunner("matcher-table")
         self.tables.finished.connect(self._table_done)
         self.tables.failed.connect(self._table_failed)
@@ -123,6 +126,7 @@ class MatcherComparisonController(QObject):
         request_id = self.worker.new_request_id()
         label = matcher_spec(name).label
         self.request = _Request(request_id, name, label, time.perf_counter(), state.pair_version, options)
+        self._began = None
         self.feedback.status(f"Comparing matchers: running {label}…", 0)
         image0, image1 = model.images
         self.worker.submit(request_id, image0, image1, options)
@@ -134,13 +138,16 @@ class MatcherComparisonController(QObject):
     def _progress(self, request_id: int, stage: str, fraction: float) -> None:
         request = self._ours(request_id)
         if request is not None:
+            if self._began is None:
+                self._began = time.perf_counter()
             self.feedback.status(f"Comparing matchers: {request.label}, {stage} ({fraction:.0%})…", 0)
 
     def _finished(self, request_id: int, result: MatchResult) -> None:
         request = self._ours(request_id)
         if request is None:
             return
-        seconds = matching_seconds(time.perf_counter() - request.started, result)
+        began = self._began if self._began is not None else request.started
+        seconds = matching_seconds(time.perf_counter() - began, result)
         run = MatcherRun(request.name, request.label, result, seconds, "", request.options)
         self.state.add_run(run, request.pair_version)
         self._next()
