@@ -249,20 +249,22 @@ class MainWindow(QMainWindow):
         self.report_error(message, f"Use {label}", self.use_offline_default)
 
     def _pose_reference(self) -> PoseReference | None:
-        """The cameras and true relative pose of the pair on screen, where the browsed run knows them."""
+        """The cameras and true relative pose of the pair on screen, where the browsed run knows them: the cameras of
+        the reference model beside the run (calibrated), else the run's own."""
         pair = self.matching_run.pair
-        if self.browsing.mode != "run" or pair is None or not self.model.has_pair:
+        if self.browsing.mode != "browse" or pair is None or not self.model.has_pair:
             return None
         if tuple(str(p) for p in pair.image_paths) != self.model.paths():
             return None  # the images on screen are not the browsed pair's
-        camera0, camera1 = pair.intrinsics
+        reference = self.browsing.reference
+        known = [reference.intrinsics.get(name) for name in pair.names] if reference is not None else [None, None]
+        camera0, camera1 = (k or own for k, own in zip(known, pair.intrinsics))
         if camera0 is None or camera1 is None:
             return None
-        reference = self.browsing.reference
         relative = reference.relative(*pair.names) if reference is not None else None
-        source = (
-            f"COLMAP model {Path(reference.source).name}" if relative is not None and reference else "run's cameras"
-        )
+        source = "the run's cameras"
+        if reference is not None and relative is not None:
+            source = f"COLMAP model {Path(reference.source).name}"
         return PoseReference((camera0, camera1), relative, source)
 
     def is_idle(self) -> bool:

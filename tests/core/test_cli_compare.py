@@ -117,3 +117,75 @@ def test_a_matcher_that_crashes_costs_its_row_not_the_command(pair, tmp_path):
     xfeat = next(line for line in done.stdout.splitlines() if line.startswith("xfeat"))
     assert "failed: the matcher process died (signal SIGFPE)" in xfeat
     assert "Traceback" not in done.stderr
+
+
+def _write_reference_model(folder: Path, views, names: list[str]) -> Path:
+    """A COLMAP sparse model with the rendered cameras and their true poses, written by pycolmap's own API."""
+    import pycolmap
+
+    reconstruction = pycolmap.Reconstruction()
+    for index, (view, name) in enumerate(zip(views, names), start=1):
+        h, w = view.image.shape[:2]
+        k = view.K
+        camera = pycolmap.Camera.create_from_model_name(index, "PINHOLE", float(k[0, 0]), w, h)
+        camera.params = [k[0, 0], k[1, 1], k[0, 2] + 0.5, k[1, 2] + 0.5]  # COLMAP's origin: the pixel corner
+        reconstruction.add_camera_with_trivial_rig(camera)
+        reconstruction.add_image_with_trivial_frame(
+            pycolmap.Image(name=name, camera_id=index, image_id=index),
+            pycolmap.Rigid3d(pycolmap.Rotation3d(view.R), view.t),
+        )
+    folder.mkdir(parents=True)
+    reconstruction.write(str(folder))
+    return folder
+
+
+def _opencv_pose_error(kpts0: np.ndarray, kpts1: np.ndarray, k: np.ndarray, truth: tuple) -> float:
+    """The same figure by OpenCV's RANSAC essential matrix in pixels and scipy's rotation angles: another road."""
+    import cv2
+    from scipy.spatial.transform import Rotation
+
+    essential, mask = cv2.findEssentialMat(kpts0, kpts1, k, cv2.RANSAC, 0.99999, 1.0)
+    _, rotation, translation, _ = cv2.recoverPose(essential[:3], kpts0, kpts1, k, mask=mask)
+    rotation_error = np.degrees(Rotation.from_matrix(rotation.T @ truth[0]).magnitude())
+    t, true_t = translation.ravel(), truth[1] / np.linalg.norm(truth[1])
+    angle = np.degrees(np.arccos(np.clip(abs(t @ true_t) / np.linalg.norm(t), -1, 1)))
+    return float(max(rotation_error, angle))
+
+
+def test_pose_error_against_a_reference_model_of_a_rendered_scene(tmp_path):
+    """Two views of a rendered scene (planes at several depths: real parallax) with their true cameras and poses in a
+    COLMAP model: each matcher's pose error, checked by an independent estimate, and a wrong reference noticed."""
+    pytest.importorskip("pycolmap")
+    from core.matchers.match import match_pair
+    from core.types import MatchOptions
+    from tests.rendered_scene import render_scene
+
+    scene = render_scene(count=4, size=(360, 480), seed=0)
+    paths = scene.write(tmp_path / "images")
+    names = [path.name for path in paths]
+    model = _write_reference_model(tmp_path / "sparse", scene.views, names)
+    out = tmp_path / "table.json"
+    argv = ["compare", str(paths[0]), str(paths[1]), "--matchers", "xfeat,sift", "--reference-model", str(model)]
+    assert run_cli([*argv, "-o", str(out)]) == 0
+    rows = {row["matcher"]: row for row in json.loads(out.read_text())["rows"]}
+    view0, view1 = scene.views[0], scene.views[1]
+    rotation = view1.R @ view0.R.T
+    truth = (rotation, view1.t - rotation @ view0.t)
+    # SIFT finds most of its matches on one plane here: a pose from them is ambiguous, and its row says so.
+    assert rows["sift"]["pose_error_deg"] is not None or rows["sift"]["note"].startswith("no confident pose: planar")
+    for name in ("xfeat", "sift"):
+        error = rows[name]["pose_error_deg"]
+        if name == "sift" and error is None:
+            continue
+        assert error is not None and error < 3.0, (name, rows[name]["note"], rows[name])
+        result = match_pair(load_image(paths[0]), load_image(paths[1]), MatchOptions(matcher=name))
+        kept = result.scores >= 0.2
+        independent = _opencv_pose_error(
+            result.kpts0[kept].astype(float), result.kpts1[kept].astype(float), view0.K, truth
+        )
+        assert abs(error - independent) < 1.5, (name, error, independent)
+    # A model in which the second image sits where view 3 is: the same matches are now far off.
+    wrong = _write_reference_model(tmp_path / "wrong", [view0, scene.views[3]], names[:2])
+    assert run_cli([*argv[:-1], str(wrong), "-o", str(out)]) == 0
+    rows = {row["matcher"]: row for row in json.loads(out.read_text())["rows"]}
+    assert rows["xfeat"]["pose_error_deg"] is None or rows["xfeat"]["pose_error_deg"] > 5.0

@@ -153,3 +153,43 @@ def test_a_new_pair_drops_the_comparison(compared, qtbot, image_files):
     assert window.matcher_panel.table.rowCount() == 2
     load(qtbot, window, image_files[0], image_files[1], run=False)
     assert window.matcher_panel.table.rowCount() == 0 and window.model.matchers.runs == {}
+
+
+def test_in_a_browsed_run_rematch_takes_any_matcher_and_the_table_has_pose_errors(make_window, qtbot, tmp_path):
+    """A COLMAP run of rendered views (our SIFT batch) with the true cameras and poses in sparse/0 beside it: the
+    pair re-matched by XFeat, chosen beside the button, and the comparison's pose errors against that model."""
+    pytest.importorskip("pycolmap")
+    from core.cli import run_cli
+    from tests.core.test_cli_compare import _write_reference_model
+    from tests.rendered_scene import render_scene
+
+    scene = render_scene(count=3, size=(360, 480), seed=0)
+    paths = scene.write(tmp_path / "images")
+    names = [path.name for path in paths]
+    (tmp_path / "pairs.txt").write_text(f"{names[0]} {names[1]}\n")
+    argv = ["batch", "--pairs", str(tmp_path / "pairs.txt"), "--images", str(tmp_path / "images")]
+    assert (
+        run_cli([*argv, "-o", str(tmp_path / "run"), "--matcher", "sift", "--format", "colmap", "--no-progress"]) == 0
+    )
+    _write_reference_model(tmp_path / "run" / "sparse" / "0", scene.views, names)
+    window = make_window(Matchers())
+    assert window.matching_run.open_path(str(tmp_path / "run" / "database.db"), str(tmp_path / "images"))
+    qtbot.waitUntil(lambda: window.model.result is not None and window.is_idle(), timeout=30000)
+    model, docks = window.model, window.matching_run
+    stored = model.result
+    # Re-match with the matcher chosen beside the button.
+    docks.rematch_matcher.setCurrentIndex(docks.rematch_matcher.findData("xfeat"))
+    assert model.match_options.matcher == "xfeat" and window.controls.matcher.currentData() == "xfeat"
+    qtbot.mouseClick(docks.rematch, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: model.result is not stored and window.is_idle(), timeout=60000)
+    assert model.result.info.matcher == "xfeat" and model.run_a.result is stored
+    assert window.run_status.info.text().startswith("xfeat · ")
+    # Compare matchers on this pair: the pose error column comes from the model beside the run.
+    window.show_matcher_panel()
+    model.matchers.choice.matchers = ("xfeat", "sift")
+    qtbot.mouseClick(window.matcher_panel.run_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window, 60000)
+    assert "pose vs COLMAP model 0" in window.matcher_panel.status.text()
+    rows = {row[0]: row for row in window.matcher_panel.row_texts()}
+    xfeat = rows[matcher_spec("xfeat").label]
+    assert xfeat[5] != "–" and float(xfeat[5]) < 3.0, xfeat
