@@ -32,7 +32,7 @@ from core.formats.images import load_image
 from core.formats.match_files import FORMATS, build_match_file, write_matches
 from core.formats.user_folders import error_log_path
 from core.matchers.output_settings import OutputSettings
-from core.matchers.registry import default_matcher, matcher_specs
+from core.matchers.registry import default_matcher, matcher_specs, require_available
 from core.matchers.worker_process import run_in_worker
 from core.types import (
     DEFAULT_DISPLAY_THRESHOLD,
@@ -180,6 +180,7 @@ def chosen_matcher(args: argparse.Namespace) -> tuple[str, str]:
 def output_settings(args: argparse.Namespace) -> OutputSettings:
     """What decides each output of this command, from its arguments; the pair files record it, resume compares it."""
     matcher, _ = chosen_matcher(args)
+    require_available(matcher)  # here, not in a worker after the images were read
     if matcher != "eloftr":
         for flag, value, default in (("--backend", args.backend, "torch"), ("--onnx", args.onnx, None)):
             if value != default:

@@ -2,11 +2,11 @@
 
 Keypoints come in the stored pixel frame of each file (the frame hloc reads: it ignores EXIF orientation), pixel
 centres at integers like hloc. A detector-based matcher's keypoints are written as detected, one list per image shared
-by its pairs (hloc's extract/match layout). As hloc's `match_dense` does, the semi-dense keypoints of every pair are merged per
-image on hloc's grid (cell index `round((x + 0.5) / CELL_PX)`, its `to_cpts` with cells of 1 px), so tracks can form
-across pairs; a merged keypoint keeps the position of the best-scoring keypoint in its cell. Matches are then made
-one-to-one the way hloc's `get_unique_matches` does: a match stays only if it has the best score of all matches on its
-image-0 keypoint and of all matches on its image-1 keypoint.
+by its pairs (hloc's extract/match layout). As hloc's `match_dense` does, the semi-dense keypoints of every pair are
+merged per image on hloc's grid (cell index `round((x + 0.5) / CELL_PX)`, its `to_cpts` with cells of 1 px), so tracks
+can form across pairs; a merged keypoint keeps the position of the best-scoring keypoint in its cell. Matches are then
+made one-to-one the way hloc's `get_unique_matches` does: a match stays only if it has the best score of all matches
+on its image-0 keypoint and of all matches on its image-1 keypoint.
 
 Each pair's group in matches.h5 (named by hloc's `names_to_pair`, "name0/name1" with "/" in names replaced by "-")
 holds `matches0` (index into image 1's keypoints, -1 for none) and `matching_scores0`, plus the raw `keypoints0`,

@@ -6,12 +6,15 @@ Size: an image larger than the options' long side (or fixed size) is downscaled 
 keypoints come back as x * s - 0.5; OpenCV's are centre-based already: (x + 0.5) * s - 0.5.
 
 Scores in [0, 1]: 1 - d1/d2, d1 and d2 the angular distances from a match's image-0 descriptor to its nearest and
-second-nearest descriptor in image 1 (Lowe's ratio, as COLMAP measures it). Every match passes COLMAP's ratio test
-(d1/d2 < 0.8), so all score above 0.2; higher thresholds are stricter ratio tests.
+second-nearest descriptor in image 1 (Lowe's ratio, as COLMAP measures it), found exhaustively. Every match passed
+COLMAP's ratio test (d1/d2 < 0.8), so nearly all score above 0.2 (COLMAP's own search is approximate and now and then
+misses a second-nearest); higher thresholds are stricter ratio tests.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cache
@@ -59,9 +62,19 @@ def _gray(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(gray)
 
 
+def _pycolmap() -> Any:
+    import pycolmap
+
+    # pycolmap's logging (glog) prints a stack trace on SIGTERM, which is how a batch ends its idle workers: the
+    # default action is all that signal needs (only the main thread may set it; the workers match there).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return pycolmap
+
+
 @cache
 def _colmap_extractor() -> Any:
-    import pycolmap
+    pycolmap = _pycolmap()
 
     options = pycolmap.FeatureExtractionOptions()  # SIFT, 8192 features, RootSIFT (L1_ROOT): COLMAP's defaults
     options.sift.max_num_features = MAX_FEATURES
@@ -70,7 +83,7 @@ def _colmap_extractor() -> Any:
 
 @cache
 def _colmap_matcher() -> Any:
-    import pycolmap
+    pycolmap = _pycolmap()
 
     options = pycolmap.FeatureMatchingOptions()  # brute force, cross check, ratio 0.8, max distance 0.7
     options.sift.max_ratio = MAX_RATIO
