@@ -193,3 +193,28 @@ def test_in_a_browsed_run_rematch_takes_any_matcher_and_the_table_has_pose_error
     rows = {row[0]: row for row in window.matcher_panel.row_texts()}
     xfeat = rows[matcher_spec("xfeat").label]
     assert xfeat[5] != "–" and float(xfeat[5]) < 3.0, xfeat
+
+
+def test_cancel_and_a_match_meanwhile_stop_the_comparison_and_keep_what_finished(make_window, qtbot, image_files):
+    from tests.gui.fakes import FakeMatcher
+
+    slow = FakeMatcher(count=200, delay=0.6)
+    window = make_window(slow)
+    load(qtbot, window, image_files[0], image_files[1], run=False)
+    window.show_matcher_panel()
+    panel, state = window.matcher_panel, window.model.matchers
+    state.choice.matchers = ("xfeat", "xfeat-lighterglue", "sift")
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "xfeat" in state.runs, timeout=10000)  # the first one finished
+    assert panel.cancel_button.isEnabled() and "running" in panel.status.text()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert list(state.runs) == ["xfeat"] and state.running is None and not panel.cancel_button.isEnabled()
+    assert [row[0] for row in panel.row_texts()] == [matcher_spec("xfeat").label]
+    # Again, and Match on the pair meanwhile: the worker is the Match button's now, the comparison stops.
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "xfeat" in state.runs, timeout=10000)
+    qtbot.mouseClick(window.controls.run_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert window.model.result is not None and state.running is None
+    assert list(state.runs) == ["xfeat"]
