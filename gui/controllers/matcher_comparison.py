@@ -15,32 +15,17 @@ from typing import Any, cast
 
 from PySide6.QtCore import QObject, QTimer
 
-from core.analysis.matcher_table import (
-    PoseReference,
-    TableInputs,
-    matcher_row,
-    matching_seconds,
-    missing_row,
-)
+from core.analysis.matcher_table import PoseReference, TableInputs, matching_seconds
 from core.matchers.registry import matcher_spec, matcher_specs
 from core.types import Matcher, MatchOptions, MatchResult
 
 from ..inspection import InspectionModel, MatcherRun, MatcherTable
+from ..inspection.matcher_comparison import compute_table
 from ..jobs import LatestJobRunner
 from ..worker import MatchWorker
 from .feedback import Feedback
 
 TABLE_DELAY_MS = 150  # the slider moves many times a second: recompute once it pauses
-
-
-def compute_table(runs: tuple[MatcherRun, ...], inputs: TableInputs) -> MatcherTable:
-    rows = tuple(
-        matcher_row(run.name, run.label, run.result, run.seconds or 0.0, inputs)
-        if run.result is not None
-        else missing_row(run.name, run.label, run.reason)
-        for run in runs
-    )
-    return MatcherTable(rows, inputs, runs)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import ClassVar
 from psygnal import Signal, SignalGroupDescriptor
 
 from core.analysis.geometry import GeometryOptions
-from core.analysis.matcher_table import MatcherRow, PoseReference, TableInputs
+from core.analysis.matcher_table import MatcherRow, PoseReference, TableInputs, matcher_row, missing_row
 from core.matchers.registry import matcher_specs
 from core.types import MatchOptions, MatchResult
 
@@ -64,6 +64,17 @@ class MatcherTable:
         return (
             self.inputs.same_as(inputs) and len(runs) == len(self.runs) and all(a is b for a, b in zip(runs, self.runs))
         )
+
+
+def compute_table(runs: tuple[MatcherRun, ...], inputs: TableInputs) -> MatcherTable:
+    """The figures of every run under `inputs` (run off the GUI thread: a geometry fit per matcher)."""
+    rows = tuple(
+        matcher_row(run.name, run.label, run.result, run.seconds or 0.0, inputs)
+        if run.result is not None
+        else missing_row(run.name, run.label, run.reason)
+        for run in runs
+    )
+    return MatcherTable(rows, inputs, runs)
 
 
 class MatcherComparison:
