@@ -218,3 +218,22 @@ def test_cancel_and_a_match_meanwhile_stop_the_comparison_and_keep_what_finished
     wait_idle(qtbot, window)
     assert window.model.result is not None and state.running is None
     assert list(state.runs) == ["xfeat"]
+
+
+def test_eloftr_with_weights_and_lighterglue_in_the_table(compared, qtbot, random_weights):
+    """EfficientLoFTR (calibrated random weights: a real forward pass) and XFeat + LighterGlue through the panel; the
+    weights chosen in the Matcher controls are the ones the comparison runs with."""
+    window, matchers, _ = compared
+    model = window.model
+    window.controls.weights.setText(random_weights)
+    window.controls.weights.editingFinished.emit()
+    assert model.match_options.weights == random_weights
+    model.matchers.choice.matchers = ("eloftr", "xfeat-lighterglue")
+    qtbot.mouseClick(window.matcher_panel.run_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window, 180000)
+    assert matchers.asked == ["eloftr", "xfeat-lighterglue"]
+    runs = model.matchers.runs
+    assert runs["eloftr"].options.weights == random_weights and runs["eloftr"].result.info.matcher == "eloftr"
+    for row, name in zip(window.matcher_panel.row_texts(), ("eloftr", "xfeat-lighterglue")):
+        kept = int((runs[name].result.scores >= model.threshold).sum())
+        assert row[0] == matcher_spec(name).label and row[1] == f"{kept:,}" and row[-1] == "", row
