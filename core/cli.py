@@ -1,13 +1,14 @@
-"""Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs;
-`match-inspector tracks` reports the tracks across a matching run (lengths, conflicts, what a COLMAP model made of
-them).
+"""Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs,
+`match-inspector compare` for several matchers side by side on one pair; `match-inspector tracks` reports the tracks
+across a matching run (lengths, conflicts, what a COLMAP model made of them).
 
 Both run the matcher in worker processes (core.matchers.worker_process), so a crash in its native code ends a worker,
 not the command: `match` reports it, a batch lists the pair as failed and goes on.
 
 Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error (one line on stderr,
 the traceback appended to the error log it names), or a matcher process that died (one line saying how);
-130 interrupted by Ctrl+C (a batch first writes what is done).
+130 interrupted by Ctrl+C (a batch first writes what is done). `compare` exits 0 when at least one matcher ran (the
+others' reasons are in its table), 2 when none could.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -31,7 +33,7 @@ from core.formats.images import load_image
 from core.formats.match_files import FORMATS, build_match_file, write_matches
 from core.formats.user_folders import error_log_path
 from core.matchers.output_settings import OutputSettings
-from core.matchers.sift import MAX_SIDE as SIFT_MAX_SIDE
+from core.matchers.registry import default_matcher, matcher_specs, require_available
 from core.matchers.worker_process import run_in_worker
 from core.tracks.options import TrackOptions
 from core.types import (
@@ -81,7 +83,12 @@ def _threshold(text: str) -> float:
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     """Choices and defaults come from MatchOptions and GeometryOptions, where each is written once."""
     defaults, geometry = MatchOptions(), GeometryOptions()
-    parser.add_argument("--matcher", choices=get_args(Matcher), default=defaults.matcher)
+    parser.add_argument(
+        "--matcher",
+        choices=get_args(Matcher),
+        help="default: eloftr when its weights are here (--weights or the Hub cache), else the best trained matcher "
+        "that runs offline (`match-inspector matchers` lists them)",
+    )
     parser.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
     parser.add_argument(
         "--resize",
@@ -89,7 +96,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         default=(defaults.long_side, defaults.size),
         metavar="LONG|WxH|full",
         help=f"inference size: long side (aspect kept), fixed WxH, or full (default {defaults.long_side}; "
-        f"SIFT matches at a long side of at most {SIFT_MAX_SIDE} whatever this says)",
+        "SIFT only ever downscales, as COLMAP's max_image_size)",
     )
     parser.add_argument(
         "--threshold",
@@ -157,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--address", help="Ray cluster to join, e.g. HEAD:6379 (default: start Ray on this machine)")
     batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker holds (default 0)")
     _model_arguments(batch)
+    _compare_arguments(commands.add_parser("compare", help="several matchers side by side on one pair"))
+    commands.add_parser("matchers", help="list the matchers, whether each can run here and why not")
     tracks = commands.add_parser("tracks", help="tracks across a matching run: lengths, conflicts, triangulation")
     tracks.add_argument("run", help="COLMAP database, hloc matches.h5, or a folder holding either or batch pairs/")
     tracks.add_argument(
@@ -188,16 +197,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def chosen_matcher(args: argparse.Namespace) -> tuple[str, str]:
+    """(matcher, why): --matcher, else core.matchers.registry's default for these weights."""
+    if args.matcher is not None:
+        return args.matcher, "--matcher"
+    return default_matcher(MatchOptions(weights=args.weights))
+
+
 def output_settings(args: argparse.Namespace) -> OutputSettings:
     """What decides each output of this command, from its arguments; the pair files record it, resume compares it."""
-    if args.matcher == "sift":
-        defaults = MatchOptions()
-        for flag, value, default in (("--backend", args.backend, defaults.backend), ("--onnx", args.onnx, None)):
+    matcher, _ = chosen_matcher(args)
+    require_available(matcher)  # here, not in a worker after the images were read
+    if matcher != "eloftr":
+        model_flags = (("--backend", args.backend, MatchOptions().backend), ("--onnx", args.onnx, None))
+        for flag, value, default in model_flags:
             if value != default:
-                raise UsageError(f"{flag} runs the EfficientLoFTR model; SIFT has no model (leave {flag} out)")
+                raise UsageError(f"{flag} runs the EfficientLoFTR model; {matcher} has none (leave {flag} out)")
     long_side, size = args.resize
     match = MatchOptions(
-        matcher=args.matcher,
+        matcher=matcher,  # type: ignore[arg-type]
         weights=args.weights,
         device=args.device,
         precision=args.precision,
@@ -259,7 +277,10 @@ def command_match(args: argparse.Namespace) -> int:
     write_matches(output, match_file)
     if args.viz:
         _write_picture(Path(args.viz), _picture(image0, image1, match_file, result, geometry, args))
-    line = f"{len(match_file.scores)} matches (of {len(result)}) in {time.perf_counter() - started:.2f} s"
+    line = (
+        f"{result.info.matcher} ({_why(args)}): {len(match_file.scores)} matches (of {len(result)}) in "
+        f"{time.perf_counter() - started:.2f} s"
+    )
     if geometry is not None:
         line += f"; {geometry.model}: " + (f"{geometry.inlier_count} inliers" if geometry.ok else geometry.status)
     print(f"{line} -> {output}")
@@ -339,7 +360,8 @@ def command_batch(args: argparse.Namespace) -> int:
     for target in [out / "pairs" / "pair.npz", *targets(out, args.format)]:
         check_writable(target)  # before hours of matching, not after
     executor = _executor(args)
-    summary = run_batch(jobs, batch_settings(args), out, args.format, executor, show_progress=not args.no_progress)
+    settings = batch_settings(args)
+    summary = run_batch(jobs, settings, out, args.format, executor, show_progress=not args.no_progress)
     failed = len(summary.failures)
     if summary.interrupted:
         print(
@@ -352,12 +374,27 @@ def command_batch(args: argparse.Namespace) -> int:
     listed = f", listed in {out / FAILED_PAIRS}" if failed else ""
     replaced = f"; {summary.replaced_workers} worker(s) died and were replaced" if summary.replaced_workers else ""
     print(
+        f"{settings.output.match.matcher} ({_why(args)}): "
         f"{summary.total} pairs: {summary.matched} matched, {summary.reused} already done, {failed} failed{listed}; "
         f"{summary.matches} matches; {summary.elapsed:.1f} s{rate}{replaced} -> {out}"
     )
     for job, reason in summary.failures:
         print(f"failed: {job.name0} {job.name1}: {reason}", file=sys.stderr)
     return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _why(args: argparse.Namespace) -> str:
+    return chosen_matcher(args)[1]
+
+
+def command_matchers(args: argparse.Namespace) -> int:
+    default, why = default_matcher(MatchOptions())
+    for spec in matcher_specs():
+        state = "available" if spec.available else f"unavailable: {spec.reason}"
+        mark = "  (default: " + why + ")" if spec.name == default else ""
+        kind = "detector" if spec.detector_based else "dense"
+        print(f"{spec.name:18} {spec.label:24} {kind:8} {spec.package or 'built in':22} {state}{mark}")
+    return EXIT_OK
 
 
 def _log_traceback() -> str:
@@ -443,9 +480,123 @@ def command_tracks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Defaults come from MatchOptions, GeometryOptions and the registry, where each is written once."""
+    from core.matchers.registry import matcher_specs
+
+    defaults, geometry = MatchOptions(), GeometryOptions()
+    names = [spec.name for spec in matcher_specs()]
+    parser.add_argument("image0")
+    parser.add_argument("image1")
+    parser.add_argument(
+        "--matchers",
+        default=",".join(names),
+        help=f"comma-separated, from {', '.join(names)} (default: all; one that cannot run here says why)",
+    )
+    parser.add_argument("-o", "--output", help="also write the table: OUT.csv or OUT.json")
+    parser.add_argument("--weights", help="EfficientLoFTR weights: Hub id, model folder or checkpoint file")
+    parser.add_argument(
+        "--resize",
+        type=_resize,
+        default=(defaults.long_side, defaults.size),
+        metavar="LONG|WxH|full",
+        help=f"inference size for the matchers that take one (default {defaults.long_side})",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=DEFAULT_DISPLAY_THRESHOLD,
+        help=f"count matches with score >= T (default {DEFAULT_DISPLAY_THRESHOLD})",
+    )
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--geometry",
+        choices=list(get_args(GeometryModel)),
+        default=geometry.model,
+        help=f"the model fitted (MAGSAC++) to count verified inliers (default {geometry.model})",
+    )
+    parser.add_argument(
+        "--geometry-threshold",
+        type=float,
+        default=geometry.threshold_px,
+        help=f"inlier threshold in pixels (default {geometry.threshold_px})",
+    )
+    parser.add_argument("--focal", type=float, help="focal length in pixels of both images: the relative pose")
+    parser.add_argument(
+        "--reference-model",
+        help="COLMAP sparse model holding both images (by file name): their cameras and true relative pose give "
+        "each matcher's pose error (the images are then matched as stored, as COLMAP reads them)",
+    )
+    parser.add_argument("--no-exif", action="store_true", help="ignore EXIF orientation: match the stored pixels")
+
+
+def _pose_reference(args: argparse.Namespace, sizes: tuple[tuple[int, int], tuple[int, int]]) -> Any:
+    """The cameras and true relative pose the table's pose column needs, from --reference-model or --focal."""
+    from core.analysis.intrinsics import Intrinsics
+    from core.analysis.matcher_table import PoseReference
+    from core.runs.base import RunOpenError
+    from core.runs.reference_poses import load_reference_poses
+
+    names = (Path(args.image0).name, Path(args.image1).name)
+    if args.reference_model:
+        try:
+            reference = load_reference_poses(args.reference_model)
+        except RunOpenError as exc:
+            raise UsageError(str(exc)) from None
+        missing = [name for name in names if name not in reference.poses]
+        if missing:
+            raise UsageError(f"the reference model has no registered image named {', '.join(missing)}")
+        camera0, camera1 = (reference.intrinsics.get(name) for name in names)
+        if args.focal is not None:
+            camera0, camera1 = (Intrinsics.from_focal(args.focal, size) for size in sizes)
+        if camera0 is None or camera1 is None:
+            raise UsageError("the reference model's cameras have no pinhole focal length: give --focal")
+        relative = reference.relative(*names)
+        return PoseReference((camera0, camera1), relative, f"COLMAP model {args.reference_model}")
+    if args.focal is not None:
+        if not args.focal > 0:
+            raise UsageError("--focal must be a positive number of pixels")
+        cameras = [Intrinsics.from_focal(args.focal, size) for size in sizes]
+        return PoseReference((cameras[0], cameras[1]), None, f"focal length {args.focal:g} px")
+    return None
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    from core.analysis.matcher_table import TableInputs, format_table
+    from core.formats.matcher_table import TABLE_FORMATS, write_table
+    from core.matchers.registry import matcher_specs
+    from core.matchers.side_by_side import compare_matchers
+
+    known = {spec.name: spec for spec in matcher_specs()}
+    names = [name.strip() for name in args.matchers.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise UsageError(f"unknown matcher {', '.join(unknown) or '(none given)'}: choose from {', '.join(known)}")
+    if args.output:
+        _check_output(Path(args.output), TABLE_FORMATS)
+    apply_exif = not (args.no_exif or args.reference_model)
+    image0 = load_image(args.image0, apply_exif=apply_exif)
+    image1 = load_image(args.image1, apply_exif=apply_exif)
+    pose = _pose_reference(args, (image0.size, image1.size))
+    long_side, size = args.resize
+    options = MatchOptions(weights=args.weights, device=args.device, long_side=long_side, size=size)
+    options = replace(options, internal_threshold=min(options.internal_threshold, args.threshold))
+    geometry = GeometryOptions(model=args.geometry, threshold_px=args.geometry_threshold)
+    inputs = TableInputs(args.threshold, geometry, pose)
+    specs = [known[name] for name in dict.fromkeys(names)]
+    rows, results = compare_matchers(image0, image1, specs, options, inputs, run=run_in_worker)
+    print(format_table(rows))
+    if args.output:
+        write_table(args.output, rows, inputs, (str(args.image0), str(args.image1)))
+        print(f"-> {args.output}")
+    return EXIT_OK if results else EXIT_BAD_INPUT
+
+
 COMMANDS = {
     "match": command_match,
     "batch": command_batch,
+    "compare": command_compare,
+    "matchers": command_matchers,
     "export-onnx": command_export_onnx,
     "prepare-backends": command_prepare_backends,
     "tracks": command_tracks,
@@ -457,7 +608,9 @@ def run_cli(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except WeightsError as exc:
-        print(f"match-inspector: {exc} Meanwhile, --matcher sift needs no weights.", file=sys.stderr)
+        offline, _ = default_matcher(MatchOptions())
+        offline = offline if offline != "eloftr" else "xfeat"
+        print(f"match-inspector: {exc} Meanwhile, --matcher {offline} needs no download.", file=sys.stderr)
     except UserError as exc:
         text = str(exc)
         print(text if text.startswith("match-inspector") else f"match-inspector: {text}", file=sys.stderr)

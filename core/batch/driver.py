@@ -75,7 +75,8 @@ def fit_geometry(result: MatchResult, threshold: float, options: GeometryOptions
 def match_job(job: PairJob, settings: BatchSettings) -> PairOutcome:
     """One pair's match file. A pair whose images cannot be read fails alone; weights and option problems raise and
     stop the batch (every pair would fail the same way)."""
-    from core.matchers.match import match_pair  # the model loads once per process and stays cached there
+    # The model loads once per process and stays cached there; so do a detector-based matcher's features of each image
+    from core.matchers.match import FEATURES, match_pair
 
     path0, path1 = settings.images / job.name0, settings.images / job.name1
     output = settings.output
@@ -84,7 +85,7 @@ def match_job(job: PairJob, settings: BatchSettings) -> PairOutcome:
         image1 = load_image(path1, apply_exif=output.apply_exif)
     except ImageLoadError as exc:
         return PairOutcome(job, None, str(exc))
-    result = match_pair(image0, image1, output.match)
+    result = match_pair(image0, image1, output.match, cache=FEATURES)
     match_file = build_match_file(
         result,
         (job.name0, job.name1),

@@ -77,13 +77,22 @@ def write_lists(out: Path, written: Sequence[PairJob], failures: Sequence[tuple[
     _write_text(out / FAILED_PAIRS, failed)
 
 
+def is_detector_based(provenance: dict[str, Any]) -> bool:
+    """The pair file was made by a detector-based matcher (all of a batch's files are made with the same options)."""
+    from core.matchers.registry import DETECTOR_BASED
+
+    return str(dict(provenance.get("options") or {}).get("matcher", "")) in DETECTOR_BASED
+
+
 def write_collection(jobs: Sequence[PairJob], out: Path, fmt: str) -> None:
     """hloc/COLMAP files from the pair outputs, in the stored pixel frame those tools read."""
     from core.formats.hloc import PairMatches
 
     pairs, sizes = [], {}
+    detector_based = False
     for job in jobs:
         data = read_matches(pair_path(out, job, fmt))
+        detector_based = is_detector_based(data.provenance)
         kpts = []
         for side, (keypoints, name) in enumerate(((data.kpts0, job.name0), (data.kpts1, job.name1))):
             orientation = int(data.provenance.get(f"image{side}_exif_orientation", 1))
@@ -95,10 +104,10 @@ def write_collection(jobs: Sequence[PairJob], out: Path, fmt: str) -> None:
         if fmt == "hloc":
             from core.formats.hloc import write_hloc
 
-            write_hloc(pairs, out / "features.h5", out / "matches.h5", sizes)
+            write_hloc(pairs, out / "features.h5", out / "matches.h5", sizes, detector_based)
         else:
             from core.formats.colmap import write_colmap
 
-            write_colmap(pairs, out / "database.db", sizes)
+            write_colmap(pairs, out / "database.db", sizes, detector_based)
     except OSError as exc:
         raise ExportError(f"cannot write the {fmt} files in {out}: {exc.strerror or exc}") from exc

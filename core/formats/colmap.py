@@ -2,7 +2,8 @@
 
 One SIMPLE_RADIAL camera per image with a default focal length (1.2 x the long side), as COLMAP's feature import
 does without EXIF, sized like the stored pixels COLMAP reads (it ignores EXIF orientation). Keypoints come in that
-stored frame, merged per image and made one-to-one exactly as for hloc (`hloc_export.merge_keypoints`). COLMAP puts
+stored frame, merged per image (semi-dense ones; a detector's are kept as detected) and made one-to-one exactly as
+for hloc (`hloc.merge_keypoints`). COLMAP puts
 the origin at the top-left image corner, so keypoints get +0.5 px. Two-view geometries are left for COLMAP's own
 verification (`colmap matches_importer` / `pycolmap.verify_matches`).
 """
@@ -48,9 +49,11 @@ def write_colmap(
     pairs: Sequence[PairMatches],
     database_path: str | Path,
     image_sizes: dict[str, tuple[int, int]],
+    detector_based: bool = False,
 ) -> None:
-    """image_sizes: name -> (height, width) of the stored pixels. Raises OSError."""
-    keypoints_of, merged = merge_keypoints(pairs)
+    """image_sizes: name -> (height, width) of the stored pixels; detector_based: a detector's keypoints, kept as
+    detected (hloc.merge_keypoints). Raises OSError."""
+    keypoints_of, merged = merge_keypoints(pairs, detector_based)
 
     def write(tmp: Path) -> None:
         tmp.unlink(missing_ok=True)

@@ -1,11 +1,12 @@
 """hloc's dense-matcher layout: features.h5 (per-image keypoints) and matches.h5 (per-pair matches).
 
 Keypoints come in the stored pixel frame of each file (the frame hloc reads: it ignores EXIF orientation), pixel
-centres at integers like hloc. As hloc's `match_dense` does, the semi-dense keypoints of every pair are merged per
-image on hloc's grid (cell index `round((x + 0.5) / CELL_PX)`, its `to_cpts` with cells of 1 px), so tracks can form
-across pairs; a merged keypoint keeps the position of the best-scoring keypoint in its cell. Matches are then made
-one-to-one the way hloc's `get_unique_matches` does: a match stays only if it has the best score of all matches on its
-image-0 keypoint and of all matches on its image-1 keypoint.
+centres at integers like hloc. A detector-based matcher's keypoints are written as detected, one list per image shared
+by its pairs (hloc's extract/match layout). As hloc's `match_dense` does, the semi-dense keypoints of every pair are
+merged per image on hloc's grid (cell index `round((x + 0.5) / CELL_PX)`, its `to_cpts` with cells of 1 px), so tracks
+can form across pairs; a merged keypoint keeps the position of the best-scoring keypoint in its cell. Matches are then
+made one-to-one the way hloc's `get_unique_matches` does: a match stays only if it has the best score of all matches
+on its image-0 keypoint and of all matches on its image-1 keypoint.
 
 Each pair's group in matches.h5 (named by hloc's `names_to_pair`, "name0/name1" with "/" in names replaced by "-")
 holds `matches0` (index into image 1's keypoints, -1 for none) and `matching_scores0`, plus the raw `keypoints0`,
@@ -68,8 +69,18 @@ def unique_matches(matches: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray,
     return matches[keep], scores[keep]
 
 
-def merge_keypoints(pairs: Sequence[PairMatches]) -> tuple[dict[str, np.ndarray], list[MergedPair]]:
-    """Per-image merged keypoints (name -> (K, 2) float32), and each pair's one-to-one matches into them."""
+def exact_cells(keypoints: np.ndarray) -> np.ndarray:
+    """Each keypoint's own position as its key: a detector's keypoints of one image are the same floats in every pair
+    (one detection per image), so this rebuilds the detector's keypoint list and never merges two of them."""
+    return np.ascontiguousarray(keypoints, np.float32).view(np.int32).reshape(-1, 2)
+
+
+def merge_keypoints(
+    pairs: Sequence[PairMatches], detector_based: bool = False
+) -> tuple[dict[str, np.ndarray], list[MergedPair]]:
+    """Per-image merged keypoints (name -> (K, 2) float32), and each pair's one-to-one matches into them. Semi-dense
+    keypoints are merged on hloc's grid; a detector's (`detector_based`) are kept as detected, one list per image."""
+    key_of = exact_cells if detector_based else grid_cells
     cells_of: dict[str, dict[tuple[int, int], int]] = {}
     best: dict[str, list[tuple[float, float, float]]] = {}  # per merged keypoint: (score, x, y) of its best member
     ids_per_pair = []
@@ -79,7 +90,7 @@ def merge_keypoints(pairs: Sequence[PairMatches]) -> tuple[dict[str, np.ndarray]
             cells = cells_of.setdefault(name, {})
             members = best.setdefault(name, [])
             image_ids = np.empty(len(points), np.int64)
-            for row, (cell, point, score) in enumerate(zip(grid_cells(points), points, pair.scores)):
+            for row, (cell, point, score) in enumerate(zip(key_of(points), points, pair.scores)):
                 key = (int(cell[0]), int(cell[1]))
                 index = cells.get(key)
                 if index is None:
@@ -103,11 +114,13 @@ def write_hloc(
     features_path: str | Path,
     matches_path: str | Path,
     image_sizes: dict[str, tuple[int, int]],
+    detector_based: bool = False,
 ) -> None:
-    """image_sizes: name -> (height, width) of the stored pixels. Raises OSError."""
+    """image_sizes: name -> (height, width) of the stored pixels; detector_based: see merge_keypoints. Raises
+    OSError."""
     import h5py
 
-    keypoints, merged = merge_keypoints(pairs)
+    keypoints, merged = merge_keypoints(pairs, detector_based)
 
     def features(tmp: Path) -> None:
         with h5py.File(tmp, "w") as handle:

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from core.analysis.geometry import GeometryOptions
-from core.matchers.sift import MAX_SIDE as SIFT_MAX_SIDE
 from core.types import MatchOptions
 
 # MatchOptions fields that change how a run goes, not which matches it writes (float rounding aside).
@@ -22,10 +21,14 @@ class OutputSettings:
     apply_exif: bool  # match the upright images (EXIF orientation applied) or the stored pixels
 
     def record(self) -> dict[str, Any]:
-        """JSON-ready: every field that decides the output, as it ran. SIFT runs no model, so none of the model's
-        options are recorded for it; it records the size it really matches at instead."""
-        if self.match.matcher == "sift":
-            matcher: dict[str, Any] = {"matcher": "sift", "max_side": SIFT_MAX_SIDE}
+        """JSON-ready: every field that decides the output, as it ran. The EfficientLoFTR model's options are
+        recorded for it only; the other matchers decide their output by their name and the detection size."""
+        if self.match.matcher != "eloftr":
+            matcher: dict[str, Any] = {
+                "matcher": self.match.matcher,
+                "long_side": self.match.long_side,
+                "size": _json_ready(self.match.size),
+            }
         else:
             matcher = {
                 field.name: _json_ready(getattr(self.match, field.name))

@@ -42,7 +42,7 @@ class RunController(QObject):
         if not model.has_pair:
             self.feedback.error("Load two images first (drop them here or File ▸ Open pair…).")
             return
-        self.request_id += 1
+        self.request_id = self.worker.new_request_id()
         options = model.match_options
         self.pending = (self.request_id, model.pair_version, options)
         self.cancelling, self.percent = False, 0

@@ -31,6 +31,7 @@ from core.types import MatchOptions, MatchResult
 
 from .comparison import ComparisonState, RunA
 from .geometry_state import GeometryFit, GeometryState
+from .matcher_comparison import MatcherComparison
 from .result_state import ResultState
 from .selection import Region, SelectionState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
@@ -79,6 +80,7 @@ class InspectionModel:
         self.geometry_options_changed = self.geo.options_changed
         self.geometry_changed = self.geo.changed
         self.ab = ComparisonState()  # run A and its counterparts in the result on screen (run B)
+        self.matchers = MatcherComparison()  # several matchers on the pair: the ticked ones, their runs, the table
         self.run_a_changed = self.ab.run_a_changed
         self.comparison_changed = self.ab.comparison_changed
         self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
@@ -96,11 +98,11 @@ class InspectionModel:
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
-        for state in (self.res, self.ab, self.geo, self.sel):
+        for state in (self.res, self.ab, self.geo, self.sel, self.matchers):
             for name in dir(type(state)):
                 if isinstance(getattr(type(state), name, None), Signal):
                     getattr(state, name).disconnect()
-        for part in (self.image_options, self.export_options, self.display, self.view):
+        for part in (self.image_options, self.export_options, self.display, self.view, self.matchers.choice):
             part.events.disconnect()
 
     # --- pair ---------------------------------------------------------------------------------------------
@@ -117,6 +119,7 @@ class InspectionModel:
         self._clear_result()
         self.ab.run_a = None
         self.ab.set_counterparts(None, None)
+        self.matchers.clear()
         self.pair_changed.emit()
         self.run_a_changed.emit()
 
@@ -546,6 +549,18 @@ class InspectionModel:
     def keep_as_a(self, label: str = "kept run") -> None:
         if self.result is not None:
             self.ab.set_run_a(RunA(label, self.result, self.threshold, self.result_id, kept=True))
+
+    def show_ab(
+        self, label_a: str, result_a: MatchResult, result_b: MatchResult, pair_version: int, options_b: MatchOptions
+    ) -> bool:
+        """Two results on this pair as A/B: B on screen, A kept for comparison at the current threshold, lines
+        coloured shared / gained / lost. False (nothing changes) when they were made for another pair."""
+        if pair_version != self.pair_version or not self.has_pair:
+            return False
+        self.ab.run_a = RunA(label_a, result_a, self.threshold, self.res.reserve_id(), kept=True)
+        self.set_result(result_b, pair_version, options_b)
+        self.display.color_mode = "compare"
+        return True
 
     def set_run_a(self, run_a: RunA | None) -> None:
         """Restore a run A (sessions)."""

@@ -268,7 +268,14 @@ def test_sift_records_what_ran_and_refuses_model_options(images, pairs_file, tmp
     out = tmp_path / "out"
     assert run_cli(_batch_argv(pairs_file, images, out, "--matcher", "sift", "--resize", "320")) == 0
     options = read_matches(next((out / "pairs").iterdir())).provenance["options"]
-    assert options == {"matcher": "sift", "max_side": 1600, "threshold": 0.2, "geometry": None, "exif": True}
+    assert options == {
+        "matcher": "sift",
+        "long_side": 320,
+        "size": None,
+        "threshold": 0.2,
+        "geometry": None,
+        "exif": True,
+    }
     capsys.readouterr()
     for flag in (["--backend", "onnxruntime"], ["--onnx", "model.onnx"]):
         assert run_cli(_batch_argv(pairs_file, images, out, "--matcher", "sift", *flag)) == 2

