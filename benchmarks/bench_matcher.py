@@ -13,19 +13,25 @@ plus fp16 on CUDA) is reported separately with its deviation from our fp32 resul
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from common import ROOT, machine, median_time  # also flushes float32 denormals
 
 IMPLEMENTATIONS = ("ours", "original", "transformers")
+# full, or opt (the coarse softmax skipped: the original's skip_softmax; transformers has no such variant). An
+# environment variable, so the memory probes' subprocesses run the same variant.
+VARIANT = os.environ.get("BENCH_MATCHER_VARIANT", "full")
 # Our ONNX export in these runtimes on the CPU: fp32, and OpenVINO's bf16 (CPUs with bf16 instructions).
 BACKENDS = ("onnxruntime", "openvino", "openvino-bf16")
 
@@ -46,12 +52,20 @@ class Setup:
     images: tuple
 
 
-def _pair(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.cache
+def _rgb_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     from core.analysis.synthetic import random_homography, textured_scene, warp
-    from tests.reference import gray_tensor
 
     scene = textured_scene(height, width, 3)
-    return gray_tensor(scene), gray_tensor(warp(scene, random_homography(height, width, 5, 0.04)))
+    return scene, warp(scene, random_homography(height, width, 5, 0.04))
+
+
+def _pair(width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gray inputs of the model runners; the "auto" runner starts from the RGB images they come from."""
+    from tests.reference import gray_tensor
+
+    rgb0, rgb1 = _rgb_pair(width, height)
+    return gray_tensor(rgb0), gray_tensor(rgb1)
 
 
 def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, weights: str | None = None) -> dict:
@@ -69,10 +83,10 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
         state = torch.load(weights, weights_only=True)
     runners = {}
     if "ours" in names:
-        from core.model import EfficientLoFTRForKeypointMatching
+        from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
         from core.model.weights import load_weights_into
 
-        ours = EfficientLoFTRForKeypointMatching()
+        ours = EfficientLoFTRForKeypointMatching(EfficientLoFTRConfig.opt() if VARIANT == "opt" else None)
         load_weights_into(ours, state, "reference")
         ours = ours.optimize_for_inference().to(device)
         ours.coarse_threshold = threshold
@@ -96,7 +110,9 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
     if "original" in names:
         from efficientloftr_inference import reparameter
 
-        reference = LoFTR(full_config(coarse_threshold=threshold)).eval()
+        config = full_config(coarse_threshold=threshold)
+        config["match_coarse"]["skip_softmax"] = VARIANT == "opt"
+        reference = LoFTR(config).eval()
         reference.load_state_dict(dict(state))
         original = reparameter(reference).to(device)  # the original's own inference set-up (fused RepVGG)
 
@@ -130,34 +146,45 @@ def build(names: tuple[str, ...], device: str = "cpu", threshold: float = 0.2, w
         runners["transformers"] = run_transformers
     for backend in (name for name in names if name in BACKENDS):
         runners[backend] = _backend_runner(backend, state, threshold, weights)
+    if "auto" in names:
+        runners["auto"] = _auto_runner(state, threshold, weights)
     return runners
 
 
 ONE_TIME_COSTS: dict[str, float] = {}  # seconds: "export", and "compile <backend>"
 
 
-def _backend_runner(name: str, state: dict, threshold: float, weights: str | None) -> object:
-    """Our model exported to ONNX (once per weights file, beside it) and compiled for `name` (backend[-precision])."""
-    import logging
-    import time
-    from pathlib import Path
-
-    from core.matchers.backends import compile_onnx
-
-    for noisy in ("onnxscript", "onnx_ir"):  # the exporter's passes log every step at INFO
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    from core.matchers.onnx_export import export_onnx
+def _weights_folder(state: dict, weights: str | None) -> Path:
+    """Our model folder for the benchmark's weights (made once, beside the weights file)."""
     from core.model import EfficientLoFTRForKeypointMatching
     from core.model.weights import load_weights_into, save_pretrained
 
     folder = Path(weights or tempfile.mkdtemp()).with_suffix(".model")
-    onnx_path = folder / "eloftr.onnx"
-    if not onnx_path.exists():
+    if not (folder / "model.safetensors").exists():
         model = EfficientLoFTRForKeypointMatching()
         load_weights_into(model, state, "reference")
         save_pretrained(model, model.config, folder)
+    return folder
+
+
+def _backend_runner(name: str, state: dict, threshold: float, weights: str | None) -> object:
+    """Our model exported to ONNX (once per weights file, beside it) and compiled for `name` (backend[-precision]),
+    then the matching after the graph, as the app runs it."""
+    import logging
+    import time
+
+    from core.matchers.backends import compile_onnx
+    from core.matchers.eloftr import run_compiled
+
+    for noisy in ("onnxscript", "onnx_ir"):  # the exporter's passes log every step at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from core.matchers.onnx_export import export_onnx
+
+    folder = _weights_folder(state, weights)
+    onnx_path = folder / f"eloftr-{VARIANT}.onnx"
+    if not onnx_path.exists():
         started = time.perf_counter()
-        export_onnx(str(folder), "full", onnx_path)
+        export_onnx(str(folder), VARIANT, onnx_path)
         ONE_TIME_COSTS["export"] = time.perf_counter() - started
     backend, _, precision = name.partition("-")
     started = time.perf_counter()
@@ -165,9 +192,49 @@ def _backend_runner(name: str, state: dict, threshold: float, weights: str | Non
     ONE_TIME_COSTS[f"compile {name}"] = time.perf_counter() - started
 
     def run_backend(a: torch.Tensor, b: torch.Tensor) -> tuple:
-        return compiled.run(a[0, 0].numpy(), b[0, 0].numpy(), threshold)
+        out = run_compiled(compiled, [a[0, 0].numpy(), b[0, 0].numpy()], threshold)
+        valid = out.matches[0, 0] >= 0
+        return tuple(t.numpy() for t in (*out.pixel_keypoints[0, :, valid], out.matching_scores[0, 0][valid]))
 
     return run_backend
+
+
+def _auto_runner(state: dict, threshold: float, weights: str | None) -> object:
+    """What `match` and `batch` run with no backend flag: match_pair with --backend auto on the RGB images, once
+    `prepare-backends` has left its verdict (in the benchmark's own cache folder; its cost is a one-time cost)."""
+    import time
+
+    from core.matchers.backend_choice import choose_backend, prepare_backends
+    from core.matchers.match import match_pair
+    from core.types import MatchOptions
+
+    folder = _weights_folder(state, weights)
+    os.environ.setdefault("MATCH_INSPECTOR_CACHE_DIR", str(folder.with_suffix(".cache")))  # memory probes inherit it
+
+    def options(a: torch.Tensor) -> MatchOptions:
+        size = (a.shape[-1], a.shape[-2])
+        return MatchOptions(weights=str(folder), size=size, variant=VARIANT, internal_threshold=threshold)
+
+    started = time.perf_counter()
+    prepared = MatchOptions(weights=str(folder), variant=VARIANT, internal_threshold=threshold)
+    choice = choose_backend(prepared)
+    if choice.preparable:  # once per benchmark: the memory probes' processes find its verdict
+        choice = prepare_backends(prepared)
+        ONE_TIME_COSTS["prepare-backends (export + probe)"] = time.perf_counter() - started
+    AUTO_CHOICE.append(f"{choice.backend}: {choice.reason}")
+    warm = torch.zeros(1, 1, 96, 128)
+    match_pair(*_rgb_pair(128, 96), options(warm))  # loads (or compiles) the model, as the other runners' set-up does
+
+    def run_auto(a: torch.Tensor, b: torch.Tensor) -> tuple:
+        result = match_pair(*_rgb_pair(a.shape[-1], a.shape[-2]), options(a))
+        cells = np.rint(result.kpts0 / 8)  # a fine keypoint lies within 3.5 px of its coarse cell's corner
+        order = np.lexsort((cells[:, 0], cells[:, 1]))  # the others' order: by image-0 cell
+        return result.kpts0[order], result.kpts1[order], result.scores[order]
+
+    return run_auto
+
+
+AUTO_CHOICE: list[str] = []
 
 
 def keypoint_difference(result: tuple, reference: tuple) -> str:
@@ -257,22 +324,34 @@ def main() -> None:
     )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
+        "--no-auto",
+        action="store_true",
+        help="leave out 'auto': match_pair with no backend flag, as match and batch run (after prepare-backends)",
+    )
+    parser.add_argument(
         "--backends",
         nargs="*",
         default=available_backends(),
         choices=BACKENDS,
         help="ONNX runtimes to add (default: those installed; openvino-bf16 where the CPU has bf16); CPU only",
     )
+    parser.add_argument("--variant", choices=["full", "opt"], default="full")
     args = parser.parse_args()
-    print(f"machine: {machine()}; device {args.device}; coarse threshold {args.threshold}")
+    global VARIANT
+    VARIANT = os.environ["BENCH_MATCHER_VARIANT"] = args.variant
+    print(f"machine: {machine()}; device {args.device}; variant {VARIANT}; coarse threshold {args.threshold}")
     from tests.reference import calibrated_reference, reference_state_dict
 
     weights = tempfile.NamedTemporaryFile(suffix=".pt", delete=False).name
     torch.save(reference_state_dict(calibrated_reference(seed=0)), weights)
     backends = args.backends if args.device == "cpu" else []
-    runners = build(IMPLEMENTATIONS + tuple(backends), args.device, args.threshold, weights)
+    default_path = ("auto",) if args.device == "cpu" and not args.no_auto else ()
+    implementations = IMPLEMENTATIONS if VARIANT == "full" else ("ours", "original")
+    runners = build(implementations + tuple(backends) + default_path, args.device, args.threshold, weights)
     for name, seconds in ONE_TIME_COSTS.items():
         print(f"one-time {name}: {seconds:.1f} s")
+    if AUTO_CHOICE:
+        print(f"auto (the default of match and batch) runs {AUTO_CHOICE[0]}")
     report = []
     for size in args.sizes:
         width, height = (int(v) for v in size.split("x"))
@@ -293,25 +372,27 @@ def main() -> None:
             line = f"  {name:13s} {median[name]:6.2f} s"
             if memory:
                 line += f"  peak +{memory[name]:7.0f} MB"
-            if name in BACKENDS:
+            if name in BACKENDS or name == "auto":
                 line += f"  vs ours (torch fp32): {keypoint_difference(results[name], results['ours'])}"
             elif name != "original":
                 line += f"  max keypoint diff to original: {keypoint_difference(results[name], results['original'])}"
             print(line)
         print(
-            f"  speed: ours is {median['original'] / median['ours']:.2f}x the original, "
-            f"{median['transformers'] / median['ours']:.2f}x transformers"
+            f"  speed: ours is {median['original'] / median['ours']:.2f}x the original"
+            + (f", {median['transformers'] / median['ours']:.2f}x transformers" if "transformers" in runners else "")
         )
-        for backend in backends:
+        for backend in (*backends, *default_path):
             print(
                 f"  speed: {backend} is {median['original'] / median[backend]:.2f}x the original, "
                 f"{median['ours'] / median[backend]:.2f}x ours (torch fp32)"
             )
+        if memory and default_path:
+            print(f"  memory: auto peaks at {memory['auto'] / memory['ours']:.2f}x ours (torch fp32)")
         if memory:
-            print(
-                f"  memory: ours uses {memory['ours'] / memory['original']:.2f}x the original's peak growth, "
-                f"{memory['ours'] / memory['transformers']:.2f}x transformers'"
-            )
+            versus = ""
+            if "transformers" in memory:
+                versus = f", {memory['ours'] / memory['transformers']:.2f}x transformers'"
+            print(f"  memory: ours uses {memory['ours'] / memory['original']:.2f}x the original's peak growth{versus}")
         row = {
             "size": size,
             "threshold": args.threshold,

@@ -1,11 +1,14 @@
-"""Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs.
+"""Headless matching: `match-inspector match` for one pair, `match-inspector batch` for a list of pairs,
+`match-inspector compare` for several matchers side by side on one pair; `match-inspector tracks` reports the tracks
+across a matching run (lengths, conflicts, what a COLMAP model made of them).
 
 Both run the matcher in worker processes (core.matchers.worker_process), so a crash in its native code ends a worker,
 not the command: `match` reports it, a batch lists the pair as failed and goes on.
 
 Exit codes: 0 done; 2 bad input or usage (one line on stderr, no traceback); 1 internal error (one line on stderr,
 the traceback appended to the error log it names), or a matcher process that died (one line saying how);
-130 interrupted by Ctrl+C (a batch first writes what is done).
+130 interrupted by Ctrl+C (a batch first writes what is done). `compare` exits 0 when at least one matcher ran (the
+others' reasons are in its table), 2 when none could.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -31,6 +35,7 @@ from core.formats.user_folders import error_log_path
 from core.matchers.output_settings import OutputSettings
 from core.matchers.registry import default_matcher, matcher_specs, require_available
 from core.matchers.worker_process import run_in_worker
+from core.tracks.options import TrackOptions
 from core.types import (
     DEFAULT_DISPLAY_THRESHOLD,
     DEFAULT_INTERNAL_THRESHOLD,
@@ -106,7 +111,8 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=get_args(Backend),
         default=defaults.backend,
-        help="run the model in PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (extras [onnx] / [openvino])",
+        help="auto (default): the fastest installed backend checked to give PyTorch's matches (see prepare-backends); "
+        "or the model in PyTorch, or its ONNX export in ONNX Runtime / OpenVINO (extras [onnx] / [openvino])",
     )
     parser.add_argument("--onnx", help="exported model to run (default: export once into the cache)")
     parser.add_argument(
@@ -158,11 +164,36 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--address", help="Ray cluster to join, e.g. HEAD:6379 (default: start Ray on this machine)")
     batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each Ray worker holds (default 0)")
     _model_arguments(batch)
+    _compare_arguments(commands.add_parser("compare", help="several matchers side by side on one pair"))
     commands.add_parser("matchers", help="list the matchers, whether each can run here and why not")
+    tracks = commands.add_parser("tracks", help="tracks across a matching run: lengths, conflicts, triangulation")
+    tracks.add_argument("run", help="COLMAP database, hloc matches.h5, or a folder holding either or batch pairs/")
+    tracks.add_argument(
+        "--reference", help="COLMAP sparse model of the run (default: sparse/0 or sparse beside the run, if there)"
+    )
+    tracks.add_argument("-o", "--output", required=True, help="REPORT.json or REPORT.csv")
+    track_defaults = TrackOptions()
+    tracks.add_argument(
+        "--conflict-px",
+        type=float,
+        default=track_defaults.conflict_px,
+        help="two keypoints of one image in one track further apart are a conflict "
+        f"(default {track_defaults.conflict_px})",
+    )
     export = commands.add_parser("export-onnx", help="export the matcher to ONNX (any image size, multiples of 32)")
     export.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
     export.add_argument("--variant", choices=["full", "opt"], default="full")
     export.add_argument("-o", "--output", required=True, help="OUT.onnx")
+    prepare = commands.add_parser(
+        "prepare-backends",
+        help="export the model and check each installed backend against PyTorch once, so --backend auto can pick "
+        "the fastest (about a minute; batches of many pairs do it by themselves)",
+    )
+    defaults = MatchOptions()
+    prepare.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
+    prepare.add_argument("--variant", choices=get_args(Variant), default=defaults.variant)
+    prepare.add_argument("--precision", choices=get_args(Precision), default=defaults.precision)
+    prepare.add_argument("--low-priority", action="store_true", help="run niced (the window prepares this way)")
     return parser
 
 
@@ -178,7 +209,8 @@ def output_settings(args: argparse.Namespace) -> OutputSettings:
     matcher, _ = chosen_matcher(args)
     require_available(matcher)  # here, not in a worker after the images were read
     if matcher != "eloftr":
-        for flag, value, default in (("--backend", args.backend, "torch"), ("--onnx", args.onnx, None)):
+        model_flags = (("--backend", args.backend, MatchOptions().backend), ("--onnx", args.onnx, None))
+        for flag, value, default in model_flags:
             if value != default:
                 raise UsageError(f"{flag} runs the EfficientLoFTR model; {matcher} has none (leave {flag} out)")
     long_side, size = args.resize
@@ -252,6 +284,8 @@ def command_match(args: argparse.Namespace) -> int:
     if geometry is not None:
         line += f"; {geometry.model}: " + (f"{geometry.inlier_count} inliers" if geometry.ok else geometry.status)
     print(f"{line} -> {output}")
+    if result.info.backend and result.info.backend_reason != "asked for":
+        print(f"backend {result.info.backend}: {result.info.backend_reason}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -390,11 +424,182 @@ def command_export_onnx(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_prepare_backends(args: argparse.Namespace) -> int:
+    from core.matchers.backend_choice import prepare_and_describe
+
+    if args.low_priority and hasattr(os, "nice"):
+        os.nice(10)  # the worker inherits it: a user matching meanwhile keeps the CPU first
+    options = MatchOptions(weights=args.weights, variant=args.variant, precision=args.precision)
+    print(run_in_worker(prepare_and_describe, options))
+    return EXIT_OK
+
+
+def command_tracks(args: argparse.Namespace) -> int:
+    from core.runs.base import RunOpenError
+    from core.runs.open import open_run
+    from core.runs.reference_poses import find_model_beside
+    from core.tracks.build import build_tracks
+    from core.tracks.reconstruction import read_model
+    from core.tracks.report import REPORT_FORMATS, summary, write_report
+
+    output = Path(args.output)
+    _check_output(output, REPORT_FORMATS)
+    if not args.conflict_px >= 0:
+        raise UsageError("--conflict-px must be a distance in pixels, 0 or more")
+    options = TrackOptions(conflict_px=args.conflict_px)
+    try:
+        with open_run(args.run) as run:
+            model = Path(args.reference) if args.reference else find_model_beside(run.source)
+            points = None
+            if model is not None:
+                try:
+                    points = read_model(model)
+                except RunOpenError as exc:
+                    if args.reference:  # asked for: an error; found beside the run: the report comes without it
+                        raise
+                    print(f"match-inspector: {exc}; the report leaves the model out", file=sys.stderr)
+            built = build_tracks(run, options, points)
+            try:
+                write_report(output, run, built)
+            except OSError as exc:
+                raise ExportError(f"cannot write {output.name}: {exc.strerror or exc}") from exc
+            figures = summary(run, built)
+    except RunOpenError as exc:
+        raise UsageError(str(exc)) from None
+    lengths = figures["track_lengths"]
+    longest = max(lengths, default=0)
+    line = (
+        f"{figures['tracks']} tracks from {figures['matches']} {figures['matches_used']} matches of "
+        f"{figures['pairs']} pairs (longest {longest} images), {figures['conflicting_tracks']} conflicting; "
+        f"{figures['build_seconds']:.2f} s"
+    )
+    if figures["model"] is not None:
+        line += f"; model: {figures['registered_images']} images registered, {figures['triangulated_matches']} "
+        line += "matches triangulated"
+    print(f"{line} -> {output}")
+    return EXIT_OK
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Defaults come from MatchOptions, GeometryOptions and the registry, where each is written once."""
+    from core.matchers.registry import matcher_specs
+
+    defaults, geometry = MatchOptions(), GeometryOptions()
+    names = [spec.name for spec in matcher_specs()]
+    parser.add_argument("image0")
+    parser.add_argument("image1")
+    parser.add_argument(
+        "--matchers",
+        default=",".join(names),
+        help=f"comma-separated, from {', '.join(names)} (default: all; one that cannot run here says why)",
+    )
+    parser.add_argument("-o", "--output", help="also write the table: OUT.csv or OUT.json")
+    parser.add_argument("--weights", help="EfficientLoFTR weights: Hub id, model folder or checkpoint file")
+    parser.add_argument(
+        "--resize",
+        type=_resize,
+        default=(defaults.long_side, defaults.size),
+        metavar="LONG|WxH|full",
+        help=f"inference size for the matchers that take one (default {defaults.long_side})",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=DEFAULT_DISPLAY_THRESHOLD,
+        help=f"count matches with score >= T (default {DEFAULT_DISPLAY_THRESHOLD})",
+    )
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--geometry",
+        choices=list(get_args(GeometryModel)),
+        default=geometry.model,
+        help=f"the model fitted (MAGSAC++) to count verified inliers (default {geometry.model})",
+    )
+    parser.add_argument(
+        "--geometry-threshold",
+        type=float,
+        default=geometry.threshold_px,
+        help=f"inlier threshold in pixels (default {geometry.threshold_px})",
+    )
+    parser.add_argument("--focal", type=float, help="focal length in pixels of both images: the relative pose")
+    parser.add_argument(
+        "--reference-model",
+        help="COLMAP sparse model holding both images (by file name): their cameras and true relative pose give "
+        "each matcher's pose error (the images are then matched as stored, as COLMAP reads them)",
+    )
+    parser.add_argument("--no-exif", action="store_true", help="ignore EXIF orientation: match the stored pixels")
+
+
+def _pose_reference(args: argparse.Namespace, sizes: tuple[tuple[int, int], tuple[int, int]]) -> Any:
+    """The cameras and true relative pose the table's pose column needs, from --reference-model or --focal."""
+    from core.analysis.intrinsics import Intrinsics
+    from core.analysis.matcher_table import PoseReference
+    from core.runs.base import RunOpenError
+    from core.runs.reference_poses import load_reference_poses
+
+    names = (Path(args.image0).name, Path(args.image1).name)
+    if args.reference_model:
+        try:
+            reference = load_reference_poses(args.reference_model)
+        except RunOpenError as exc:
+            raise UsageError(str(exc)) from None
+        missing = [name for name in names if name not in reference.poses]
+        if missing:
+            raise UsageError(f"the reference model has no registered image named {', '.join(missing)}")
+        camera0, camera1 = (reference.intrinsics.get(name) for name in names)
+        if args.focal is not None:
+            camera0, camera1 = (Intrinsics.from_focal(args.focal, size) for size in sizes)
+        if camera0 is None or camera1 is None:
+            raise UsageError("the reference model's cameras have no pinhole focal length: give --focal")
+        relative = reference.relative(*names)
+        return PoseReference((camera0, camera1), relative, f"COLMAP model {args.reference_model}")
+    if args.focal is not None:
+        if not args.focal > 0:
+            raise UsageError("--focal must be a positive number of pixels")
+        cameras = [Intrinsics.from_focal(args.focal, size) for size in sizes]
+        return PoseReference((cameras[0], cameras[1]), None, f"focal length {args.focal:g} px")
+    return None
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    from core.analysis.matcher_table import TableInputs, format_table
+    from core.formats.matcher_table import TABLE_FORMATS, write_table
+    from core.matchers.registry import matcher_specs
+    from core.matchers.side_by_side import compare_matchers
+
+    known = {spec.name: spec for spec in matcher_specs()}
+    names = [name.strip() for name in args.matchers.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise UsageError(f"unknown matcher {', '.join(unknown) or '(none given)'}: choose from {', '.join(known)}")
+    if args.output:
+        _check_output(Path(args.output), TABLE_FORMATS)
+    apply_exif = not (args.no_exif or args.reference_model)
+    image0 = load_image(args.image0, apply_exif=apply_exif)
+    image1 = load_image(args.image1, apply_exif=apply_exif)
+    pose = _pose_reference(args, (image0.size, image1.size))
+    long_side, size = args.resize
+    options = MatchOptions(weights=args.weights, device=args.device, long_side=long_side, size=size)
+    options = replace(options, internal_threshold=min(options.internal_threshold, args.threshold))
+    geometry = GeometryOptions(model=args.geometry, threshold_px=args.geometry_threshold)
+    inputs = TableInputs(args.threshold, geometry, pose)
+    specs = [known[name] for name in dict.fromkeys(names)]
+    rows, results = compare_matchers(image0, image1, specs, options, inputs, run=run_in_worker)
+    print(format_table(rows))
+    if args.output:
+        write_table(args.output, rows, inputs, (str(args.image0), str(args.image1)))
+        print(f"-> {args.output}")
+    return EXIT_OK if results else EXIT_BAD_INPUT
+
+
 COMMANDS = {
     "match": command_match,
     "batch": command_batch,
+    "compare": command_compare,
     "matchers": command_matchers,
     "export-onnx": command_export_onnx,
+    "prepare-backends": command_prepare_backends,
+    "tracks": command_tracks,
 }
 
 

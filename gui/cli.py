@@ -30,15 +30,18 @@ def display_problem() -> str | None:
 
 
 # core's command line, in a process that opens no window
-HEADLESS_COMMANDS = ("match", "batch", "matchers", "export-onnx")
+HEADLESS_COMMANDS = ("match", "batch", "compare", "matchers", "export-onnx", "prepare-backends", "tracks")
 COMMANDS = (*HEADLESS_COMMANDS, "browse")
 USAGE = (
     "usage: match-inspector [IMAGE0 IMAGE1]        open the inspector window (with a pair)\n"
     "       match-inspector match IMG0 IMG1 -o OUT  match one pair headless (see: match --help)\n"
     "       match-inspector batch --pairs FILE ...  match many pairs (see: batch --help)\n"
+    "       match-inspector compare IMG0 IMG1       several matchers side by side (see: compare --help)\n"
     "       match-inspector browse RUN [--images D]  browse a COLMAP database, hloc files or batch folder\n"
     "       match-inspector matchers                list the matchers and whether each runs here\n"
     "       match-inspector export-onnx -o OUT.onnx  export the matcher to ONNX (see: export-onnx --help)\n"
+    "       match-inspector prepare-backends         check the faster backends once, for --backend auto\n"
+    "       match-inspector tracks RUN -o REPORT.json  tracks across a run: lengths, conflicts, triangulation\n"
     "       match-inspector --version"
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QPointF, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
@@ -19,17 +19,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.analysis.matcher_table import PoseReference
 from core.default_weights import DEFAULT_HUB_ID, HOW_TO_GET_WEIGHTS, hub_weights_cached, offline_mode
-from core.types import MatchOptions
+from core.matchers.registry import default_matcher, matcher_spec
+from core.types import Matcher, MatchOptions
 
 from .controllers.analysis import AnalysisController
 from .controllers.exports import ExportActions
 from .controllers.feedback import Feedback
 from .controllers.files import FileActions
+from .controllers.matcher_comparison import MatcherComparisonController
 from .controllers.matching_runs import MatchingRunDocks
 from .controllers.runs import RunController
 from .controllers.sessions import SessionIO
+from .controllers.tracks import TrackDocks
 from .inspection import BrowsingContext, InspectionModel
+from .inspection.tracks import TrackState
 from .message_bar import MessageBar
 from .resources import resource_path
 from .settings import CONTEXTS, has_saved, open_settings, restore_model, save_model
@@ -37,6 +42,7 @@ from .views.heatmap import DensityScale, lookup_table
 from .views.histogram import ScoreHistogram
 from .views.inspector_panel import InspectorPanel
 from .views.match_table import MatchTable
+from .views.matcher_panel import MatcherPanel
 from .views.pair_view import PairView
 from .widgets.binding import bind, bind_field
 from .widgets.controls import ControlsPanel
@@ -57,6 +63,9 @@ class MainWindow(QMainWindow):
         self.files = FileActions(self.model, self.settings, feedback)
         self.runs = RunController(self.model, feedback, match_function)
         self.analysis = AnalysisController(self.model, feedback)
+        self.matcher_comparison = MatcherComparisonController(
+            self.model, self.runs.worker, feedback, self._pose_reference
+        )
         self.exports = ExportActions(self.model, self.settings, feedback)
         self.sessions = SessionIO(self.model, self.files, self.settings, feedback)
 
@@ -92,8 +101,22 @@ class MainWindow(QMainWindow):
         self.inspector_dock = self._dock("Inspect", inspect, Qt.DockWidgetArea.RightDockWidgetArea)
         self.histogram = ScoreHistogram(self.model)
         self.histogram_dock = self._dock("Score histogram", self.histogram, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.matcher_panel = MatcherPanel(self.model)
+        self.matchers_dock = self._dock("Compare matchers", self.matcher_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.histogram_dock, self.matchers_dock)
+        self.matchers_dock.hide()  # shown on demand (Controls ▸ Compare several matchers…, View menu)
         self.matching_run = MatchingRunDocks(
             self, self.model, self.browsing, self.files, feedback, beside=self.controls_dock
+        )
+        self.tracks = TrackState()  # the browsed run's tracks: the one owner of what the track view shows
+        self.track_docks = TrackDocks(
+            self,
+            self.browsing,
+            self.tracks,
+            self.model,
+            feedback,
+            self.matching_run.shown_pair,
+            beside=self.matching_run.matrix_dock,
         )
         self.resizeDocks([self.controls_dock, self.inspector_dock], [310, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.inspector_dock, self.histogram_dock], [600, 160], Qt.Orientation.Vertical)
@@ -103,7 +126,8 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self._update_title()
-        self.weights_fallback: MatchOptions | None = None  # the user's options while SIFT stands in for missing weights
+        # the user's options while the offline default stands in for missing weights
+        self.weights_fallback: MatchOptions | None = None
         self._hint_missing_weights()
 
     # --- construction -------------------------------------------------------------------------------------
@@ -146,7 +170,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Close window", self.close, QKeySequence.StandardKey.Close)
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = self.menuBar().addMenu("&View")
-        for dock in (self.controls_dock, self.inspector_dock, self.histogram_dock):
+        for dock in (self.controls_dock, self.inspector_dock, self.histogram_dock, self.matchers_dock):
             view_menu.addAction(dock.toggleViewAction())
         self._action(view_menu, "Only the pair (hide panels)", self.toggle_panels, "Ctrl+Shift+F")
         self._action(view_menu, "Fit to window", self.view.fit, "Ctrl+0")
@@ -181,7 +205,12 @@ class MainWindow(QMainWindow):
         controls.runRequested.connect(self.runs.run)
         controls.cancelRequested.connect(self.runs.cancel)
         self.runs.progressChanged.connect(self._progress)
-        self.runs.weightsMissing.connect(lambda text: self.report_error(text, "Use SIFT baseline", self.use_sift))
+        self.runs.weightsMissing.connect(self._offer_offline_default)
+        panel, comparison = self.matcher_panel, self.matcher_comparison
+        panel.runRequested.connect(comparison.run)
+        panel.cancelRequested.connect(comparison.cancel)
+        panel.abRequested.connect(comparison.show_ab)
+        controls.matchersRequested.connect(self.show_matcher_panel)
         self.files.recentChanged.connect(self._refresh_recent_menu)
         self.matching_run.rematchRequested.connect(self.runs.run)
         self.browsing.events.mode.connect(self._context_changed)
@@ -213,9 +242,42 @@ class MainWindow(QMainWindow):
     def toggle_exif(self, checked: bool) -> None:
         self.files.set_apply_exif(checked, then=self._run_if_pair)
 
-    def use_sift(self) -> None:
-        self.model.set_match_options(replace(self.model.match_options, matcher="sift"))
+    def show_matcher_panel(self) -> None:
+        self.matchers_dock.show()
+        self.matchers_dock.raise_()
+
+    def offline_default(self) -> tuple[str, str, str]:
+        """(name, label, why) of the matcher to use when EfficientLoFTR cannot run (core.matchers.registry)."""
+        name, why = default_matcher(self.model.match_options)
+        return name, matcher_spec(name).label, why
+
+    def use_offline_default(self) -> None:
+        name, _, _ = self.offline_default()
+        self.model.set_match_options(replace(self.model.match_options, matcher=cast(Matcher, name)))
         self.runs.run()
+
+    def _offer_offline_default(self, message: str) -> None:
+        _, label, _ = self.offline_default()
+        self.report_error(message, f"Use {label}", self.use_offline_default)
+
+    def _pose_reference(self) -> PoseReference | None:
+        """The cameras and true relative pose of the pair on screen, where the browsed run knows them: the cameras of
+        the reference model beside the run (calibrated), else the run's own."""
+        pair = self.matching_run.pair
+        if self.browsing.mode != "browse" or pair is None or not self.model.has_pair:
+            return None
+        if tuple(str(p) for p in pair.image_paths) != self.model.paths():
+            return None  # the images on screen are not the browsed pair's
+        reference = self.browsing.reference
+        known = [reference.intrinsics.get(name) for name in pair.names] if reference is not None else [None, None]
+        camera0, camera1 = (k or own for k, own in zip(known, pair.intrinsics))
+        if camera0 is None or camera1 is None:
+            return None
+        relative = reference.relative(*pair.names) if reference is not None else None
+        source = "the run's cameras"
+        if reference is not None and relative is not None:
+            source = f"COLMAP model {Path(reference.source).name}"
+        return PoseReference((camera0, camera1), relative, source)
 
     def is_idle(self) -> bool:
         """No decode, run, fit, comparison or picture under way (tests and scripts wait for this)."""
@@ -223,6 +285,7 @@ class MainWindow(QMainWindow):
             self.files.busy
             or self.runs.pending is not None
             or self.analysis.busy
+            or self.matcher_comparison.busy
             or self.exports.busy
             or self.table.refresh_pending
         )
@@ -265,19 +328,20 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
 
     def _hint_missing_weights(self) -> None:
-        """A launch in offline mode without cached EfficientLoFTR weights says so at once and matches with SIFT
-        meanwhile, instead of failing on the first run."""
+        """A launch in offline mode without cached EfficientLoFTR weights says so at once and matches with the
+        offline default (core.matchers.registry.default_matcher) meanwhile, instead of failing on the first run."""
         options = self.model.match_options
         if not self.runs.real_matcher or options.matcher != "eloftr" or not offline_mode():
             return
         repo = options.weights or DEFAULT_HUB_ID
         if Path(repo).expanduser().exists() or hub_weights_cached(repo):
             return  # a local checkpoint or folder (checked when it runs), or weights in the cache
+        name, label, _ = self.offline_default()
         self.weights_fallback = options
-        self.model.set_match_options(replace(options, matcher="sift"))
+        self.model.set_match_options(replace(options, matcher=cast(Matcher, name)))
         self.message_bar.show_message(
             f"Offline mode (HF_HUB_OFFLINE) is on and the EfficientLoFTR weights '{repo}' are not in the local "
-            "cache: matching uses the SIFT baseline meanwhile.",
+            f"cache: matching uses {label} meanwhile.",
             "How to get the weights",
             self.show_weights_help,
             sticky=True,
@@ -287,7 +351,7 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "EfficientLoFTR weights", HOW_TO_GET_WEIGHTS)
 
     def toggle_panels(self) -> None:
-        docks = (self.controls_dock, self.inspector_dock, self.histogram_dock)
+        docks = (self.controls_dock, self.inspector_dock, self.histogram_dock, self.matchers_dock)
         show = not any(dock.isVisible() for dock in docks)
         for dock in docks:
             dock.setVisible(show)
@@ -349,14 +413,17 @@ class MainWindow(QMainWindow):
         context = context or self.browsing.mode
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue(f"{CONTEXTS[context]}window/state", self.saveState())
-        fallback = self.weights_fallback  # SIFT standing in for missing weights is not the user's choice
-        stand_in = fallback is not None and self.model.match_options == replace(fallback, matcher="sift")
+        fallback = self.weights_fallback  # a matcher standing in for missing weights is not the user's choice
+        stand_in = fallback is not None and self.model.match_options == replace(
+            fallback, matcher=cast(Matcher, self.offline_default()[0])
+        )
         save_model(self.settings, self.model, context, fallback if stand_in else None)
         self.settings.sync()
 
     def shutdown(self) -> None:
         """Stop every background worker; never waits for a model stage."""
-        for part in (self.runs, self.analysis, self.exports, self.files, self.matching_run):
+        parts = (self.runs, self.analysis, self.matcher_comparison, self.exports, self.files, self.track_docks)
+        for part in (*parts, self.matching_run):
             part.shutdown()
         self.model.disconnect_all()
 

@@ -66,7 +66,7 @@ class MatchProcess:
             request_id = self._next_id
             try:
                 self._to_child.send(("match", request_id, image0, image1, options))
-                return self._wait(request_id, progress, cancelled, getattr(options, "backend", "torch"))
+                return self._wait(request_id, progress, cancelled, getattr(options, "backend", "auto"))
             except (EOFError, OSError, BrokenPipeError) as exc:
                 death = how_it_died(self._exit_code())
                 self.shutdown()
@@ -74,8 +74,9 @@ class MatchProcess:
 
     def _wait(self, request_id: int, progress: Any, cancelled: Any, backend: str) -> Any:
         assert self._to_child is not None and self._from_child is not None
-        # An exported graph runs in one call that nothing interrupts: cancelling it ends the process at once.
-        grace = CANCEL_GRACE_SECONDS if backend == "torch" else 0.0
+        # An exported graph runs its networks in one call that nothing interrupts: cancelling a backend chosen by
+        # name ends the process at once; auto may be running either, so it gets PyTorch's grace.
+        grace = CANCEL_GRACE_SECONDS if backend in ("torch", "auto") else 0.0
         cancel_sent: float | None = None  # when the cancel went to the child
         while True:
             if cancel_sent is None and cancelled is not None and cancelled():
@@ -83,7 +84,8 @@ class MatchProcess:
                 cancel_sent = time.perf_counter()
             if cancel_sent is not None and time.perf_counter() - cancel_sent >= grace:
                 self.shutdown(wait=False)
-                why = f"the {backend} backend cannot stop midway" if backend != "torch" else "it was inside a long step"
+                stoppable = backend in ("torch", "auto")
+                why = "it was inside a long step" if stoppable else f"the {backend} backend cannot stop midway"
                 raise MatchCancelled(f"{why}: the matcher process was ended, the next run loads the model again")
             if not self._from_child.poll(POLL_SECONDS):
                 if not self._alive():

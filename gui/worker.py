@@ -50,8 +50,15 @@ class MatchWorker(QObject):
         self._current: _Job | None = None
         self._latest: _Job | None = None  # most recently submitted, possibly not started yet
         self._lock = threading.Lock()
+        self._next_id = 0
         self._thread = threading.Thread(target=self._run, name="match-worker", daemon=True)
         self._thread.start()
+
+    def new_request_id(self) -> int:
+        """An id no other request on this worker has: every controller that submits here takes its ids from it and
+        answers only to its own."""
+        self._next_id += 1
+        return self._next_id
 
     def submit(self, request_id: int, image0: Any, image1: Any, options: Any) -> None:
         """Queue a run; the running one (if any) is cancelled and queued-but-unstarted ones are dropped."""

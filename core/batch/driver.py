@@ -159,6 +159,12 @@ def run_batch(
         file=sys.stderr,
         dynamic_ncols=True,
     )
+    if todo and settings.output.match.matcher == "eloftr" and settings.output.match.backend == "auto":
+        from core.matchers.backend_choice import prepare_for_batch
+        from core.matchers.worker_process import run_in_worker
+
+        # In a worker: the driver never imports torch. The workers then each choose from the verdict it left.
+        print(f"match-inspector: {run_in_worker(prepare_for_batch, settings.output.match, len(todo))}", file=sys.stderr)
     outcomes = executor.run(todo, settings)
     try:
         for outcome in outcomes:

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 Layout = Literal["side", "stacked"]
 LayoutChoice = Literal["auto", "side", "stacked"]
-ColorMode = Literal["confidence", "inlier", "residual", "compare", "stored", "pose"]
+ColorMode = Literal["confidence", "inlier", "residual", "compare", "stored", "pose", "model"]
 Color = tuple[int, int, int]
 GAP_PX = 8
 GRADIENT_LEVELS = 32
@@ -81,6 +81,7 @@ def line_colors(
     threshold_px: float = 3.0,
     shared: np.ndarray | None = None,
     stored_inliers: np.ndarray | None = None,
+    triangulated: np.ndarray | None = None,
 ) -> LineColors:
     """The colour of every match line for a colour mode; arrays cover all N matches of the result.
 
@@ -93,6 +94,11 @@ def line_colors(
     if mode == "stored" and stored_inliers is not None:
         legend = LegendSpec("stored verification", "swatches", (INLIER_COLOR, OUTLIER_COLOR), ("inlier", "outlier"))
         return LineColors(np.array([INLIER_COLOR, OUTLIER_COLOR], np.uint8), (~stored_inliers).astype(np.int16), legend)
+    if mode == "model" and triangulated is not None:
+        legend = LegendSpec(
+            "COLMAP model (tracks)", "swatches", (INLIER_COLOR, NEUTRAL_COLOR), ("one 3D point", "not triangulated")
+        )
+        return LineColors(np.array([INLIER_COLOR, NEUTRAL_COLOR], np.uint8), (~triangulated).astype(np.int16), legend)
     if mode in ("residual", "pose") and residuals is not None:
         scale = np.nan_to_num(np.asarray(residuals, np.float64), nan=np.inf) / max(2 * threshold_px, 1e-9)
         legend = LegendSpec(
@@ -117,6 +123,7 @@ def line_colors(
             "compare": "no run A",
             "stored": "no stored verification",
             "pose": "no relative pose (intrinsics needed)",
+            "model": "no COLMAP model beside the run (or its tracks not built yet)",
         }[mode]
         legend = LegendSpec(missing, "swatches", (NEUTRAL_COLOR,), (missing,))
         return LineColors(np.array([NEUTRAL_COLOR], np.uint8), np.zeros(n, np.int16), legend)

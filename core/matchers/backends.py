@@ -2,13 +2,19 @@
 
 The ONNX file for a weights file and variant is exported on first use into the cache folder (named by the weights'
 SHA-256 and the variant), or given by the caller (MatchOptions.onnx_model) and then checked against the weights and
-variant. Each backend returns, like the torch path, keypoints in model-input pixels and scores, best-first order
-left to the caller.
+variant. Each backend returns the feature maps the graph ends at; core.model.efficientloftr.match_feature_maps
+turns them into matches exactly as the PyTorch path does.
+
+Memory: the coarse matching after the graph needs one confidence matrix (600 MB at 1024x768), so the runtimes give
+their working memory back after each run instead of keeping it for the next (ONNX Runtime without its arena plus
+malloc_trim, OpenVINO's release_memory); otherwise their peak and the matrix would add up.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +26,15 @@ import numpy as np
 from core.errors import OptionsError
 from core.formats.files import sha256_of
 from core.formats.user_folders import cache_dir
-from core.matchers.onnx_export import FORMAT_VERSION, OnnxModelError, check_onnx_matches, export_onnx
+from core.matchers.onnx_export import (
+    FORMAT_VERSION,
+    INPUT_NAMES,
+    OnnxModelError,
+    check_onnx_matches,
+    export_onnx,
+    read_onnx_metadata,
+)
+from core.model.config import EfficientLoFTRConfig
 from core.types import MatchOptions
 
 ProgressCallback = Callable[[str, float], None]
@@ -40,12 +54,29 @@ class BackendInfo:
     execution_provider: str  # e.g. CPUExecutionProvider (ONNX Runtime), CPU (OpenVINO), cpu / cuda (torch)
 
 
+FeatureMaps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # coarse0, coarse1, fine0, fine1 (float32)
+
+
 class CompiledMatcher(Protocol):
     info: BackendInfo
+    config: EfficientLoFTRConfig  # the exported model's, for the matching after the graph
 
-    def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(H0, W0) and (H1, W1) float32 gray images -> kpts0 (N, 2), kpts1 (N, 2) in model-input pixels, scores."""
+    def features(self, gray0: np.ndarray, gray1: np.ndarray) -> FeatureMaps:
+        """(H0, W0) and (H1, W1) float32 gray images, sides multiples of 32 -> the graph's feature maps."""
         ...
+
+
+def _feeds(gray0: np.ndarray, gray1: np.ndarray) -> dict[str, np.ndarray]:
+    return dict(zip(INPUT_NAMES, (gray0[None, None], gray1[None, None])))
+
+
+def give_back_freed_memory() -> None:
+    """Return the C heap's free pages to the system (glibc only), as the runtimes free their buffers after a run."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # another C library (musl): nothing to trim
+            pass
 
 
 def missing_packages(backend: str) -> str | None:
@@ -78,7 +109,7 @@ def weights_sha256(path: Path) -> str:
 
 
 class OnnxRuntimeMatcher:
-    def __init__(self, onnx_path: Path, device: str) -> None:
+    def __init__(self, onnx_path: Path, device: str, config: EfficientLoFTRConfig) -> None:
         import onnxruntime as ort
 
         providers = ["CPUExecutionProvider"]
@@ -91,20 +122,22 @@ class OnnxRuntimeMatcher:
         options = ort.SessionOptions()
         # As torch.set_flush_denormal: float32 denormals take a slow path on CPU and do not change the matches.
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        options.enable_cpu_mem_arena = False  # see the module docstring
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own error types for broken graphs
             raise OnnxModelError(f"onnxruntime cannot load {onnx_path.name}: {str(exc).splitlines()[0]}") from exc
         self.info = BackendInfo("onnxruntime", ort.__version__, self.session.get_providers()[0])
+        self.config = config
 
-    def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        feeds = {"image0": gray0[None, None], "image1": gray1[None, None], "threshold": np.array(threshold, np.float32)}
-        kpts0, kpts1, scores = self.session.run(None, feeds)
-        return kpts0, kpts1, scores
+    def features(self, gray0: np.ndarray, gray1: np.ndarray) -> FeatureMaps:
+        coarse0, coarse1, fine0, fine1 = self.session.run(None, _feeds(gray0, gray1))
+        give_back_freed_memory()
+        return coarse0, coarse1, fine0, fine1
 
 
 class OpenVinoMatcher:
-    def __init__(self, onnx_path: Path, device: str, precision: str = "fp32") -> None:
+    def __init__(self, onnx_path: Path, device: str, config: EfficientLoFTRConfig, precision: str = "fp32") -> None:
         import openvino as ov
 
         if device not in ("auto", "cpu"):
@@ -116,31 +149,35 @@ class OpenVinoMatcher:
         # precision: OpenVINO's blob key leaves the precision hint out, and a bf16 compile that found the fp32 blob
         # of the same file returned no matches at all.
         core.set_property({"CACHE_DIR": str(cache_dir() / "openvino" / precision)})
-        config = {
+        settings = {
             # Asked for explicitly: OpenVINO would pick bf16 by itself on CPUs that have it.
             "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
             "CPU_DENORMALS_OPTIMIZATION": "YES",
         }
         try:
-            self.compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", config)
+            self.compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", settings)
         except Exception as exc:  # OpenVINO raises RuntimeError with long multi-line texts
             raise OnnxModelError(f"openvino cannot compile {onnx_path.name}: {str(exc).splitlines()[0]}") from exc
         self.request = self.compiled.create_infer_request()
         self.info = BackendInfo("openvino", ov.get_version(), "CPU")
+        self.config = config
 
-    def run(self, gray0: np.ndarray, gray1: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        feeds = {"image0": gray0[None, None], "image1": gray1[None, None], "threshold": np.array(threshold, np.float32)}
-        results = self.request.infer(feeds)
-        kpts0, kpts1, scores = (np.asarray(results[i]) for i in range(3))
-        return kpts0, kpts1, scores
+    def features(self, gray0: np.ndarray, gray1: np.ndarray) -> FeatureMaps:
+        results = self.request.infer(_feeds(gray0, gray1))
+        # Copied out (a few MB) so the request's buffers can go back: see the module docstring.
+        coarse0, coarse1, fine0, fine1 = (np.array(results[i], np.float32) for i in range(4))
+        self.compiled.release_memory()
+        give_back_freed_memory()
+        return coarse0, coarse1, fine0, fine1
 
 
 def compile_onnx(onnx_path: Path, backend: str, device: str = "auto", precision: str = "fp32") -> CompiledMatcher:
     """Load an exported file into `backend` (onnxruntime | openvino), unchecked: load_compiled() checks labels."""
+    config = EfficientLoFTRConfig.from_dict(read_onnx_metadata(onnx_path).config)
     if backend == "onnxruntime":
-        return OnnxRuntimeMatcher(onnx_path, device)
+        return OnnxRuntimeMatcher(onnx_path, device, config)
     if backend == "openvino":
-        return OpenVinoMatcher(onnx_path, device, precision)
+        return OpenVinoMatcher(onnx_path, device, config, precision)
     raise OptionsError(f"unknown ONNX backend '{backend}' (use onnxruntime or openvino)")
 
 

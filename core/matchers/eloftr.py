@@ -56,11 +56,7 @@ def load_model(options: MatchOptions, progress: ProgressCallback | None = None) 
         if key in _cached:
             return _cached[key]
 
-    def download(name: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(f"downloading {name}", done / total if total else 0.0)
-
-    _, found = resolve_source(options.weights, download, options.local_files_only)
+    _, found = resolve_source(options.weights, download_progress(progress), options.local_files_only)
     config = found or EfficientLoFTRConfig()
     if options.variant == "opt":
         config = replace(config, coarse_matching_skip_softmax=True)
@@ -74,6 +70,14 @@ def load_model(options: MatchOptions, progress: ProgressCallback | None = None) 
         _cached.clear()  # one model at a time: they are large
         _cached[key] = model
     return model
+
+
+def download_progress(progress: ProgressCallback | None) -> Callable[[str, int, int], None]:
+    def download(name: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(f"downloading {name}", done / total if total else 0.0)
+
+    return download
 
 
 def loaded_weights_sha256(options: MatchOptions) -> str:
@@ -101,52 +105,15 @@ def match_eloftr(
     options: MatchOptions,
     progress: ProgressCallback | None,
     cancelled: CancelCheck | None,
+    backend_reason: str = "asked for",
+    backend_preparable: bool = False,
 ) -> MatchResult:
-    from core.processor import resize_gray, to_gray
-
-    def check() -> None:
-        if cancelled is not None and cancelled():
-            raise MatchCancelled()
-
+    """options.backend is a concrete one here (core.matchers.backend_choice resolves auto, with its reason)."""
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    if progress:
-        progress("loading model", 0.0)
-    if options.backend == "torch":
-        if options.onnx_model:
-            raise OptionsError("an ONNX model runs with the onnxruntime or openvino backend, not torch")
-        model = load_model(options, progress)
-        device = str(next(model.parameters()).device)
-    else:
-        from core.matchers.backends import load_compiled
-
-        compiled = load_compiled(options, progress)
-        device = compiled.info.execution_provider
-    timings["load"] = time.perf_counter() - started
-    weights_sha256 = loaded_weights_sha256(options)
-    check()
-    notes: list[str] = []
-
-    started = time.perf_counter()
-    size = {"width": options.size[0], "height": options.size[1]} if options.size else None
-    input_sizes, size_notes = plan_inference_sizes((rgb0.shape[:2], rgb1.shape[:2]), size, options.long_side)
-    notes.extend(size_notes)
-    grays = [resize_gray(to_gray(rgb), *target) for rgb, target in zip((rgb0, rgb1), input_sizes)]
-    timings["preprocess"] = time.perf_counter() - started
-
-    source = None  # the eager model's output, from which the coarse evidence is kept (core.analysis.ambiguity)
-    if options.backend == "torch":
-        model_kpts0, model_kpts1, scores, backend, source = _run_torch(
-            model, grays, options, progress, cancelled, timings
-        )
-    else:
-        if progress:
-            progress(f"matching ({options.backend})", 0.0)
-        started = time.perf_counter()
-        model_kpts0, model_kpts1, scores = compiled.run(grays[0], grays[1], options.internal_threshold)
-        timings["inference"] = time.perf_counter() - started
-        check()
-        backend = compiled.info
+    output, backend, input_sizes, notes = _model_output(rgb0, rgb1, options, progress, cancelled, timings)
+    valid = output.matches[0, 0] >= 0
+    model_kpts0, model_kpts1 = (output.pixel_keypoints[0, side][valid].float().cpu().numpy() for side in (0, 1))
+    scores = output.matching_scores[0, 0][valid].float().cpu().numpy()
 
     kpts = []
     for side, (rgb, model_kpts) in enumerate(zip((rgb0, rgb1), (model_kpts0, model_kpts1))):
@@ -155,11 +122,11 @@ def match_eloftr(
         kpts.append((model_kpts.astype(np.float64) * scale).astype(np.float32))
     scores = scores.astype(np.float32)
     order = np.argsort(-scores, kind="stable")  # best first: views draw and tables list in this order
-    coarse = coarse_evidence(*source, order) if source is not None and options.keep_coarse_features else None
+    coarse = coarse_evidence(output, valid, order) if options.keep_coarse_features else None
     info = RunInfo(
         matcher="eloftr",
         weights_source=str(options.weights or DEFAULT_HUB_ID),
-        device=device,
+        device=backend.execution_provider,
         precision=options.precision,
         inference_sizes=(input_sizes[0], input_sizes[1]),
         internal_threshold=options.internal_threshold,
@@ -168,11 +135,73 @@ def match_eloftr(
         backend=backend.backend,
         backend_version=backend.version,
         execution_provider=backend.execution_provider,
-        weights_sha256=weights_sha256,
+        backend_reason=backend_reason,
+        backend_preparable=backend_preparable,
+        weights_sha256=loaded_weights_sha256(options),
     )
     if progress:
         progress("done", 1.0)
     return MatchResult(kpts[0][order], kpts[1][order], scores[order], (rgb0.shape[:2], rgb1.shape[:2]), info, coarse)
+
+
+def run_model_output(
+    rgb0: np.ndarray, rgb1: np.ndarray, options: MatchOptions, progress: ProgressCallback | None = None
+) -> Any:
+    """The model output (core.model.outputs.KeypointMatchingOutput) of one pair, for a concrete backend."""
+    return _model_output(rgb0, rgb1, options, progress, None, {})[0]
+
+
+def _model_output(
+    rgb0: np.ndarray,
+    rgb1: np.ndarray,
+    options: MatchOptions,
+    progress: ProgressCallback | None,
+    cancelled: CancelCheck | None,
+    timings: dict[str, float],
+) -> tuple[Any, BackendInfo, tuple[tuple[int, int], tuple[int, int]], list[str]]:
+    """Load (once), resize, run: the model output, who ran it, the inference sizes and notes; `timings` filled."""
+    from core.processor import resize_gray, to_gray
+
+    started = time.perf_counter()
+    if progress:
+        progress("loading model", 0.0)
+    if options.backend == "torch":
+        if options.onnx_model:
+            raise OptionsError("an ONNX model runs with the onnxruntime or openvino backend, not torch")
+        model = load_model(options, progress)
+    else:
+        from core.matchers.backends import load_compiled
+
+        compiled = load_compiled(options, progress)
+    timings["load"] = time.perf_counter() - started
+    if cancelled is not None and cancelled():
+        raise MatchCancelled()
+
+    started = time.perf_counter()
+    size = {"width": options.size[0], "height": options.size[1]} if options.size else None
+    input_sizes, notes = plan_inference_sizes((rgb0.shape[:2], rgb1.shape[:2]), size, options.long_side)
+    grays = [resize_gray(to_gray(rgb), *target) for rgb, target in zip((rgb0, rgb1), input_sizes)]
+    timings["preprocess"] = time.perf_counter() - started
+
+    if options.backend == "torch":
+        output = _run_torch(model, grays, options, progress, cancelled)
+        backend = _torch_info(str(next(model.parameters()).device))
+    else:
+        output, backend = run_compiled(compiled, grays, options.internal_threshold, progress, cancelled), compiled.info
+    timings.update(output.timings)
+    return output, backend, (input_sizes[0], input_sizes[1]), list(notes)
+
+
+def _torch_info(device: str) -> BackendInfo:
+    import torch
+
+    return BackendInfo("torch", torch.__version__, device)
+
+
+def _hooks(progress: ProgressCallback | None, cancelled: CancelCheck | None) -> Any:
+    from core.model import StageHooks
+
+    return StageHooks(progress=progress, cancelled=cancelled)
 
 
 def _run_torch(
@@ -181,28 +210,54 @@ def _run_torch(
     options: MatchOptions,
     progress: ProgressCallback | None,
     cancelled: CancelCheck | None,
-    timings: dict[str, float],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, BackendInfo, tuple[Any, Any]]:
-    """The eager model on (H, W) gray images: keypoints in model-input pixels, scores (numpy), and the output with
-    its valid rows for the coarse evidence."""
+) -> Any:
+    """The eager model on (H, W) gray images: its output, keypoints in model-input pixels."""
     import torch
 
-    from core.model import Cancelled, StageHooks
+    from core.model import Cancelled
 
     device = next(model.parameters()).device
     tensors = [torch.from_numpy(gray)[None, None].to(device) for gray in grays]
     model.coarse_threshold = options.internal_threshold
-    hooks = StageHooks(progress=progress, cancelled=cancelled)
     try:
         with torch.inference_mode(), _autocast(str(device), options.precision):
-            output = model(pixel_values0=tensors[0], pixel_values1=tensors[1], hooks=hooks)
+            return model(pixel_values0=tensors[0], pixel_values1=tensors[1], hooks=_hooks(progress, cancelled))
     except Cancelled as exc:
         raise MatchCancelled() from exc
-    timings.update(hooks.timings)
-    valid = output.matches[0, 0] >= 0
-    kpts0, kpts1 = (output.pixel_keypoints[0, side][valid].float().cpu().numpy() for side in (0, 1))
-    scores = output.matching_scores[0, 0][valid].float().cpu().numpy()
-    return kpts0, kpts1, scores, BackendInfo("torch", torch.__version__, str(device)), (output, valid)
+
+
+def run_compiled(
+    compiled: Any,
+    grays: list[np.ndarray],
+    threshold: float,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCheck | None = None,
+) -> Any:
+    """The exported networks in their runtime, then the matching after them in the eager model's own code."""
+    import torch
+
+    from core.model import Cancelled
+    from core.model.efficientloftr import match_feature_maps
+
+    hooks = _hooks(progress, cancelled)
+    try:
+        started = hooks.enter("backbone")  # the graph runs backbone, transformer and fusion in one call
+        coarse0, coarse1, fine0, fine1 = (torch.from_numpy(m) for m in compiled.features(grays[0], grays[1]))
+        hooks.leave("backbone", started, torch.device("cpu"))
+        hooks.timings[f"networks ({compiled.info.backend})"] = hooks.timings.pop("backbone")
+        sizes = (grays[0].shape[:2], grays[1].shape[:2])
+        with torch.inference_mode():
+            return match_feature_maps(
+                compiled.config,
+                sizes,
+                coarse0,
+                coarse1,
+                lambda step: (fine0, fine1),
+                threshold,
+                hooks,
+            )
+    except Cancelled as exc:
+        raise MatchCancelled() from exc
 
 
 def coarse_evidence(output: Any, valid: Any, order: np.ndarray) -> CoarseEvidence:

@@ -87,7 +87,10 @@ def match_pair(
     options = options or MatchOptions()
     rgb0, rgb1 = _as_rgb(image0), _as_rgb(image1)
     if options.matcher == "eloftr":
-        return match_eloftr(rgb0, rgb1, options, progress, cancelled)
+        from core.matchers.backend_choice import resolve_auto
+
+        options, choice = resolve_auto(options, progress)
+        return match_eloftr(rgb0, rgb1, options, progress, cancelled, choice.reason, choice.preparable)
     adapter = detector_matcher(options)
     identities = (image_identity(image0), image_identity(image1)) if cache is not None else (None, None)
     return match_detected(adapter, rgb0, rgb1, options, progress, cancelled, cache, identities)

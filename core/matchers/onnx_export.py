@@ -1,9 +1,9 @@
 """EfficientLoFTR to ONNX: one file per weights and variant, any image size (multiples of 32), checked and labelled.
 
-The graph is core.model.onnx_graph.DenseMatcher: inputs image0 (1, 1, H0, W0) and image1 (1, 1, H1, W1), grayscale in
-[0, 1], and the coarse threshold (a float32 scalar); outputs the N matches' keypoints in both images (model-input
-pixels) and scores, N decided by the data. Its metadata names the weights (SHA-256), the variant,
-the config and the exporter, so a file is never run with the wrong expectations (read_onnx_metadata).
+The graph is core.model.onnx_graph.FeatureGraph: inputs image0 (1, 1, H0, W0) and image1 (1, 1, H1, W1), grayscale in
+[0, 1]; outputs each image's coarse and fine feature maps, from which core.model.efficientloftr.match_feature_maps
+decides and refines the matches. Its metadata names the weights (SHA-256), the variant, the config and the exporter,
+so a file is never run with the wrong expectations (read_onnx_metadata).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from core.errors import UserError
 from core.formats.files import sha256_of
 from core.types import Variant
 
-FORMAT_VERSION = "3"  # 3: no Einsum (ONNX Runtime crashed on it with no matches); 2: only the matches come out
-# (1: every coarse cell with an is_match flag)
-INPUT_NAMES = ("image0", "image1", "threshold")
-OUTPUT_NAMES = ("keypoints0", "keypoints1", "scores")
+# 4: the graph ends at the feature maps (the coarse matching runs in row blocks after it); 3: the whole matcher, no
+# Einsum; 2: only the matches came out; 1: every coarse cell with an is_match flag.
+FORMAT_VERSION = "4"
+INPUT_NAMES = ("image0", "image1")
+OUTPUT_NAMES = ("coarse0", "coarse1", "fine0", "fine1")
 # torch.export's dynamic sizes are counted in units of 32 pixels; this bounds sides at 32768 pixels.
 MAX_SIDE_UNITS = 1024
 _KEY = "match_inspector."
@@ -50,16 +51,6 @@ class OnnxMetadata:
         }
 
 
-def _remainder(self: Any, other: Any) -> Any:
-    """aten.remainder with a size-dependent divisor (cell index % map width): ONNX Mod with Python's sign rule.
-
-    The stock translation needs the divisor as a Python number, which a dynamic width is not.
-    """
-    from onnxscript import opset18 as op
-
-    return op.Mod(self, op.CastLike(other, self))
-
-
 def _exporter_versions() -> str:
     import onnxscript
     import torch
@@ -81,7 +72,7 @@ def export_onnx(
 
     from core.formats.files import write_atomically
     from core.model import EfficientLoFTRConfig, EfficientLoFTRForKeypointMatching
-    from core.model.onnx_graph import DenseMatcher
+    from core.model.onnx_graph import FeatureGraph
     from core.model.weights import load_pretrained, resolve_source
 
     def report(stage: str, fraction: float) -> None:
@@ -102,20 +93,18 @@ def export_onnx(
     height1 = 32 * torch.export.Dim("height1", min=1, max=MAX_SIDE_UNITS)  # type: ignore[operator]
     width1 = 32 * torch.export.Dim("width1", min=1, max=MAX_SIDE_UNITS)  # type: ignore[operator]
     # Different example sizes, so nothing in the graph can assume the two images share one.
-    example = (torch.rand(1, 1, 256, 320), torch.rand(1, 1, 224, 288), torch.tensor(0.2))
+    example = (torch.rand(1, 1, 256, 320), torch.rand(1, 1, 224, 288))
     with torch.no_grad():
         program = torch.onnx.export(
-            DenseMatcher(model),
+            FeatureGraph(model),
             example,
             dynamo=True,
             dynamic_shapes={
                 "image0": {2: height0, 3: width0},
                 "image1": {2: height1, 3: width1},
-                "threshold": None,
             },
             input_names=list(INPUT_NAMES),
             output_names=list(OUTPUT_NAMES),
-            custom_translation_table={torch.ops.aten.remainder.Scalar: _remainder},
             verbose=False,
         )
     assert program is not None

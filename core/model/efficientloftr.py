@@ -323,7 +323,7 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         image0, image1 = split_pixel_values(pixel_values, pixel_values0, pixel_values1, input_sizes)
         hooks = hooks or StageHooks()
         device = image0.device
-        (h0, w0), (h1, w1) = sizes = (
+        sizes = (
             (int(image0.shape[-2]), int(image0.shape[-1])),
             (int(image1.shape[-2]), int(image1.shape[-1])),
         )
@@ -347,101 +347,144 @@ class EfficientLoFTRForKeypointMatching(PretrainedModule):
         coarse0, coarse1 = transformer(feats0[-1], feats1[-1], hidden, attentions, hooks.step)
         hooks.leave("transformer", t, device)
 
-        t = hooks.enter("coarse")
-        hw0, hw1 = (coarse0.shape[-2], coarse0.shape[-1]), (coarse1.shape[-2], coarse1.shape[-1])
-        inside = cells_inside(sizes[0], cfg.coarse_stride), cells_inside(sizes[1], cfg.coarse_stride)
-        padded = (hw0, hw1) != inside
-        valid = (image_cells(hw0, inside[0], device), image_cells(hw1, inside[1], device)) if padded else None
-        flat0, flat1 = coarse0.flatten(2).transpose(1, 2), coarse1.flatten(2).transpose(1, 2)
-        maxima = confidence_maxima(
-            flat0, flat1, cfg.coarse_matching_temperature, cfg.coarse_matching_skip_softmax, valid, hooks.step
-        )
-        matches = select_matches(
-            maxima,
-            hw0,
-            hw1,
+        output = match_feature_maps(
+            cfg,
+            sizes,
+            coarse0,
+            coarse1,
+            lambda step: self.fine_maps(coarse0, coarse1, feats0, feats1, step),
             self.coarse_threshold,
-            cfg.coarse_matching_border_removal,
-            inside if padded else None,
+            hooks,
         )
-        hooks.leave("coarse", t, device)
-
-        t = hooks.enter("fine")
-        kpts0, kpts1, corners0, corners1 = self._refine(matches, coarse0, coarse1, feats0, feats1, hooks.step)
-        hooks.leave("fine", t, device)
-        slots = _Slots(matches.batch_ids, image0.shape[0])
-        pixels = torch.stack([slots.fill(kpts0, 0.0), slots.fill(kpts1, 0.0)], 1)
-        keypoints = pixels / torch.tensor([[[w0, h0]], [[w1, h1]]], dtype=pixels.dtype, device=pixels.device)
-        output = KeypointMatchingOutput(
-            matches=torch.stack([slots.fill(slots.slot, -1)] * 2, 1),
-            matching_scores=torch.stack([slots.fill(matches.confidence.float(), 0.0)] * 2, 1),
-            keypoints=keypoints,
-            pixel_keypoints=pixels,
-            hidden_states=tuple(hidden) if hidden is not None else None,
-            attentions=tuple(attentions) if attentions is not None else None,
-            coarse_keypoints=torch.stack([slots.fill(corners0, 0.0), slots.fill(corners1, 0.0)], 1),
-            input_sizes=sizes,  # type: ignore[arg-type]
-            coarse=CoarseOutput(
-                features0=flat0,
-                features1=flat1,
-                column_lse=maxima.col_lse,
-                cells=torch.stack([slots.fill(matches.cells0, -1), slots.fill(matches.cells1, -1)], 1),
-                grids=(hw0, hw1),  # type: ignore[arg-type]
-                temperature=cfg.coarse_matching_temperature,
-            ),
-            timings=dict(hooks.timings),
-        )
+        output.hidden_states = tuple(hidden) if hidden is not None else None
+        output.attentions = tuple(attentions) if attentions is not None else None
         return output.to_tuple() if return_dict is False else output
 
-    def _refine(
+    def fine_maps(
         self,
-        matches: CoarseMatches,
         coarse0: torch.Tensor,
         coarse1: torch.Tensor,
         feats0: list[torch.Tensor],
         feats1: list[torch.Tensor],
         step: Step | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fine keypoints and coarse cell corners (M, 2) in model-input pixels; `step(done, total)` after each
-        fusion layer, the window gathering and the refinement."""
-        cfg = self.config
-        stride = cfg.coarse_stride
-        w0, w1 = coarse0.shape[-1], coarse1.shape[-1]
-        corners0 = torch.stack([matches.cells0 % w0, matches.cells0 // w0], -1).float() * stride
-        corners1 = torch.stack([matches.cells1 % w1, matches.cells1 // w1], -1).float() * stride
-        if not torch.compiler.is_exporting() and len(matches.cells0) == 0:  # the graph handles none itself
-            return corners0, corners1, corners0, corners1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fine feature maps (B, C, H/2, W/2) of both images: the transformer output fused with the backbone's
+        finer levels; `step(done, total)` after each fusion layer. The matches' windows are gathered from these."""
         # The original scales the transformer output by 1/sqrt(C) before the fine fusion.
         scale = coarse0.shape[1] ** 0.5
-        # The last x2 upsampling is folded into the window gathering: the full-resolution map is never built.
         fusion = self.refinement_layer
-        batched = not torch.compiler.is_exporting() and coarse0.shape == coarse1.shape
-        fused_steps = fusion.steps() * (1 if batched else 2)
-        total = fused_steps + 2
-
-        def after(before: int) -> Step | None:  # a fusion call's steps, counted after `before` others
-            return None if step is None else (lambda done, _: step(before + done, total))
-
-        if batched:
+        if not torch.compiler.is_exporting() and coarse0.shape == coarse1.shape:
             residuals = [torch.cat([a, b]) for a, b in zip(feats0[:-1], feats1[:-1])]
-            half0, half1 = fusion(torch.cat([coarse0, coarse1]) / scale, residuals, False, after(0)).chunk(2)
-        else:
-            half0 = fusion(coarse0 / scale, feats0[:-1], False, after(0))
-            half1 = fusion(coarse1 / scale, feats1[:-1], False, after(fusion.steps()))
-        size = cfg.fine_kernel_size
-        full0 = (coarse0.shape[-2] * stride, w0 * stride)
-        full1 = (coarse1.shape[-2] * stride, w1 * stride)
-        win0 = gather_windows_upsampled(half0, matches.batch_ids, matches.cells0, w0, size, 0, full0)
-        win1 = gather_windows_upsampled(half1, matches.batch_ids, matches.cells1, w1, size + 2, 1, full1)
+            half0, half1 = fusion(torch.cat([coarse0, coarse1]) / scale, residuals, False, step).chunk(2)
+            return half0, half1
+        total = 2 * fusion.steps()
+        half0 = fusion(coarse0 / scale, feats0[:-1], False, None if step is None else lambda d, _: step(d, total))
+        second = None if step is None else (lambda d, _: step(fusion.steps() + d, total))
+        return half0, fusion(coarse1 / scale, feats1[:-1], False, second)
+
+
+FineMaps = Callable[[Step | None], tuple[torch.Tensor, torch.Tensor]]  # step -> the fine maps of both images
+
+
+def match_feature_maps(
+    config: EfficientLoFTRConfig,
+    sizes: tuple[tuple[int, int], tuple[int, int]],
+    coarse0: torch.Tensor,
+    coarse1: torch.Tensor,
+    fine_maps: FineMaps,
+    threshold: float,
+    hooks: StageHooks,
+) -> KeypointMatchingOutput:
+    """Coarse matching in row blocks, then the refinement of the matches only: everything after the networks.
+
+    Shared by the eager model and the exported backends (whose graph ends at the feature maps), so both decide the
+    matches with the same code. `sizes`: the (height, width) of the unpadded inputs; `fine_maps(step)` gives the
+    fine maps, computed only when there are matches to refine.
+    """
+    device = coarse0.device
+    t = hooks.enter("coarse")
+    hw0, hw1 = (coarse0.shape[-2], coarse0.shape[-1]), (coarse1.shape[-2], coarse1.shape[-1])
+    inside = cells_inside(sizes[0], config.coarse_stride), cells_inside(sizes[1], config.coarse_stride)
+    padded = (hw0, hw1) != inside
+    valid = (image_cells(hw0, inside[0], device), image_cells(hw1, inside[1], device)) if padded else None
+    flat0, flat1 = coarse0.flatten(2).transpose(1, 2), coarse1.flatten(2).transpose(1, 2)
+    maxima = confidence_maxima(
+        flat0,
+        flat1,
+        config.coarse_matching_temperature,
+        config.coarse_matching_skip_softmax,
+        valid,
+        hooks.step,
+    )
+    matches = select_matches(
+        maxima, hw0, hw1, threshold, config.coarse_matching_border_removal, inside if padded else None
+    )
+    hooks.leave("coarse", t, device)
+
+    t = hooks.enter("fine")
+    kpts0, kpts1, corners0, corners1 = refine_matches(matches, hw0, hw1, fine_maps, config, hooks.step)
+    hooks.leave("fine", t, device)
+    slots = _Slots(matches.batch_ids, coarse0.shape[0])
+    (h0, w0), (h1, w1) = sizes
+    pixels = torch.stack([slots.fill(kpts0, 0.0), slots.fill(kpts1, 0.0)], 1)
+    keypoints = pixels / torch.tensor([[[w0, h0]], [[w1, h1]]], dtype=pixels.dtype, device=pixels.device)
+    return KeypointMatchingOutput(
+        matches=torch.stack([slots.fill(slots.slot, -1)] * 2, 1),
+        matching_scores=torch.stack([slots.fill(matches.confidence.float(), 0.0)] * 2, 1),
+        keypoints=keypoints,
+        pixel_keypoints=pixels,
+        coarse_keypoints=torch.stack([slots.fill(corners0, 0.0), slots.fill(corners1, 0.0)], 1),
+        input_sizes=sizes,  # type: ignore[arg-type]
+        coarse=CoarseOutput(
+            features0=flat0,
+            features1=flat1,
+            column_lse=maxima.col_lse,
+            cells=torch.stack([slots.fill(matches.cells0, -1), slots.fill(matches.cells1, -1)], 1),
+            grids=(hw0, hw1),  # type: ignore[arg-type]
+            temperature=config.coarse_matching_temperature,
+        ),
+        timings=dict(hooks.timings),
+    )
+
+
+def refine_matches(
+    matches: CoarseMatches,
+    hw0: tuple[int, int],
+    hw1: tuple[int, int],
+    fine_maps: FineMaps,
+    config: EfficientLoFTRConfig,
+    step: Step | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fine keypoints and coarse cell corners (M, 2) in model-input pixels; `step(done, total)` after each fusion
+    layer, the window gathering and the refinement."""
+    stride = config.coarse_stride
+    w0, w1 = hw0[1], hw1[1]
+    corners0 = torch.stack([matches.cells0 % w0, matches.cells0 // w0], -1).float() * stride
+    corners1 = torch.stack([matches.cells1 % w1, matches.cells1 // w1], -1).float() * stride
+    if len(matches.cells0) == 0:
+        return corners0, corners1, corners0, corners1
+    fused = [1]  # the fusion's step count, known once it reports
+
+    def fusion_step(done: int, total: int) -> None:
+        fused[0] = total
         if step is not None:
-            step(fused_steps + 1, total)
-        off0, off1, subpixel = refine(
-            win0.float(), win1.float(), cfg.fine_matching_slice_dim, cfg.fine_matching_regress_temperature
-        )
-        if step is not None:
-            step(total, total)
-        # Fine pixels are image pixels (the fine map is at full resolution).
-        return corners0 + off0, corners1 + off1 + subpixel, corners0, corners1
+            step(done, total + 2)
+
+    half0, half1 = fine_maps(fusion_step)
+    # The last x2 upsampling is folded into the window gathering: the full-resolution map is never built.
+    size = config.fine_kernel_size
+    full0, full1 = (hw0[0] * stride, w0 * stride), (hw1[0] * stride, w1 * stride)
+    win0 = gather_windows_upsampled(half0, matches.batch_ids, matches.cells0, w0, size, 0, full0)
+    win1 = gather_windows_upsampled(half1, matches.batch_ids, matches.cells1, w1, size + 2, 1, full1)
+    if step is not None:
+        step(fused[0] + 1, fused[0] + 2)
+    off0, off1, subpixel = refine(
+        win0.float(), win1.float(), config.fine_matching_slice_dim, config.fine_matching_regress_temperature
+    )
+    if step is not None:
+        step(fused[0] + 2, fused[0] + 2)
+    # Fine pixels are image pixels (the fine map is at full resolution).
+    return corners0 + off0, corners1 + off1 + subpixel, corners0, corners1
 
 
 class _Slots:

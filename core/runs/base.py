@@ -58,6 +58,22 @@ class PairRows:
 
 
 @dataclass(frozen=True, eq=False)
+class KeypointMatches:
+    """Every pair's matches as the run's own keypoint ids, all pairs at once: what a correspondence graph (COLMAP's,
+    core.tracks) is built from. Runs whose pairs carry their own coordinates (batch folders) have no such ids."""
+
+    keypoints: tuple[np.ndarray, ...]  # per image of the run: (K, 2) float32, our pixel convention
+    pair: np.ndarray  # (M,) int32: row of each match's pair in the run's pairs
+    keypoint0: np.ndarray  # (M,) int32: keypoint id in the pair's image0
+    keypoint1: np.ndarray  # (M,) int32: keypoint id in the pair's image1
+    scores: np.ndarray  # (M,) float32; 1 where the run stores no scores
+    verified: bool  # the run's verified matches (True) or, where it has no verification, its raw ones
+
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True, eq=False)
 class StoredPair:
     """Everything the inspector needs to show one pair of a run."""
 
@@ -77,6 +93,7 @@ class MatchingRun(ABC):
     """Base of the readers; subclasses fill `images` and `pairs` on open and implement `_read_pair`."""
 
     kind: str = ""  # the format, in words
+    exif_applied: bool = False  # keypoints refer to the EXIF-rotated images (load them with apply_exif=this)
 
     def __init__(self, source: Path, image_dir: Path | None) -> None:
         self.source = source
@@ -125,6 +142,13 @@ class MatchingRun(ABC):
 
     @abstractmethod
     def _read_pair(self, index: int) -> StoredPair: ...
+
+    def keypoint_matches(
+        self, progress: Progress = lambda done, total: None, cancelled: Callable[[], bool] = lambda: False
+    ) -> KeypointMatches | None:
+        """All matches as keypoint ids (verified where the run has verification), or None when the run's pairs
+        carry their own coordinates. Raises RunOpenError, or MatchCancelled once `cancelled` turns true."""
+        return None
 
     def count_matches(self, index: int) -> int:
         """The raw match count of a pair, reading it where opening left it UNKNOWN (hloc files)."""

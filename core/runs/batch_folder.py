@@ -19,6 +19,7 @@ from core.types import MatchResult, RunInfo
 
 class BatchFolderRun(MatchingRun):
     kind = "match-inspector batch"
+    exif_applied = True  # batch matches images upright unless run with --no-exif (not recorded in the files)
 
     def __init__(self, folder: Path, image_dir: Path | None) -> None:
         super().__init__(folder, image_dir)
@@ -85,5 +86,5 @@ class BatchFolderRun(MatchingRun):
             result,
             data.inliers,
             str(self.pairs.geometry[index]),
-            exif_applied=True,  # batch matches images upright unless run with --no-exif (not recorded in the files)
+            exif_applied=self.exif_applied,
         )

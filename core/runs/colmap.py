@@ -14,6 +14,7 @@ left out with a note (nothing here uses them to read the matches).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,19 @@ from typing import Any
 import numpy as np
 
 from core.analysis.intrinsics import COLMAP_MODELS, Intrinsics, from_colmap_camera
+from core.errors import MatchCancelled
 from core.formats.colmap import MAX_IMAGE_ID
 from core.formats.stored_arrays import indices, points, size_hw, take
-from core.runs.base import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from core.runs.base import (
+    UNKNOWN,
+    KeypointMatches,
+    MatchingRun,
+    PairRows,
+    Progress,
+    RunImage,
+    RunOpenError,
+    StoredPair,
+)
 from core.types import MatchResult, RunInfo
 
 # two_view_geometries.config, COLMAP's TwoViewGeometry::ConfigurationType
@@ -212,6 +223,62 @@ class ColmapDatabaseRun(MatchingRun):
             intrinsics=(image0.intrinsics, image1.intrinsics),
             stored_pose=pose,
             matrices=matrices,
+        )
+
+    def keypoint_matches(
+        self, progress: Progress = lambda done, total: None, cancelled: Callable[[], bool] = lambda: False
+    ) -> KeypointMatches:
+        """One query per table: the verified matches (two_view_geometries) when the database holds any, as COLMAP's
+        correspondence graph uses, else the raw ones."""
+        try:
+            with self._lock:
+                return self._keypoint_matches(progress, cancelled)
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise RunOpenError(f"{self.source.name}: cannot read the matches ({exc})") from exc
+
+    def _keypoint_matches(self, progress: Progress, cancelled: Callable[[], bool]) -> KeypointMatches:
+        keypoints = [np.zeros((0, 2), np.float32)] * len(self.images)
+        for image_id, rows, cols, data in self._db.execute("SELECT image_id, rows, cols, data FROM keypoints"):
+            index = self._index_of_id.get(image_id)
+            if index is not None:
+                what = f"the keypoints blob of {self.images[index].name}"
+                keypoints[index] = points(_blob((rows, cols, data), np.float32, what)[:, :2], what) - np.float32(0.5)
+        verified = self._has_geometries and bool(np.any(self.pairs.inliers > 0))
+        table = "two_view_geometries" if verified else "matches"
+        total = len(self.pairs)
+        rows_of = {int(pair_id): row for row, pair_id in enumerate(self._pair_ids)}
+        pair_rows, first, second = [], [], []
+        for done, (pair_id, rows, cols, data) in enumerate(
+            self._db.execute(f"SELECT pair_id, rows, cols, data FROM {table}")  # noqa: S608 - a fixed table name
+        ):
+            if done % 256 == 0:
+                if cancelled():
+                    raise MatchCancelled()
+                progress(done, total)
+            row = rows_of.get(pair_id)
+            if row is None or not rows:  # a pair of a deleted image, or one without matches
+                continue
+            what = f"the {'verified ' if verified else ''}matches blob of pair {pair_id}"
+            matches = _blob((rows, cols, data), np.uint32, what)
+            if cols != 2:
+                raise ValueError(f"{what} has {cols} columns, not 2 keypoint indices")
+            for column, image in ((0, self.pairs.image0[row]), (1, self.pairs.image1[row])):
+                top = int(matches[:, column].max())
+                if top >= len(keypoints[image]):
+                    name = self.images[image].name
+                    raise ValueError(f"a match points to keypoint {top} of {name}, which has {len(keypoints[image])}")
+            pair_rows.append(np.full(len(matches), row, np.int32))
+            first.append(matches[:, 0])
+            second.append(matches[:, 1])
+        progress(total, total)
+        count = sum(len(rows) for rows in pair_rows)
+        return KeypointMatches(
+            tuple(keypoints),
+            np.concatenate(pair_rows) if pair_rows else np.zeros(0, np.int32),
+            np.concatenate(first).astype(np.int32) if first else np.zeros(0, np.int32),
+            np.concatenate(second).astype(np.int32) if second else np.zeros(0, np.int32),
+            np.ones(count, np.float32),  # COLMAP stores no match scores
+            verified,
         )
 
     def close(self) -> None:

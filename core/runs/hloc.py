@@ -14,14 +14,25 @@ image_size is two positive whole numbers. Anything else is one RunOpenError nami
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.errors import MatchCancelled
 from core.formats.hloc import names_to_pair
 from core.formats.stored_arrays import indices, points, size_hw, take, values
-from core.runs.base import UNKNOWN, MatchingRun, PairRows, RunImage, RunOpenError, StoredPair
+from core.runs.base import (
+    UNKNOWN,
+    KeypointMatches,
+    MatchingRun,
+    PairRows,
+    Progress,
+    RunImage,
+    RunOpenError,
+    StoredPair,
+)
 from core.types import MatchResult, RunInfo
 
 
@@ -200,6 +211,50 @@ class HlocRun(MatchingRun):
             info,
         )
         return self.stored_pair(index, (image0.name, image1.name), result)
+
+    def keypoint_matches(
+        self, progress: Progress = lambda done, total: None, cancelled: Callable[[], bool] = lambda: False
+    ) -> KeypointMatches:
+        """Every pair's matches0 as keypoint ids (hloc files hold no verification: the raw matches)."""
+        try:
+            with self._lock:
+                return self._keypoint_matches(progress, cancelled)
+        except (KeyError, ValueError, OSError) as exc:
+            raise RunOpenError(f"{self.source.name}: cannot read the matches ({exc})") from exc
+
+    def _keypoint_matches(self, progress: Progress, cancelled: Callable[[], bool]) -> KeypointMatches:
+        keypoints = tuple(self._keypoints(image.name) for image in self.images)
+        total = len(self.pairs)
+        pair_rows, first, second, scores = [], [], [], []
+        for index in range(total):
+            if index % 256 == 0:
+                if cancelled():
+                    raise MatchCancelled()
+                progress(index, total)
+            group, reverse = self._groups[index]
+            matches0 = self._matches0(index)
+            path = f"{group}/matching_scores0"
+            scores0 = values(_read(self._matches, path), f"{self.source.name} {path}", len(matches0))
+            matched = np.flatnonzero(matches0 != -1)
+            i0, i1 = int(self.pairs.image0[index]), int(self.pairs.image1[index])
+            stored0, stored1 = (i1, i0) if reverse else (i0, i1)  # matches0 runs over the group's first image
+            for chosen, image in ((matched, stored0), (matches0[matched], stored1)):
+                take(keypoints[image], chosen, self.images[image].name)  # refuses an index past the keypoints
+            ids0, ids1 = (matches0[matched], matched) if reverse else (matched, matches0[matched])
+            pair_rows.append(np.full(len(matched), index, np.int32))
+            first.append(ids0.astype(np.int32))
+            second.append(ids1.astype(np.int32))
+            scores.append(np.clip(scores0[matched], 0, 1).astype(np.float32))
+        progress(total, total)
+        empty = np.zeros(0, np.int32)
+        return KeypointMatches(
+            keypoints,
+            np.concatenate(pair_rows) if pair_rows else empty,
+            np.concatenate(first) if first else empty,
+            np.concatenate(second) if second else empty,
+            np.concatenate(scores) if scores else np.zeros(0, np.float32),
+            verified=False,
+        )
 
     def close(self) -> None:
         for handle in (getattr(self, "_features", None), getattr(self, "_matches", None)):

@@ -6,11 +6,12 @@ core.analysis.relative_pose.pose_error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from core.analysis.intrinsics import Intrinsics, from_colmap_camera
 from core.analysis.relative_pose import relative_from_absolute
 from core.runs.base import RunOpenError
 
@@ -19,10 +20,12 @@ MODEL_FILES = ("images.bin", "images.txt")
 
 @dataclass(frozen=True, eq=False)
 class ReferencePoses:
-    """cam_from_world (R, t) of every registered image of a model, by image name."""
+    """cam_from_world (R, t) of every registered image of a model, and its camera's pinhole intrinsics, by image
+    name (cameras without a pinhole part have no intrinsics)."""
 
     source: Path
     poses: dict[str, tuple[np.ndarray, np.ndarray]]
+    intrinsics: dict[str, Intrinsics] = field(default_factory=dict)
 
     def relative(self, name0: str, name1: str) -> tuple[np.ndarray, np.ndarray] | None:
         """cam1_from_cam0, or None when either image is not registered in the model."""
@@ -53,9 +56,16 @@ def load_reference_poses(model: str | Path) -> ReferencePoses:
         reconstruction = pycolmap.Reconstruction(str(model))
     except Exception as exc:  # pycolmap raises its own error types for unreadable models
         raise RunOpenError(f"cannot read the COLMAP model in {model} ({exc})") from exc
-    poses = {}
+    poses, intrinsics = {}, {}
     for image in reconstruction.images.values():
         if image.has_pose:
             pose = image.cam_from_world()
             poses[image.name] = (np.asarray(pose.rotation.matrix(), np.float64), np.asarray(pose.translation, float))
-    return ReferencePoses(model, poses)
+            camera = reconstruction.cameras[image.camera_id]
+            try:
+                intrinsics[image.name] = from_colmap_camera(
+                    image.camera_id, int(camera.model.value), np.asarray(camera.params, np.float64)
+                )
+            except ValueError:
+                pass  # a camera model without a pinhole focal length: no pose from this image's matches
+    return ReferencePoses(model, poses, intrinsics)

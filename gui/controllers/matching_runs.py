@@ -6,11 +6,21 @@ run A of an A/B comparison.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.analysis.relative_pose import PoseOptions
 from core.runs.base import MatchingRun, RunOpenError, StoredPair
@@ -23,6 +33,8 @@ from ..jobs import LatestJobRunner
 from ..pair_table import PairTable
 from ..views.pair_browser import PairBrowser
 from ..views.pair_matrix import PairMatrix
+from ..widgets.binding import bind
+from ..widgets.controls import matcher_combo
 from .feedback import Feedback
 from .files import FileActions
 
@@ -70,11 +82,23 @@ class MatchingRunDocks(QObject):
         self.rematch = QPushButton("Re-match this pair (compare as A/B)")
         self.rematch.setEnabled(False)
         self.rematch.clicked.connect(self.rematchRequested)
+        # Re-match takes any matcher: this combo and the Matcher controls show the one field they both set.
+        self.rematch_matcher = matcher_combo()
+        bind(
+            self.rematch_matcher,
+            model.match_options_changed,
+            lambda: model.match_options.matcher,
+            lambda name: model.set_match_options(replace(model.match_options, matcher=name)),
+        )
+        rematch_row = QHBoxLayout()
+        rematch_row.addWidget(QLabel("with"))
+        rematch_row.addWidget(self.rematch_matcher, 1)
         panel = QWidget()
         column = QVBoxLayout(panel)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.browser, 1)
         column.addWidget(self.summary)
+        column.addLayout(rematch_row)
         column.addWidget(self.rematch)
         self.pairs_dock = self._dock("Pairs of the run", panel)
         self.matrix_dock = self._dock("Pair matrix", self.matrix)
@@ -182,11 +206,17 @@ class MatchingRunDocks(QObject):
             if check is not None:
                 self._show_pose(check)
             model.set_threshold(model.score_range[0])  # COLMAP stores no scores: every stored match is shown
-            if pair.inliers is not None:
+            if pair.inliers is not None and model.display.color_mode != "model":  # "model" also reads a run's pairs
                 model.set_display(color_mode="stored")
 
         path0, path1 = pair.image_paths
         self.files.load_pair(str(path0), str(path1), then=shown)
+
+    def shown_pair(self) -> int | None:
+        """The run's pair whose stored matches the inspector shows now (None: another result, or none)."""
+        if self._shown is None or self._shown[1] != self.model.result_id:
+            return None
+        return self._shown[0]
 
     @staticmethod
     def _check(pair: StoredPair, table: PairTable, focal_px: float | None) -> tuple[Any, ...]:

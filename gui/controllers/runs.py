@@ -11,6 +11,7 @@ from core.types import MatchOptions, MatchResult
 
 from ..inspection import InspectionModel
 from ..worker import MatchFunction, MatchWorker
+from .backend_preparation import BackendPreparation
 from .feedback import Feedback
 
 
@@ -24,6 +25,7 @@ class RunController(QObject):
         self.feedback = feedback
         self.real_matcher = match_function is None  # core.matchers.eloftr in the child process (not a stand-in)
         self.worker = MatchWorker(match_function)
+        self.preparation = BackendPreparation(feedback)
         self.request_id = 0
         self.pending: tuple[int, int, MatchOptions] | None = None  # request id, pair version, options awaited
         self.cancelling = False  # the pending run was asked to stop and has not stopped yet
@@ -40,7 +42,7 @@ class RunController(QObject):
         if not model.has_pair:
             self.feedback.error("Load two images first (drop them here or File ▸ Open pair…).")
             return
-        self.request_id += 1
+        self.request_id = self.worker.new_request_id()
         options = model.match_options
         self.pending = (self.request_id, model.pair_version, options)
         self.cancelling, self.percent = False, 0
@@ -90,6 +92,8 @@ class RunController(QObject):
         if self.model.set_result(result, pair_version, options):
             notes = "; ".join(result.info.notes)
             self.feedback.status(notes or f"{len(result):,} matches", 10000)
+            if self.real_matcher:
+                self.preparation.result_arrived(result, options)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if not self._is_current(request_id):
@@ -106,4 +110,5 @@ class RunController(QObject):
             self.feedback.status(f"Matching cancelled ({note})." if note else "Matching cancelled.", 5000)
 
     def shutdown(self) -> None:
+        self.preparation.shutdown()
         self.worker.shutdown()

@@ -4,6 +4,7 @@ InspectionModel (which every control, view, export and session reads and writes)
 from .browsing import BrowsingContext
 from .comparison import ComparisonState, RunA
 from .geometry_state import GeometryFit, GeometryState
+from .matcher_comparison import CompareChoice, MatcherComparison, MatcherRun, MatcherTable
 from .model import InspectionModel, Overlay
 from .result_state import ResultState
 from .selection import Region, SelectionState
@@ -11,6 +12,7 @@ from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewRange, Vi
 
 __all__ = [
     "BrowsingContext",
+    "CompareChoice",
     "ComparisonState",
     "DisplayOptions",
     "ExportOptions",
@@ -18,6 +20,9 @@ __all__ = [
     "GeometryState",
     "ImageOptions",
     "InspectionModel",
+    "MatcherComparison",
+    "MatcherRun",
+    "MatcherTable",
     "Overlay",
     "Region",
     "ResultState",

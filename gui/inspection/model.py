@@ -31,6 +31,7 @@ from core.types import MatchOptions, MatchResult
 
 from .comparison import ComparisonState, RunA
 from .geometry_state import GeometryFit, GeometryState
+from .matcher_comparison import MatcherComparison
 from .result_state import ResultState
 from .selection import Region, SelectionState
 from .settings import DisplayOptions, ExportOptions, ImageOptions, ViewState
@@ -56,6 +57,7 @@ class InspectionModel:
     match_options_changed = Signal()  # the options of the next run, or whether they are pending
     busy_changed = Signal(bool)
     overlay_changed = Signal()  # a new overlay picture landed (or the one held was dropped)
+    model_points_changed = Signal()  # what a COLMAP model made of the matches on screen landed (colour mode "model")
 
     def __init__(self) -> None:
         self.image_options = ImageOptions()  # how the images are read (EXIF)
@@ -78,9 +80,11 @@ class InspectionModel:
         self.geometry_options_changed = self.geo.options_changed
         self.geometry_changed = self.geo.changed
         self.ab = ComparisonState()  # run A and its counterparts in the result on screen (run B)
+        self.matchers = MatcherComparison()  # several matchers on the pair: the ticked ones, their runs, the table
         self.run_a_changed = self.ab.run_a_changed
         self.comparison_changed = self.ab.comparison_changed
         self.overlay: Overlay | None = None  # the last overlay picture made; shown only while current_overlay()
+        self.model_points: tuple[int, np.ndarray] | None = None  # (result id, per match: one 3D point of the model)
         self.busy = False
         self._colors: tuple[tuple[Any, ...], LineColors] | None = None
         self._subsample: tuple[tuple[int, int, Region | None, bool], LineSubsample] | None = None
@@ -94,11 +98,11 @@ class InspectionModel:
         for name in dir(type(self)):
             if isinstance(getattr(type(self), name, None), Signal):
                 getattr(self, name).disconnect()
-        for state in (self.res, self.ab, self.geo, self.sel):
+        for state in (self.res, self.ab, self.geo, self.sel, self.matchers):
             for name in dir(type(state)):
                 if isinstance(getattr(type(state), name, None), Signal):
                     getattr(state, name).disconnect()
-        for part in (self.image_options, self.export_options, self.display, self.view):
+        for part in (self.image_options, self.export_options, self.display, self.view, self.matchers.choice):
             part.events.disconnect()
 
     # --- pair ---------------------------------------------------------------------------------------------
@@ -115,6 +119,7 @@ class InspectionModel:
         self._clear_result()
         self.ab.run_a = None
         self.ab.set_counterparts(None, None)
+        self.matchers.clear()
         self.pair_changed.emit()
         self.run_a_changed.emit()
 
@@ -392,6 +397,7 @@ class InspectionModel:
             id(fit) if mode in ("inlier", "residual") else None,
             comparison.kept_a.tobytes() if comparison is not None else None,
             id(pose) if mode == "pose" else None,
+            id(self.model_points) if mode == "model" else None,
         )
         if self._colors is None or self._colors[0] != key:
             geometry = fit.geometry if fit is not None else None
@@ -408,6 +414,7 @@ class InspectionModel:
                 threshold_px=threshold_px,
                 shared=comparison.shared_b if comparison is not None else None,
                 stored_inliers=self.stored_inliers,
+                triangulated=self.model_points_for(self.result_id),
             )
             self._colors = (key, colors)
         return self._colors[1]
@@ -446,6 +453,21 @@ class InspectionModel:
     @property
     def geometry_fit(self) -> GeometryFit | None:
         return self.geo.fit
+
+    def set_model_points(self, result_id: int, triangulated: np.ndarray | None) -> bool:
+        """Per match of result `result_id`: both keypoints observe one 3D point of the run's COLMAP model (from its
+        tracks); None: not known. Lands only on that result."""
+        if triangulated is not None and (
+            result_id != self.result_id or self.result is None or len(triangulated) != len(self.result)
+        ):
+            return False
+        self.model_points = None if triangulated is None else (result_id, triangulated)
+        self.model_points_changed.emit()
+        return True
+
+    def model_points_for(self, result_id: int) -> np.ndarray | None:
+        points = self.model_points
+        return points[1] if points is not None and points[0] == result_id else None
 
     def set_pose_sampson(self, result_id: int, sampson_px: np.ndarray, threshold_px: float) -> bool:
         """Each match's Sampson error under the relative pose's E (colour mode "pose"), for that result only."""
@@ -527,6 +549,18 @@ class InspectionModel:
     def keep_as_a(self, label: str = "kept run") -> None:
         if self.result is not None:
             self.ab.set_run_a(RunA(label, self.result, self.threshold, self.result_id, kept=True))
+
+    def show_ab(
+        self, label_a: str, result_a: MatchResult, result_b: MatchResult, pair_version: int, options_b: MatchOptions
+    ) -> bool:
+        """Two results on this pair as A/B: B on screen, A kept for comparison at the current threshold, lines
+        coloured shared / gained / lost. False (nothing changes) when they were made for another pair."""
+        if pair_version != self.pair_version or not self.has_pair:
+            return False
+        self.ab.run_a = RunA(label_a, result_a, self.threshold, self.res.reserve_id(), kept=True)
+        self.set_result(result_b, pair_version, options_b)
+        self.display.color_mode = "compare"
+        return True
 
     def set_run_a(self, run_a: RunA | None) -> None:
         """Restore a run A (sessions)."""

@@ -44,6 +44,11 @@ class ResultState:
         self._next_id += 1  # whatever was computed for the old result matches no id from now on
         self.result_id = self._next_id
 
+    def reserve_id(self) -> int:
+        """A fresh id for a result that is not shown (run A of a comparison): no result on screen ever gets it."""
+        self._next_id += 1
+        return self._next_id
+
     def clear(self) -> None:
         self.result = self.options = self.stored_inliers = None
         self.score_range = score_range(None)

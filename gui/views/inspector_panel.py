@@ -49,7 +49,7 @@ class InspectorPanel(QWidget):
         self.title = QLabel("No match selected. Click a line, or use the table; arrow keys step, Esc clears.")
         self.title.setWordWrap(True)
         form = QFormLayout()
-        names = ("index", "score", "image 0 (x, y)", "image 1 (x, y)", "residual", "ambiguity")
+        names = ("index", "score", "image 0 (x, y)", "image 1 (x, y)", "residual", "found by", "ambiguity")
         self.fields = {name: QLabel("–") for name in names}
         for name, label in self.fields.items():
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -74,6 +74,7 @@ class InspectorPanel(QWidget):
         model.visible_changed.connect(lambda: self.show_match(self.model.selected))
         model.result_changed.connect(lambda: self.show_match(-1))
         model.ambiguity_changed.connect(self.show_ambiguity)
+        model.comparison_changed.connect(self.show_found_by)
 
     def show_ambiguity(self) -> None:
         """How peaked the selected match's confidence over image 1 is (see Display > where else could it match)."""
@@ -92,6 +93,21 @@ class InspectorPanel(QWidget):
                 f"{ambiguity.ambiguity:.2f}: {len(ambiguity.peaks)} peaks, best {ambiguity.peak_ratio:.1f}x the second"
             )
         self.fields["ambiguity"].setText(text)
+
+    def show_found_by(self, *_: object) -> None:
+        """With an A/B comparison: whether run A found the selected match too (shared) or only B did (gained)."""
+        model, index = self.model, self.model.selected
+        comparison, run_a, result = model.comparison(), model.run_a, model.result
+        if index < 0 or result is None or index >= len(result) or run_a is None:
+            self.fields["found by"].setText("–")
+            return
+        if comparison is None:
+            self.fields["found by"].setText("comparing…")
+            return
+        b = f"B ({result.info.matcher})"
+        a = f"A ({run_a.label})"
+        shared = bool(comparison.shared_b[index])
+        self.fields["found by"].setText(f"{a} and {b}: shared" if shared else f"only {b}: gained")
 
     def show_match(self, index: int) -> None:
         result = self.model.result
@@ -118,6 +134,7 @@ class InspectorPanel(QWidget):
             self.fields["residual"].setText(f"{geometry.residuals[index]:.3f} px {kind} ({verdict})")
         else:
             self.fields["residual"].setText("– (no geometric model)")
+        self.show_found_by()
         self.show_ambiguity()
         for side, (label, point) in enumerate(zip(self.patches, (k0, k1))):
             image = self.model.images[side]

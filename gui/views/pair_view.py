@@ -169,6 +169,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.view.sigRangeChanged.connect(self._write_range)
         model.geometry_changed.connect(self._analysis_changed)
         model.comparison_changed.connect(self._analysis_changed)
+        model.model_points_changed.connect(self._analysis_changed)
         model.run_a_changed.connect(self._analysis_changed)
         model.ambiguity_changed.connect(self.update_ambiguity)
 

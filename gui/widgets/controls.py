@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from core.analysis.compare import Comparison
 from core.analysis.geometry import GeometryOptions
+from core.matchers.registry import matcher_specs
 from core.types import DEFAULT_DISPLAY_THRESHOLD, DEFAULT_LONG_SIDE, MatchOptions
 
 from ..inspection import InspectionModel
@@ -73,6 +75,15 @@ def describe_displacement(comparison: Comparison) -> str:
     return f"\nshared keypoints moved: max {comparison.max_displacement:.2g} px\n({bins})"
 
 
+def matcher_combo() -> QComboBox:
+    """Every matcher the registry knows; one that cannot run here says why in its tooltip (EfficientLoFTR stays
+    choosable without cached weights: a weights file can be chosen next to it)."""
+    box = combo(*((spec.label, spec.name) for spec in matcher_specs()))
+    for index, spec in enumerate(matcher_specs()):
+        box.setItemData(index, spec.reason or spec.package, Qt.ItemDataRole.ToolTipRole)
+    return box
+
+
 def resolution_index(options: MatchOptions) -> int:
     for index, (_, long_side, size) in enumerate(RESOLUTIONS):
         if options.size is not None:
@@ -86,6 +97,7 @@ def resolution_index(options: MatchOptions) -> int:
 class ControlsPanel(QWidget):
     runRequested = Signal()
     cancelRequested = Signal()
+    matchersRequested = Signal()  # show the Compare matchers panel
 
     def __init__(self, model: InspectionModel) -> None:
         super().__init__()
@@ -107,6 +119,7 @@ class ControlsPanel(QWidget):
         for event in (display.line_budget, display.show_lines, display.overlay):
             event.connect(self.update_counts)
         display.color_mode.connect(self._update_legend)
+        model.model_points_changed.connect(self._update_legend)
         model.geometry_changed.connect(self.update_geometry_label)
         model.geometry_changed.connect(self.update_counts)  # the overlay comes and goes with the fit
         model.visible_changed.connect(self.update_geometry_label)
@@ -121,7 +134,7 @@ class ControlsPanel(QWidget):
     def _matcher_group(self) -> QGroupBox:
         box = QGroupBox("Matcher")
         form = QFormLayout(box)
-        self.matcher = combo(("EfficientLoFTR", "eloftr"), ("SIFT baseline (no weights)", "sift"))
+        self.matcher = matcher_combo()
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("zju-community/efficientloftr (Hub)")
         self.weights.setToolTip("A Hugging Face Hub id, a model folder, or a checkpoint file (.safetensors, .ckpt)")
@@ -135,12 +148,14 @@ class ControlsPanel(QWidget):
         self.resolution = combo(*((label, index) for index, (label, _, _) in enumerate(RESOLUTIONS)))
         self.variant = combo(("full (dual softmax)", "full"), ("opt (logit threshold)", "opt"))
         self.backend = combo(
+            ("Fastest checked (auto)", "auto"),
             ("PyTorch", "torch"),
             ("ONNX Runtime (extra [onnx])", "onnxruntime"),
             ("OpenVINO (extra [openvino])", "openvino"),
         )
         self.backend.setToolTip(
-            "Run the exported ONNX model instead of PyTorch; compare both with Keep current run as A"
+            "auto: the fastest installed backend once it has been checked to give PyTorch's matches (prepared in "
+            "the background after a first run); or choose one, and compare two with Keep current run as A"
         )
         self.internal_threshold = number_box(0.0, 1.0, MatchOptions().internal_threshold, 0.01)
         self.internal_threshold.setToolTip("The model's own coarse threshold: the lowest score the slider can reach")
@@ -237,6 +252,7 @@ class ControlsPanel(QWidget):
             ("A/B: shared / gained / lost", "compare"),
             ("stored verification (matching run)", "stored"),
             ("relative pose: Sampson error under E", "pose"),
+            ("COLMAP model: 3D point or not", "model"),
         )
         self.legend = Legend()
         display = self.model.display
@@ -331,6 +347,12 @@ class ControlsPanel(QWidget):
         form.addRow("A threshold", self.a_threshold)
         form.addRow(self.a_follows_b)
         form.addRow(self.keep_button)
+        self.matchers_button = QPushButton("Compare several matchers…")
+        self.matchers_button.setToolTip(
+            "Run several matchers on this pair, read their figures side by side, show two as A/B"
+        )
+        self.matchers_button.clicked.connect(self.matchersRequested)
+        form.addRow(self.matchers_button)
         self.update_comparison()
         return box
 

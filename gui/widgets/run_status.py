@@ -40,7 +40,8 @@ class RunStatus(QWidget):
             return
         info = result.info
         # Matches read from a run carry no device, precision, inference size or timings: say nothing of them.
-        parts = [info.matcher, *(value for value in (info.device, info.precision) if value and value != "–")]
+        shown = (info.backend, info.device, info.precision)
+        parts = [info.matcher, *(value for value in shown if value and value != "–")]
         if all(h > 0 and w > 0 for h, w in info.inference_sizes):
             parts.append(" / ".join(f"{w}x{h}" for h, w in info.inference_sizes))
         stages = " ".join(f"{k} {v * 1000:.0f}ms" for k, v in info.timings.items() if k != "load")
@@ -48,4 +49,5 @@ class RunStatus(QWidget):
             parts.append(stages)
         parts.append(f"{model.visible_count():,} of {len(result):,} visible")
         self.info.setText(" · ".join(parts))
-        self.info.setToolTip(self.info.text())
+        why = f"\nbackend {info.backend}: {info.backend_reason}" if info.backend_reason else ""
+        self.info.setToolTip(self.info.text() + why)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import os
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -18,6 +20,8 @@ pytest.importorskip("efficientloftr_inference")
 
 KPT_TOL = 1e-3  # pixels
 SCORE_TOL = 1e-4
+# Where both implementations run the pair tests (the stage tests stay on the CPU): benchmarks/gpu_check.sh sets cuda.
+DEVICE = os.environ.get("MATCH_INSPECTOR_TEST_DEVICE", "cpu")
 
 
 def _pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -49,15 +53,25 @@ def models():
     return reference, ours
 
 
+def _to_cpu(value):
+    return value.cpu() if isinstance(value, torch.Tensor) else value
+
+
 @pytest.fixture(scope="module")
 def runs(models) -> dict[str, PairRun]:
     reference, ours = models
+    if DEVICE != "cpu":  # full fp32 on the GPU too: TF32 would round the products to 10 bits of mantissa
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        reference, ours = copy.deepcopy(reference).to(DEVICE), copy.deepcopy(ours).to(DEVICE)
     results = {}
     for name, (rgb0, rgb1) in _pairs().items():
         image0, image1 = gray_tensor(rgb0), gray_tensor(rgb1)
-        ref = run_reference(reference, image0, image1)
+        ref = run_reference(reference, image0.to(DEVICE), image1.to(DEVICE))
         with torch.inference_mode():
-            out = ours(pixel_values0=image0, pixel_values1=image1)
+            out = ours(pixel_values0=image0.to(DEVICE), pixel_values1=image1.to(DEVICE))
+        ref = {key: _to_cpu(value) for key, value in ref.items()}
+        fields = ("matches", "matching_scores", "pixel_keypoints", "coarse_keypoints")
+        out = replace(out, **{field: _to_cpu(getattr(out, field)) for field in fields})
         results[name] = PairRun(ref, out, image0, image1)
     return results
 

@@ -117,7 +117,7 @@ def test_the_plugins_qt_will_load_here_pass_the_check(monkeypatch):
     assert "no platform plugin 'nosuchplatform'" in (qt_problem() or "")
 
 
-@pytest.mark.parametrize("command", ["match", "batch", "export-onnx", "browse"])
+@pytest.mark.parametrize("command", ["match", "batch", "export-onnx", "prepare-backends", "browse"])
 def test_help_of_every_command_works_without_a_display(command):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     done = _run_main([command, "--help"], env)
@@ -133,6 +133,7 @@ def test_the_usage_message_lists_every_command():
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     for command in COMMANDS:
         assert command in done.stderr
-    assert set(COMMANDS) == {"match", "batch", "browse", "export-onnx"}
+    expected = {"match", "batch", "compare", "matchers", "browse", "export-onnx", "prepare-backends", "tracks"}
+    assert set(COMMANDS) == expected
     listed = _run_main(["--help"], dict(os.environ)).stdout
     assert all(f"match-inspector {command}" in listed for command in COMMANDS)

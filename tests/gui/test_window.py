@@ -161,7 +161,11 @@ def test_no_weights_message_offers_the_baseline(make_window, qtbot, image_files)
     assert window.message_bar.isVisible()
     text = window.message_bar.label.text()
     assert "No usable EfficientLoFTR weights" in text and "Traceback" not in text
-    assert window.message_bar.action.text() == "Use SIFT baseline"
+    from core.matchers.registry import default_matcher, matcher_spec
+    from core.types import MatchOptions
+
+    offline = matcher_spec(default_matcher(MatchOptions())[0])
+    assert window.message_bar.action.text() == f"Use {offline.label}"
 
 
 def test_unreadable_image_is_a_message_and_keeps_the_pair(make_window, qtbot, image_files, tmp_path):
