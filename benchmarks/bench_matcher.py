@@ -316,6 +316,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true", help="peak memory per implementation, no timing")
     parser.add_argument(
         "--threshold",
         type=float,
@@ -355,6 +356,13 @@ def main() -> None:
     report = []
     for size in args.sizes:
         width, height = (int(v) for v in size.split("x"))
+        if args.memory_only:
+            memory = {n: peak_memory(n, width, height, args.device, args.threshold, weights) for n in runners}
+            print(f"\n{size}: peak memory growth of one pair (no timing)")
+            for name, megabytes in memory.items():
+                print(f"  {name:13s} peak +{megabytes:7.0f} MB")
+            report.append({"size": size, "memory_mb": memory})
+            continue
         a, b = _pair(width, height)
         results = {name: runner(a, b) for name, runner in runners.items()}  # warm-up, and outputs to compare
         times: dict[str, list[float]] = {name: [] for name in runners}

@@ -14,6 +14,7 @@ package versions and CPU.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import platform
 import sys
@@ -69,6 +70,7 @@ class ProbeVerdict:
         return dataclasses.asdict(self)
 
 
+@functools.cache  # read on every auto run: package versions and the CPU do not change while a process runs
 def environment() -> dict[str, str]:
     """What a verdict holds for: the packages that compute it and the CPU."""
     from importlib.metadata import PackageNotFoundError, version
@@ -91,7 +93,7 @@ def verdict_path(weights_sha256: str, options: MatchOptions) -> Path:
 def _read_verdicts(path: Path) -> list[ProbeVerdict] | None:
     try:
         data = json.loads(path.read_text())
-        if data.get("environment") != environment():
+        if data.get("environment") != dict(environment()):
             return None
         verdicts = [ProbeVerdict(**entry) for entry in data["verdicts"]]
         known = ("torch", *CANDIDATES)
@@ -276,7 +278,7 @@ def prepare_backends(options: MatchOptions, progress: ProgressCallback | None = 
         except Exception as exc:  # a backend that fails is not picked; the verdict says how it failed
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             verdicts.append(ProbeVerdict(backend, False, 0.0, f"failed: {message}"))
-    record = {"environment": environment(), "verdicts": [v.to_dict() for v in verdicts]}
+    record = {"environment": dict(environment()), "verdicts": [v.to_dict() for v in verdicts]}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2)))
     if progress:
