@@ -145,7 +145,7 @@ def test_a_batch_prepares_up_front_only_when_it_pays_back(random_weights, cache,
     options = MatchOptions(weights=random_weights)
     line = backend_choice.prepare_for_batch(options, backend_choice.PREPARE_MIN_PAIRS - 1)
     assert line.startswith("backend torch: PyTorch this time") and not (cache / "backend-choice").exists()
-    monkeypatch.setattr(backend_choice, "PREPARE_MIN_PAIRS", 3)  # the real one is 50 pairs: too many for a test
+    monkeypatch.setattr(backend_choice, "PREPARE_MIN_PAIRS", 3)  # the real one is 200 pairs: too many for a test
     line = backend_choice.prepare_for_batch(options, 3)
     assert (cache / "backend-choice").exists() and line.startswith("backend ") and "this time" not in line
 
