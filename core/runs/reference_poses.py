@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,9 @@ def find_model_beside(database: Path) -> Path | None:
     return None
 
 
-def load_reference_poses(model: str | Path) -> ReferencePoses:
-    """Raises RunOpenError when pycolmap is missing or the folder holds no readable model."""
+def read_reconstruction(model: str | Path) -> Any:
+    """pycolmap's Reconstruction of a sparse model folder. Raises RunOpenError when pycolmap is missing or the
+    folder holds no readable model."""
     model = Path(model)
     try:
         import pycolmap
@@ -53,9 +55,14 @@ def load_reference_poses(model: str | Path) -> ReferencePoses:
     if not any((model / name).is_file() for name in MODEL_FILES):
         raise RunOpenError(f"{model} holds no COLMAP model (images.bin or images.txt)")
     try:
-        reconstruction = pycolmap.Reconstruction(str(model))
+        return pycolmap.Reconstruction(str(model))
     except Exception as exc:  # pycolmap raises its own error types for unreadable models
         raise RunOpenError(f"cannot read the COLMAP model in {model} ({exc})") from exc
+
+
+def load_reference_poses(model: str | Path) -> ReferencePoses:
+    """Raises RunOpenError when pycolmap is missing or the folder holds no readable model."""
+    reconstruction = read_reconstruction(model)
     poses, intrinsics = {}, {}
     for image in reconstruction.images.values():
         if image.has_pose:
@@ -68,4 +75,4 @@ def load_reference_poses(model: str | Path) -> ReferencePoses:
                 )
             except ValueError:
                 pass  # a camera model without a pinhole focal length: no pose from this image's matches
-    return ReferencePoses(model, poses, intrinsics)
+    return ReferencePoses(Path(model), poses, intrinsics)

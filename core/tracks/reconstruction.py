@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from core.runs.base import KeypointMatches, MatchingRun, RunOpenError
-from core.runs.reference_poses import MODEL_FILES
+from core.runs.base import KeypointMatches, MatchingRun
+from core.runs.reference_poses import read_reconstruction
 from core.tracks.graph import Tracks
 
 
@@ -49,17 +49,7 @@ class Triangulation:
 
 def read_model(model: str | Path) -> ModelPoints:
     """Raises RunOpenError when pycolmap is missing or the folder holds no readable model."""
-    model = Path(model)
-    try:
-        import pycolmap
-    except ImportError as exc:
-        raise RunOpenError('reading a COLMAP model needs pycolmap: pip install "match-inspector[colmap]"') from exc
-    if not any((model / name).is_file() for name in MODEL_FILES):
-        raise RunOpenError(f"{model} holds no COLMAP model (images.bin or images.txt)")
-    try:
-        reconstruction = pycolmap.Reconstruction(str(model))
-    except Exception as exc:  # pycolmap raises its own error types for unreadable models
-        raise RunOpenError(f"cannot read the COLMAP model in {model} ({exc})") from exc
+    reconstruction = read_reconstruction(model)
     names = {image_id: image.name for image_id, image in reconstruction.images.items()}
     registered = frozenset(image.name for image in reconstruction.images.values() if image.has_pose)
     points2d = {
@@ -77,7 +67,7 @@ def read_model(model: str | Path) -> ModelPoints:
             points2d_index.append(element.point2D_idx)
             points3d.append(point_id)
     return ModelPoints(
-        model,
+        Path(model),
         registered,
         points2d,
         np.array(images, dtype=str),
