@@ -173,13 +173,13 @@ def pick(verdicts: list[ProbeVerdict], usable: list[Backend]) -> BackendChoice:
     agreeing = [v for v in verdicts if v.backend in usable and v.agrees]
     agreeing.sort(key=lambda v: (v.seconds, CANDIDATES.index(v.backend)))
     refused = "; ".join(f"{v.backend} not used: {v.reason}" for v in verdicts if v.backend in usable and not v.agrees)
+    also = f"; {refused}" if refused else ""
     if agreeing and agreeing[0].seconds < torch_seconds:
         best = agreeing[0]
         reason = f"{best.backend}: fastest with PyTorch's matches on the probe pair ({best.seconds:.2f} s vs PyTorch "
-        reason += f"{torch_seconds:.2f} s)" + (f"; {refused}" if refused else "")
-        return BackendChoice(best.backend, reason)
+        return BackendChoice(best.backend, reason + f"{torch_seconds:.2f} s){also}")
     if agreeing:
-        return BackendChoice("torch", f"PyTorch: no backend was faster on the probe pair ({torch_seconds:.2f} s)")
+        return BackendChoice("torch", f"PyTorch: no backend was faster on the probe pair ({torch_seconds:.2f} s){also}")
     return BackendChoice("torch", "PyTorch: " + (refused or "no backend was checked"))
 
 

@@ -137,6 +137,9 @@ def test_pick_prefers_the_fastest_agreeing_and_never_a_slower_one():
     assert pick(verdicts, ["openvino"]).backend == "torch"  # the only candidate disagrees
     slower = [ProbeVerdict("torch", True, 1.0, ""), ProbeVerdict("onnxruntime", True, 2.2, "")]
     assert pick(slower, ["onnxruntime"]).backend == "torch"
+    # PyTorch won on time, and the refused backend is still named with its reason
+    choice = pick([*slower, verdicts[2]], ["openvino", "onnxruntime"])
+    assert choice.backend == "torch" and "openvino not used: 4 of 90" in choice.reason
 
 
 def test_a_batch_prepares_up_front_only_when_it_pays_back(random_weights, cache, monkeypatch):
