@@ -204,7 +204,9 @@ def _auto_runner(state: dict, threshold: float, weights: str | None) -> object:
     `prepare-backends` has left its verdict (in the benchmark's own cache folder; its cost is a one-time cost)."""
     import time
 
-    from core.matchers.backend_choice import choose_backend, prepare_backends
+    from core.matchers.backend_choice import choose_backend, prepare_backends, resolve_auto
+    from core.matchers.backends import load_compiled
+    from core.matchers.eloftr import load_model
     from core.matchers.match import match_pair
     from core.types import MatchOptions
 
@@ -222,8 +224,13 @@ def _auto_runner(state: dict, threshold: float, weights: str | None) -> object:
         choice = prepare_backends(prepared)
         ONE_TIME_COSTS["prepare-backends (export + probe)"] = time.perf_counter() - started
     AUTO_CHOICE.append(f"{choice.backend}: {choice.reason}")
-    warm = torch.zeros(1, 1, 96, 128)
-    match_pair(*_rgb_pair(128, 96), options(warm))  # loads (or compiles) the model, as the other runners' set-up does
+    # The model loaded (or compiled) with no forward pass, as the other runners' set-up leaves theirs: a memory probe
+    # then counts the same first pass for every implementation.
+    concrete, _ = resolve_auto(options(torch.zeros(1, 1, 96, 128)))
+    if concrete.backend == "torch":
+        load_model(concrete)
+    else:
+        load_compiled(concrete)
 
     def run_auto(a: torch.Tensor, b: torch.Tensor) -> tuple:
         result = match_pair(*_rgb_pair(a.shape[-1], a.shape[-2]), options(a))
@@ -317,6 +324,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true", help="peak memory per implementation, no timing")
+    parser.add_argument("--only", nargs="+", help="with --memory-only: just these (e.g. ours onnxruntime auto)")
+    parser.add_argument("--weights", help="a state dict saved by an earlier run (default: made anew)")
     parser.add_argument(
         "--threshold",
         type=float,
@@ -343,12 +352,16 @@ def main() -> None:
     print(f"machine: {machine()}; device {args.device}; variant {VARIANT}; coarse threshold {args.threshold}")
     from tests.reference import calibrated_reference, reference_state_dict
 
-    weights = tempfile.NamedTemporaryFile(suffix=".pt", delete=False).name
-    torch.save(reference_state_dict(calibrated_reference(seed=0)), weights)
+    weights = args.weights  # an earlier run's: its export and its auto verdict are reused (beside it)
+    if weights is None:
+        weights = tempfile.NamedTemporaryFile(suffix=".pt", delete=False).name
+        torch.save(reference_state_dict(calibrated_reference(seed=0)), weights)
     backends = args.backends if args.device == "cpu" else []
     default_path = ("auto",) if args.device == "cpu" and not args.no_auto else ()
     implementations = IMPLEMENTATIONS if VARIANT == "full" else ("ours", "original")
-    runners = build(implementations + tuple(backends) + default_path, args.device, args.threshold, weights)
+    names = implementations + tuple(backends) + default_path
+    names = tuple(n for n in names if n in args.only) if args.only else names
+    runners = build(names, args.device, args.threshold, weights)
     for name, seconds in ONE_TIME_COSTS.items():
         print(f"one-time {name}: {seconds:.1f} s")
     if AUTO_CHOICE:

@@ -106,21 +106,23 @@ def test_keypoints_are_drawn_in_the_colour_of_their_track_length_then_of_the_mod
     np.fill_diagonal(distance, np.inf)
     alone = nodes[(distance.min(axis=1) > 12) & ~built.conflicts.extra[nodes]]
     node = int(alone[0])
-    qtbot.wait(50)
     length = tracks.length[tracks.track[node]]
     expected = next(c for (low, high), c in zip(LENGTH_BINS, LENGTH_COLOURS) if low <= length <= high)
     x, y = _widget_point(view, graph.xy[node])
-    assert np.abs(_pixels(view.plot)[y, x].astype(int) - expected).max() <= 12
+
+    def drawn(colour: tuple[int, int, int]) -> bool:  # the repaint follows the state within a few event-loop turns
+        return bool(np.abs(_pixels(view.plot)[y, x].astype(int) - colour).max() <= 12)
+
+    qtbot.waitUntil(lambda: drawn(expected), timeout=2000)
     view.colour_choice.setCurrentIndex(view.colour_choice.findData("triangulated"))
     assert state.colour_by == "triangulated"
-    qtbot.wait(50)
     found = built.triangulation
     if found.point3d[node] >= 0:
         expected = TRIANGULATED_COLOURS["triangulated"]
     else:
         reachable = (found.point3d[tracks.nodes(tracks.track[node])] >= 0).any()
         expected = TRIANGULATED_COLOURS["reachable" if reachable else "not"]
-    assert np.abs(_pixels(view.plot)[y, x].astype(int) - expected).max() <= 12
+    qtbot.waitUntil(lambda: drawn(expected), timeout=2000)
 
 
 def test_stepping_by_conflict_walks_the_conflicting_tracks_worst_first(window, qtbot):
