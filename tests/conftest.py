@@ -1,6 +1,7 @@
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,10 @@ os.environ["MATCH_INSPECTOR_SETTINGS_DIR"] = str(_USER_FOLDERS / "settings")
 # No network in tests, and an empty Hugging Face cache: "no weights available" is the state tests start from.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = str(_USER_FOLDERS / "hf-home")
+
+# A suite started in the background (`command &` in a script, without job control) inherits an ignored SIGINT, and
+# so would every process the tests start; the Ctrl+C tests need what a terminal gives: the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402 - after the environment above, which pytest plugins may read
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
