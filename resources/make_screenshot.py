@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -30,13 +31,7 @@ from core.types import MatchOptions  # noqa: E402
 def main() -> None:
     import numpy as np
 
-    app = QApplication([])
-    app.setStyleSheet((HERE / "style.qss").read_text())
-    from gui.main_window import MainWindow
-
-    window = MainWindow()
-    window.resize(1680, 1000)
-    window.show()
+    app, window = _styled_window()
     model = window.model
     name, _ = default_matcher(MatchOptions())  # what a first launch without EfficientLoFTR weights runs
     model.set_match_options(replace(model.match_options, matcher=name))
@@ -73,13 +68,7 @@ def ambiguity() -> None:
     import subprocess
 
     subprocess.run([sys.executable, "-c", script, str(weights), str(HERE.parent)], check=True)  # torch stays out
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet((HERE / "style.qss").read_text())
-    from gui.main_window import MainWindow
-
-    window = MainWindow()
-    window.resize(1680, 1000)
-    window.show()
+    app, window = _styled_window()
     model = window.model
     model.set_match_options(replace(model.match_options, weights=str(weights), internal_threshold=0.0))
     model.set_geometry_options(GeometryOptions(model="none"))
@@ -134,13 +123,7 @@ def browser() -> None:
         ]
     )
     pycolmap.verify_matches(str(out / "database.db"), str(out / "pairs_matched.txt"))
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet((HERE / "style.qss").read_text())
-    from gui.main_window import MainWindow
-
-    window = MainWindow()
-    window.resize(1680, 1000)
-    window.show()
+    app, window = _styled_window()
     window.matching_run.open_path(str(out / "database.db"), str(images))
     _wait(app, lambda: window.model.result is not None and window.is_idle(), 120)
     _wait(app, lambda: "F check" in window.matching_run.summary.text(), 60)
@@ -156,13 +139,7 @@ def compare() -> None:
     every model loaded."""
     import numpy as np
 
-    app = QApplication.instance() or QApplication([])
-    app.setStyleSheet((HERE / "style.qss").read_text())
-    from gui.main_window import MainWindow
-
-    window = MainWindow()
-    window.resize(1680, 1000)
-    window.show()
+    app, window = _styled_window()
     model = window.model
     model.set_match_options(replace(model.match_options, matcher="xfeat-lighterglue"))
     model.set_geometry_options(GeometryOptions(model="H"))
@@ -194,6 +171,18 @@ def compare() -> None:
     _wait(app, window.is_idle, 10)
     window.grab().save(str(HERE / "screenshot_compare.png"))
     window.shutdown()
+
+
+def _styled_window() -> tuple[QApplication, Any]:
+    """The application with its style sheet and the main window at the README's screenshot size, shown."""
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    app.setStyleSheet((HERE / "style.qss").read_text())
+    window = MainWindow()
+    window.resize(1680, 1000)
+    window.show()
+    return app, window  # type: ignore[return-value]
 
 
 def _wait(app: QApplication, condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
