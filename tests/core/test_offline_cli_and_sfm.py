@@ -19,7 +19,9 @@ from core.matchers.match import detector_matcher
 from core.types import MatchOptions
 from tests.rendered_scene import render_scene
 
-OFFLINE = [name for name in ("xfeat", "xfeat-lighterglue", "sift") if registry.matcher_spec(name).available]
+OFFLINE = [
+    name for name in ("xfeat", "xfeat-lighterglue", "disk-lightglue", "sift") if registry.matcher_spec(name).available
+]
 needs_pycolmap = pytest.mark.skipif(importlib.util.find_spec("pycolmap") is None, reason="pycolmap is not installed")
 
 

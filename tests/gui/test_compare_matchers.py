@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from core.analysis.geometry import symmetric_transfer_error
 from core.analysis.synthetic import homography_pair
 from core.formats.drawing import GAINED_COLOR, LOST_COLOR, SHARED_COLOR
+from core.matchers import registry
 from core.matchers.match import match_pair
 from core.matchers.registry import matcher_spec
 from core.types import MatchResult
@@ -125,25 +126,31 @@ def test_two_matchers_as_a_b_and_who_found_a_clicked_match(compared, qtbot):
         assert window.inspector.fields["found by"].text().endswith(expected)
 
 
-def test_matchers_that_cannot_run_say_why_and_the_others_run(make_window, qtbot, image_files):
-    """DISK + LightGlue is not installed here: it cannot be ticked and says why. EfficientLoFTR has no weights
-    (offline, empty cache): it runs, fails, and its row says why in one line. XFeat runs in the window's real matcher
-    process."""
+def test_matchers_that_cannot_run_say_why_and_the_others_run(make_window, qtbot, image_files, monkeypatch):
+    """ALIKED + LightGlue has no torchvision here: it cannot be ticked and says why. EfficientLoFTR has no weights
+    (offline, empty cache): it runs, fails, and its row says why in one line. XFeat and DISK + LightGlue run in the
+    window's real matcher process."""
+    real = registry.installed_version
+    monkeypatch.setattr(registry, "installed_version", lambda name: None if name == "torchvision" else real(name))
     window = make_window(None)
     load(qtbot, window, image_files[0], image_files[1], run=False)
     panel, state = window.matcher_panel, window.model.matchers
-    reason = matcher_spec("disk-lightglue").reason
-    assert not panel.checks["disk-lightglue"].isEnabled() and panel.checks["disk-lightglue"].toolTip() == reason
-    assert "disk-lightglue" not in state.choice.matchers
-    state.choice.matchers = ("eloftr", "xfeat", "disk-lightglue")  # e.g. restored from an earlier session
+    reason = matcher_spec("aliked-lightglue").reason
+    assert "torchvision" in reason
+    assert not panel.checks["aliked-lightglue"].isEnabled() and panel.checks["aliked-lightglue"].toolTip() == reason
+    assert "aliked-lightglue" not in state.choice.matchers
+    running = ["xfeat", "disk-lightglue"] if matcher_spec("disk-lightglue").available else ["xfeat"]
+    state.choice.matchers = ("eloftr", *running, "aliked-lightglue")  # e.g. restored from an earlier session
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-    wait_idle(qtbot, window, 120000)
+    wait_idle(qtbot, window, 180000)
     rows = {row[0]: row for row in panel.row_texts()}
-    assert list(rows) == ["EfficientLoFTR", matcher_spec("xfeat").label, matcher_spec("disk-lightglue").label]
+    labels = [matcher_spec(name).label for name in running]
+    assert list(rows) == ["EfficientLoFTR", *labels, matcher_spec("aliked-lightglue").label]
     assert rows["EfficientLoFTR"][1] == "–" and rows["EfficientLoFTR"][-1].startswith("failed: No usable")
-    assert rows[matcher_spec("disk-lightglue").label][-1] == f"unavailable: {reason}"
-    assert int(rows[matcher_spec("xfeat").label][1].replace(",", "")) > 0
-    assert not panel.ab_button.isEnabled()  # one result: nothing to compare with
+    assert rows[matcher_spec("aliked-lightglue").label][-1] == f"unavailable: {reason}"
+    for label in labels:
+        assert int(rows[label][1].replace(",", "")) > 0
+    assert panel.ab_button.isEnabled() == (len(running) > 1)
 
 
 def test_a_new_pair_drops_the_comparison(compared, qtbot, image_files):
