@@ -63,13 +63,14 @@ def _log_normalisers(
     return row_lse, col_max + col_sum.log_()
 
 
-def _dual_softmax_in_place(
+def _dual_softmax_logits_in_place(
     sim: torch.Tensor, step: Step | None = None
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-    """Turn sim into softmax(sim, 1) * softmax(sim, 2) in place, a few rows at a time; yields each finished block
-    with the column log-normalisers (N, 1, S). `step(done, total)` is called after each block of both passes.
+    """Turn sim into the log of softmax(sim, 1) * softmax(sim, 2) in place, a few rows at a time; yields each
+    finished block with the column log-normalisers (N, 1, S). `step(done, total)` is called after each block of
+    both passes.
 
-    exp(2 sim - lse_rows - lse_cols) equals the product of the two softmaxes; working in row blocks keeps one
+    The log of the product of the two softmaxes is 2 sim - lse_rows - lse_cols; working in row blocks keeps one
     L x S matrix in memory (the original holds four) and makes two passes over it instead of about ten.
     Only for tensors that need no gradient: the in-place steps would break autograd.
     """
@@ -80,11 +81,23 @@ def _dual_softmax_in_place(
     for start in range(0, sim.shape[1], rows):
         block = sim[:, start : start + rows]
         block.mul_(2).sub_(row_lse[:, start : start + rows]).sub_(col_lse)
-        underflow = block < EXP_FLOOR
-        block.clamp_(min=EXP_FLOOR).exp_().masked_fill_(underflow, 0.0)
         yield start, block, col_lse
         if tick is not None:
             tick(blocks + start // rows + 1)
+
+
+def exp_with_floor(logits: torch.Tensor) -> torch.Tensor:
+    """exp, in place, with logits below EXP_FLOOR giving exactly zero (see EXP_FLOOR)."""
+    underflow = logits < EXP_FLOOR
+    return logits.clamp_(min=EXP_FLOOR).exp_().masked_fill_(underflow, 0.0)
+
+
+def _dual_softmax_in_place(
+    sim: torch.Tensor, step: Step | None = None
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """As _dual_softmax_logits_in_place, each block turned into the confidence itself."""
+    for start, block, col_lse in _dual_softmax_logits_in_place(sim, step):
+        yield start, exp_with_floor(block), col_lse
 
 
 def _dual_softmax(sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,13 +173,15 @@ def confidence_maxima(
     best = torch.empty(n, rows, dtype=torch.long, device=sim.device)
     col_max = torch.full((n, cols), float("-inf"), dtype=sim.dtype, device=sim.device)
     col_lse: torch.Tensor | None = None
-    for start, block, block_col_lse in _dual_softmax_in_place(sim, step):
+    # The maxima of the log-confidence, then exp of those alone: exp is monotonic, so they are the confidence's
+    # maxima, with a pass of exp over the whole matrix saved.
+    for start, block, block_col_lse in _dual_softmax_logits_in_place(sim, step):
         values, indices = block.max(dim=2)
         row_max[:, start : start + block.shape[1]] = values
         best[:, start : start + block.shape[1]] = indices
         torch.maximum(col_max, block.amax(dim=1), out=col_max)
         col_lse = block_col_lse[:, 0]
-    return ConfidenceMaxima(row_max, best, col_max, col_lse)
+    return ConfidenceMaxima(exp_with_floor(row_max), best, exp_with_floor(col_max), col_lse)
 
 
 def _inside_border(
