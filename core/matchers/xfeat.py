@@ -105,21 +105,36 @@ def detect(rgb: np.ndarray, options: MatchOptions) -> Features:
     )
 
 
+MUTUAL_ROWS = 256  # rows of the similarity per step: a 256 x 4,096 block stays in cache for both reductions
+
+
 def mutual_nearest(features0: Features, features1: Features, device: str) -> tuple[np.ndarray, np.ndarray]:
     """Mutual nearest neighbours by cosine similarity, no similarity floor: the pairs XFeat's `match_xfeat` returns
-    (its `XFeat.match` with min_cossim=-1, computed the same way: a column-wise argmax is slower than a second
-    product on a CPU)."""
+    (its `XFeat.match` with min_cossim=-1).
+
+    XFeat takes each direction's best from its own product (d0 d1^T, then d1 d0^T). One product in row blocks gives
+    both: each block's row maxima, and its column maxima folded into a running maximum (first index kept on ties, as
+    argmax does). Measured on the rendered views: the same pairs, in half the time.
+    """
     import torch
 
     if len(features0) == 0 or len(features1) == 0:
         return np.zeros((0, 2), np.int64), np.zeros(0, np.float32)
     d0 = torch.from_numpy(features0.descriptors).to(device)
-    d1 = torch.from_numpy(features1.descriptors).to(device)
+    d1t = torch.from_numpy(features1.descriptors).to(device).t().contiguous()
+    best = torch.empty(len(d0), dtype=d0.dtype, device=device)
+    forward = torch.empty(len(d0), dtype=torch.long, device=device)
+    column_best = torch.full((d1t.shape[1],), float("-inf"), dtype=d0.dtype, device=device)
+    backward = torch.zeros(d1t.shape[1], dtype=torch.long, device=device)
     with torch.inference_mode():
-        similarity = d0 @ d1.t()
-        best, forward = similarity.max(dim=1)
-        backward = (d1 @ d0.t()).argmax(dim=1)
-        index0 = torch.arange(len(forward), device=forward.device)
+        for start in range(0, len(d0), MUTUAL_ROWS):
+            block = d0[start : start + MUTUAL_ROWS] @ d1t
+            torch.max(block, dim=1, out=(best[start : start + MUTUAL_ROWS], forward[start : start + MUTUAL_ROWS]))
+            values, rows = block.max(dim=0)
+            better = values > column_best
+            column_best = torch.where(better, values, column_best)
+            backward = torch.where(better, rows + start, backward)
+        index0 = torch.arange(len(forward), device=device)
         mutual = backward[forward] == index0
     indices = torch.stack([index0[mutual], forward[mutual]], 1).cpu().numpy().astype(np.int64)
     return indices, np.clip(best[mutual].float().cpu().numpy(), 0.0, 1.0)
