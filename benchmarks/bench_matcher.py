@@ -234,6 +234,7 @@ def _auto_runner(state: dict, threshold: float, weights: str | None) -> object:
 
     def run_auto(a: torch.Tensor, b: torch.Tensor) -> tuple:
         result = match_pair(*_rgb_pair(a.shape[-1], a.shape[-2]), options(a))
+        AUTO_STAGES.setdefault(f"{a.shape[-1]}x{a.shape[-2]}", []).append(result.info.timings)
         cells = np.rint(result.kpts0 / 8)  # a fine keypoint lies within 3.5 px of its coarse cell's corner
         order = np.lexsort((cells[:, 0], cells[:, 1]))  # the others' order: by image-0 cell
         return result.kpts0[order], result.kpts1[order], result.scores[order]
@@ -242,6 +243,7 @@ def _auto_runner(state: dict, threshold: float, weights: str | None) -> object:
 
 
 AUTO_CHOICE: list[str] = []
+AUTO_STAGES: dict[str, list[dict[str, float]]] = {}  # per size, the stage timings of each auto run
 
 
 def keypoint_difference(result: tuple, reference: tuple) -> str:
@@ -407,6 +409,14 @@ def main() -> None:
                 f"  speed: {backend} is {median['original'] / median[backend]:.2f}x the original, "
                 f"{median['ours'] / median[backend]:.2f}x ours (torch fp32)"
             )
+        if AUTO_STAGES.get(size):
+            # What bounds auto: with nothing after the graph it could be at most original / networks.
+            runs = AUTO_STAGES[size][1:]  # the warm-up left out
+            stages = {stage: float(np.median([t[stage] for t in runs])) for stage in runs[-1]}
+            print("  auto's stages (medians): " + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items()))
+            networks = sum(v for k, v in stages.items() if k.startswith("networks"))
+            if networks:
+                print(f"  bound: the networks alone are {median['original'] / networks:.2f}x the original")
         if memory and default_path:
             print(f"  memory: auto peaks at {memory['auto'] / memory['ours']:.2f}x ours (torch fp32)")
         if memory:

